@@ -1,0 +1,30 @@
+"""Alembic environment: the same migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, pool
+
+from alembic import context
+from foothills_rpc.config import Settings
+from foothills_rpc.db.database import sync_url
+from foothills_rpc.db.models import Base
+
+config = context.config
+url = config.attributes.get("database_url") or Settings.from_env().database_url
+
+
+def run_migrations() -> None:
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",  # SQLite rebuilds tables to alter them
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()

@@ -1,0 +1,93 @@
+"""`foothills-rpc`: serve, migrate, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+
+from foothills_rpc.config import ConfigError, Settings
+from foothills_rpc.db.migrations import upgrade
+from foothills_rpc.domain.errors import DomainError, InvalidArgument
+from foothills_rpc.domain.users import Role
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc.server import serve
+
+    if settings.is_sqlite:
+        upgrade(settings.database_url)  # the embedded default needs no set-up step
+    asyncio.run(serve(settings, args.listen))
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade(settings.database_url)
+    logging.getLogger(__name__).info("database is at the latest migration")
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc.server import build_components
+
+    password = os.environ.get("FOOTHILLS_ADMIN_PASSWORD") or getpass.getpass("Password for the admin: ")
+
+    async def create() -> None:
+        components = build_components(settings)
+        try:
+            user = await components.accounts.register(email=args.email, password=password,
+                                                      display_name=args.display_name, role=Role.ADMIN)
+            print(f"created admin users/{user.id.hex} <{user.email}>")
+        finally:
+            components.hasher.close()
+            await components.db.dispose()
+
+    upgrade(settings.database_url) if settings.is_sqlite else None
+    try:
+        asyncio.run(create())
+    except InvalidArgument as error:
+        for v in error.violations:
+            print(f"error: {v.field} {v.description} ({v.reason})", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"error: {error.message} ({error.reason})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="foothills-rpc", description="Foothills booking backend (gRPC).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gRPC server (migrates an embedded SQLite database)")
+    serve.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT (default %(default)s)")
+    serve.set_defaults(run=_serve)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    admin = commands.add_parser("create-admin", help="create an admin account (password from "
+                                "FOOTHILLS_ADMIN_PASSWORD or a prompt)")
+    admin.add_argument("email")
+    admin.add_argument("--display-name", default="Administrator")
+    admin.set_defaults(run=_create_admin)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        return int(args.run(settings, args))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Configuration, read once from the environment into one typed object.
+
+Every setting has an environment variable (documented in the README) and a default that suits the
+embedded SQLite set-up. Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///foothills.db"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the server refuses to start."""
+
+
+@dataclass(frozen=True)
+class Argon2Params:
+    """Argon2id cost. Defaults follow OWASP's password storage guidance (19 MiB, t=2, p=1)."""
+
+    memory_kib: int = 19 * 1024
+    time_cost: int = 2
+    parallelism: int = 1
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = True
+    sender: str = "Foothills <no-reply@foothills.invalid>"
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    # None means: generate one beside an embedded database (refused with PostgreSQL).
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_issuer: str = "foothills"
+    jwt_audience: str = "foothills-api"
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=30)
+    password_reset_ttl: timedelta = timedelta(minutes=30)
+    argon2: Argon2Params = Argon2Params()
+    # Failed logins for one email inside `login_window` beyond `login_max_failures` lock that
+    # email for `login_lockout`.
+    login_max_failures: int = 10
+    login_window: timedelta = timedelta(minutes=15)
+    login_lockout: timedelta = timedelta(minutes=15)
+    smtp: SmtpSettings | None = None
+    # Mail goes here as .eml files when no SMTP server is configured.
+    outbox_dir: Path = Path("outbox")
+    mail_sender: str = "Foothills <no-reply@foothills.invalid>"
+    db_pool_size: int = 10
+    shutdown_grace_seconds: float = 10.0
+    health_probe_seconds: float = 2.0
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def text(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {raw!r}")
+            return value
+
+        def seconds(name: str, default: timedelta) -> timedelta:
+            return timedelta(seconds=number(name, default.total_seconds()))
+
+        smtp = None
+        if host := env.get("FOOTHILLS_SMTP_HOST", "").strip():
+            smtp = SmtpSettings(
+                host=host,
+                port=int(number("FOOTHILLS_SMTP_PORT", 587)),
+                username=env.get("FOOTHILLS_SMTP_USERNAME", ""),
+                password=env.get("FOOTHILLS_SMTP_PASSWORD", ""),
+                starttls=text("FOOTHILLS_SMTP_STARTTLS", "true").lower() in {"1", "true", "yes"},
+                sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
+            )
+        argon2 = Argon2Params(
+            memory_kib=int(number("FOOTHILLS_ARGON2_MEMORY_KIB", defaults.argon2.memory_kib)),
+            time_cost=int(number("FOOTHILLS_ARGON2_TIME_COST", defaults.argon2.time_cost)),
+            parallelism=int(number("FOOTHILLS_ARGON2_PARALLELISM", defaults.argon2.parallelism)),
+        )
+        return cls(
+            database_url=text("FOOTHILLS_DATABASE_URL", DEFAULT_DATABASE_URL),
+            jwt_secret=env.get("FOOTHILLS_JWT_SECRET") or None,
+            jwt_issuer=text("FOOTHILLS_JWT_ISSUER", defaults.jwt_issuer),
+            jwt_audience=text("FOOTHILLS_JWT_AUDIENCE", defaults.jwt_audience),
+            access_token_ttl=seconds("FOOTHILLS_ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl),
+            refresh_token_ttl=seconds("FOOTHILLS_REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl),
+            argon2=argon2,
+            login_max_failures=int(number("FOOTHILLS_LOGIN_MAX_FAILURES", defaults.login_max_failures)),
+            login_window=seconds("FOOTHILLS_LOGIN_WINDOW_SECONDS", defaults.login_window),
+            login_lockout=seconds("FOOTHILLS_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout),
+            smtp=smtp,
+            outbox_dir=Path(text("FOOTHILLS_OUTBOX_DIR", str(defaults.outbox_dir))),
+            mail_sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
+            db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
+            shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
+            log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
+        )

@@ -1,0 +1,257 @@
+"""Data access for users, sessions, refresh and reset tokens and the login throttle.
+
+Functions take the caller's AsyncSession and never commit: `Database.run` owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, and_, case, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
+from foothills_rpc.db.models import AuthSession, LoginThrottle, PasswordReset, RefreshToken, User, UtcDateTime
+from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from foothills_rpc.domain.users import Role
+
+
+async def insert_user(
+    session: AsyncSession, *, email: str, password_hash: str, display_name: str, role: Role, now: datetime
+) -> User:
+    user = User(
+        id=uuid.uuid4(), email=email, password_hash=password_hash, display_name=display_name,
+        phone="", time_zone="", role=role.value, disabled=False, disabled_reason="",
+        created_at=now, updated_at=now,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except DBAPIError as exc:
+        if sqlstate(exc) == UNIQUE_VIOLATION:
+            raise AlreadyExists("an account with this email already exists", reason="EMAIL_TAKEN") from exc
+        raise
+    return user
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+    query = select(User).where(User.id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    user = (await session.execute(query)).scalar_one_or_none()
+    if user is None:
+        raise NotFound("no such user", reason="USER_NOT_FOUND")
+    return user
+
+
+# --- sessions and refresh tokens -------------------------------------------------------------
+
+
+async def start_session(
+    session: AsyncSession, *, user_id: uuid.UUID, now: datetime, ttl: timedelta
+) -> AuthSession:
+    auth_session = AuthSession(
+        id=uuid.uuid4(), user_id=user_id, created_at=now, expires_at=now + ttl, revoke_reason=""
+    )
+    session.add(auth_session)
+    await session.flush()
+    return auth_session
+
+
+async def add_refresh_token(
+    session: AsyncSession, *, session_id: uuid.UUID, token_hash: str, now: datetime, expires_at: datetime
+) -> None:
+    session.add(RefreshToken(token_hash=token_hash, session_id=session_id, created_at=now,
+                             expires_at=expires_at))
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What happened to a refresh token offered for rotation."""
+
+    session_id: uuid.UUID | None  # set when the token was valid and is now used up
+    reused: bool = False  # the token had been rotated before: treat as stolen
+
+
+async def use_refresh_token(session: AsyncSession, *, token_hash: str, now: datetime) -> Rotation:
+    """Marks the token used, once: of two concurrent calls with one token, one wins."""
+    used = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
+               RefreshToken.expires_at > now)
+        .values(used_at=now)
+        .returning(RefreshToken.session_id)
+    )
+    session_id = used.scalar_one_or_none()
+    if session_id is not None:
+        return Rotation(session_id=session_id)
+    known = (await session.execute(
+        select(RefreshToken.session_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
+    )).one_or_none()
+    if known is not None and known.used_at is not None:
+        return Rotation(session_id=known.session_id, reused=True)
+    return Rotation(session_id=None)
+
+
+@dataclass(frozen=True)
+class SessionOwner:
+    user_id: uuid.UUID
+    role: Role
+    email: str
+
+
+async def active_session_owner(
+    session: AsyncSession, *, session_id: uuid.UUID, now: datetime, user_id: uuid.UUID | None = None
+) -> SessionOwner | None:
+    """The owner of a live session (not revoked, not expired, user enabled), else None.
+
+    One primary-key join: this runs on every signed-in call, so a logout, a password change or a
+    disable takes effect on every server process at once.
+    """
+    query = (
+        select(User.id, User.role, User.email)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None),
+               AuthSession.expires_at > now, User.disabled.is_(False))
+    )
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else SessionOwner(user_id=row.id, role=Role(row.role), email=row.email)
+
+
+async def revoke_sessions(
+    session: AsyncSession, *, now: datetime, reason: str, user_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None, keep: uuid.UUID | None = None,
+) -> None:
+    """Revokes one session (`session_id`) or every session of `user_id` except `keep`."""
+    conditions: list[ColumnElement[bool]] = [AuthSession.revoked_at.is_(None)]
+    if session_id is not None:
+        conditions.append(AuthSession.id == session_id)
+    if user_id is not None:
+        conditions.append(AuthSession.user_id == user_id)
+    if keep is not None:
+        conditions.append(AuthSession.id != keep)
+    await session.execute(update(AuthSession).where(*conditions).values(revoked_at=now, revoke_reason=reason))
+
+
+# --- password resets -------------------------------------------------------------------------
+
+
+async def add_password_reset(
+    session: AsyncSession, *, user_id: uuid.UUID, token_hash: str, now: datetime, expires_at: datetime
+) -> None:
+    session.add(PasswordReset(token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires_at))
+    await session.flush()
+
+
+async def use_password_reset(session: AsyncSession, *, token_hash: str, now: datetime) -> uuid.UUID | None:
+    """Consumes a reset token once; the user it was for, or None when unknown, used or expired."""
+    result = await session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.token_hash == token_hash, PasswordReset.used_at.is_(None),
+               PasswordReset.expires_at > now)
+        .values(used_at=now)
+        .returning(PasswordReset.user_id)
+    )
+    return result.scalar_one_or_none()
+
+
+# --- login throttle --------------------------------------------------------------------------
+
+
+async def login_locked_until(session: AsyncSession, *, email: str, now: datetime) -> datetime | None:
+    row = await session.get(LoginThrottle, email)
+    if row is None or row.locked_until is None or row.locked_until <= now:
+        return None
+    return row.locked_until
+
+
+async def record_login_failure(
+    session: AsyncSession, *, email: str, now: datetime, window: timedelta, max_failures: int,
+    lockout: timedelta,
+) -> None:
+    """Counts one failure in one atomic upsert, so concurrent failures on many processes all count."""
+    table = LoginThrottle.__table__
+    assert isinstance(table, Table)
+    window_open = table.c.window_started_at > now - window
+    failures = func.coalesce(table.c.failures, 0)
+    next_failures = case((window_open, failures + 1), else_=1)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(email=email, failures=1, window_started_at=now, locked_until=None)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.email],
+        set_={
+            "failures": next_failures,
+            "window_started_at": case((window_open, table.c.window_started_at), else_=at(now)),
+            "locked_until": case((next_failures >= max_failures, at(now + lockout)),
+                                 else_=table.c.locked_until),
+        },
+    )
+    await session.execute(statement)
+
+
+def at(instant: datetime):  # type: ignore[no-untyped-def]
+    """A timestamp literal stored like the columns (UTC) on both databases."""
+    return literal(instant, UtcDateTime())
+
+
+async def clear_login_failures(session: AsyncSession, *, email: str) -> None:
+    row = await session.get(LoginThrottle, email)
+    if row is not None:
+        await session.delete(row)
+
+
+# --- admin: listing and changing users -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    query: str = ""
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+async def list_users(
+    session: AsyncSession, *, filters: UserFilter, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[User]:
+    """Oldest first, keyset-paginated on (created_at, id) so pages stay stable while rows are added."""
+    query = select(User).order_by(User.created_at, User.id).limit(limit)
+    if filters.query:
+        pattern = "%" + filters.query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(User.email.like(pattern, escape="\\"),
+                                func.lower(User.display_name).like(pattern, escape="\\")))
+    if filters.role is not None:
+        query = query.where(User.role == filters.role.value)
+    if filters.disabled is not None:
+        query = query.where(User.disabled.is_(filters.disabled))
+    if after is not None:
+        created_at, user_id = after
+        query = query.where(or_(User.created_at > created_at,
+                                and_(User.created_at == created_at, User.id > user_id)))
+    return list((await session.execute(query)).scalars())
+
+
+async def ensure_other_active_admin(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Refuses a change that would leave no active admin.
+
+    Locks every active admin row first (FOR UPDATE on PostgreSQL; SQLite writers are already
+    serialised by BEGIN IMMEDIATE), so two admins demoting each other at once cannot both win.
+    """
+    admins = (await session.execute(
+        select(User.id).where(User.role == Role.ADMIN.value, User.disabled.is_(False))
+        .order_by(User.id).with_for_update()
+    )).scalars().all()
+    if user_id in admins and len(admins) <= 1:
+        raise FailedPrecondition("the platform must keep at least one active admin", reason="LAST_ADMIN")

@@ -1,0 +1,164 @@
+"""Engine, connections and transactions, for SQLite (embedded default) and PostgreSQL.
+
+`Database.run(work)` is the one way to touch data: it runs `work(session)` in a transaction,
+commits, retries a bounded number of times on serialization failures and deadlocks, and turns
+database errors into domain errors by SQLSTATE / SQLite error code, never by message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from foothills_rpc.domain.errors import Aborted, ResourceExhausted, Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+
+MAX_ATTEMPTS = 5
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+EXCLUSION_VIOLATION = "23P01"
+# SQLite extended result codes for the same families.
+_SQLITE_CODES = {
+    2067: UNIQUE_VIOLATION,  # SQLITE_CONSTRAINT_UNIQUE
+    1555: UNIQUE_VIOLATION,  # SQLITE_CONSTRAINT_PRIMARYKEY
+    787: FOREIGN_KEY_VIOLATION,  # SQLITE_CONSTRAINT_FOREIGNKEY
+    275: CHECK_VIOLATION,  # SQLITE_CONSTRAINT_CHECK
+}
+_SQLITE_BUSY = {5, 6, 261, 517}  # SQLITE_BUSY, SQLITE_LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy async URL for an ordinary `sqlite:///` or `postgresql://` URL."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:// or postgresql://")
+
+
+def sync_url(url: str) -> str:
+    """The SQLAlchemy sync URL (for Alembic) for the same database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (SQLite codes mapped onto the same names), or None."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    if state:
+        return str(state)
+    if isinstance(orig, sqlite3.Error):
+        return _SQLITE_CODES.get(getattr(orig, "sqlite_errorcode", -1))
+    return None
+
+
+def constraint_name(exc: DBAPIError) -> str | None:
+    """The violated constraint's name on PostgreSQL (SQLite does not report it)."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _is_sqlite_busy(exc: DBAPIError) -> bool:
+    return isinstance(exc.orig, sqlite3.Error) and getattr(exc.orig, "sqlite_errorcode", -1) in _SQLITE_BUSY
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    state = sqlstate(exc) or ""
+    # 08: connection exception; 57P: operator intervention (shutdown, crash); 53: insufficient resources.
+    return state.startswith(("08", "57P", "53")) or (
+        state == "" and type(exc.orig).__name__ == "OperationalError" and not isinstance(exc.orig, sqlite3.Error)
+    )
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        options: dict[str, Any] = {}
+        if not self.is_sqlite:
+            options = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 5.0,
+                       "connect_args": {"connect_timeout": 5}}
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    async def run(self, work: Work[T]) -> T:
+        """Runs `work` in one transaction and commits; see the module docstring."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    return await work(session)
+            except DBAPIError as exc:
+                if sqlstate(exc) in _RETRYABLE_SQLSTATES and attempt < MAX_ATTEMPTS:
+                    await asyncio.sleep(0.005 * 2**attempt)  # back off; the other transaction finishes
+                    continue
+                raise translate(exc) from exc
+            except PoolTimeout as exc:
+                raise ResourceExhausted("the server is busy; retry shortly", reason="DATABASE_BUSY") from exc
+            except OSError as exc:
+                raise Unavailable("the database cannot be reached") from exc
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # any failure means: not serving
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def translate(exc: DBAPIError) -> Exception:
+    """A domain error for a database error the caller should hear about, else the error itself."""
+    state = sqlstate(exc)
+    if state in _RETRYABLE_SQLSTATES:
+        return Aborted("a concurrent change won; retry the call")
+    if _is_sqlite_busy(exc):
+        return Aborted("the database is busy with another write; retry the call", reason="DATABASE_BUSY")
+    if _is_disconnect(exc):
+        return Unavailable("the database cannot be reached")
+    if state == "57014":  # query_canceled: statement timeout
+        return Unavailable("the database did not answer in time", reason="DATABASE_TIMEOUT")
+    return exc
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers; writes take the lock at BEGIN so they queue instead of failing."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,93 @@
+"""The one server interceptor: request id, authorization, error mapping and one log line per RPC.
+
+grpc.aio interceptors see only the handler, so this wraps each handler's behaviour function in
+`_call`, which does all four things around the servicer call (around the whole stream, for
+streaming RPCs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from foothills_rpc.domain.errors import DomainError
+from foothills_rpc.interceptors.auth import Authenticator, optional_principal
+from foothills_rpc.interceptors.errors import rich_status
+
+log = logging.getLogger("foothills_rpc.rpc")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class RpcPipeline(aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method: str = details.method
+        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        kwargs = {"request_deserializer": handler.request_deserializer,
+                  "response_serializer": handler.response_serializer}
+        if handler.unary_unary:
+            unary = handler.unary_unary
+
+            async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
+                async with self._call(method, metadata, context):
+                    return await unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
+        streaming = handler.unary_stream or handler.stream_stream
+        if streaming is None:
+            return handler  # client streaming: none of ours
+
+        async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            async with self._call(method, metadata, context):
+                async for item in streaming(request, context):
+                    yield item
+
+        wrap = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
+        return wrap(stream, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def _call(self, method: str, metadata: dict[str, str], context: aio.ServicerContext) -> AsyncIterator[None]:
+        supplied = metadata.get("x-request-id", "")
+        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        token = None
+        try:
+            token = await self._auth.authorize(method, metadata)
+            context.set_trailing_metadata((("x-request-id", request_id),))
+            yield
+        except DomainError as error:
+            code, message, status = rich_status(error)
+            await context.abort(code, message, trailing_metadata=(
+                ("grpc-status-details-bin", status), ("x-request-id", request_id)))
+        except aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error method=%s request_id=%s", method, request_id)
+            await context.abort(code, f"internal error; quote request id {request_id}",
+                                trailing_metadata=(("x-request-id", request_id),))
+        finally:
+            caller = optional_principal()
+            if token is not None:
+                Authenticator.reset(token)
+            if not method.startswith(_QUIET) or code != grpc.StatusCode.OK:
+                log.info("rpc method=%s code=%s duration_ms=%.1f request_id=%s user_id=%s", method,
+                         code.name, (time.perf_counter() - started) * 1000, request_id,
+                         caller.user_id if caller else "-")

@@ -1,0 +1,55 @@
+"""Mail transports: SMTP when configured, else a folder of .eml files (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from foothills_rpc.config import SmtpSettings
+
+log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Delivers `message` or raises; the dispatcher retries on any exception."""
+        ...
+
+
+class SmtpMailer:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._send_blocking, message)
+
+    def _send_blocking(self, message: EmailMessage) -> None:
+        s = self._settings
+        with smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds) as smtp:
+            if s.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.username:
+                smtp.login(s.username, s.password)
+            smtp.send_message(message)
+
+
+class FileMailer:
+    """Writes each message to `<folder>/<Message-ID>.eml`; nothing is sent anywhere."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._write, message)
+
+    def _write(self, message: EmailMessage) -> None:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
+        path = self._folder / f"{name}.eml"
+        path.write_bytes(bytes(message))
+        log.info("mail written to outbox file path=%s", path)

@@ -1,0 +1,128 @@
+"""The mail outbox: messages are rows written with the change they report, then delivered.
+
+`enqueue` adds a row inside the caller's transaction, so a mail exists if and only if its change
+committed. `Dispatcher` claims due rows with a conditional update (one claimer per row, even with
+several server processes), sends them, and records success; a failure is retried with backoff.
+Delivery is at least once; each message has a stable Message-ID so a receiver can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.clock import Clock
+from foothills_rpc.db.database import Database
+from foothills_rpc.db.models import OutboxMessage
+from foothills_rpc.mail.mailer import Mailer
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=2)  # a claimer that dies mid-send leaves the row due again after this
+MAX_BACKOFF = timedelta(minutes=30)
+BATCH = 20
+
+
+def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime) -> None:
+    session.add(OutboxMessage(id=uuid.uuid4(), recipient=recipient, subject=subject, body=body,
+                              created_at=now, available_at=now, attempts=0, last_error=""))
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2 ** min(attempts, 12)), MAX_BACKOFF)
+
+
+class Dispatcher:
+    def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender: str,
+                 poll_seconds: float = 1.0) -> None:
+        self._db = db
+        self._mailer = mailer
+        self._clock = clock
+        self._sender = sender
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Something was enqueued here: look now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.deliver_due() == BATCH:
+                    pass
+            except Exception:
+                log.warning("outbox delivery pass failed; will retry", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    async def deliver_due(self) -> int:
+        """One pass: claims up to BATCH due messages, sends them; returns how many were claimed."""
+        claimed = await self._db.run(self._claim)
+        for message in claimed:
+            await self._deliver(message)
+        return len(claimed)
+
+    async def _claim(self, session: AsyncSession) -> list[OutboxMessage]:
+        now = self._clock.now()
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.available_at <= now)
+            .order_by(OutboxMessage.available_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list((await session.execute(due)).scalars())
+        if not ids:
+            return []
+        # The guard re-checks due-ness, so a row claimed meanwhile by another process is skipped.
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None), OutboxMessage.available_at <= now)
+            .values(available_at=now + CLAIM_LEASE, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage)
+        )
+        return list(result.scalars())
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        mail = EmailMessage()
+        mail["From"] = self._sender
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject
+        mail["Date"] = format_datetime(message.created_at)
+        mail["Message-ID"] = f"<{message.id}@foothills>"
+        mail.set_content(message.body)
+        try:
+            await self._mailer.send(mail)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            retry_at = self._clock.now() + backoff(message.attempts)
+            log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
+                        message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
+            await self._db.run(lambda s: self._mark(s, message.id, available_at=retry_at, last_error=error))
+            return
+        await self._db.run(lambda s: self._mark(s, message.id, sent_at=self._clock.now()))
+        log.info("mail sent message_id=%s", message.id)
+
+    @staticmethod
+    async def _mark(session: AsyncSession, message_id: uuid.UUID, **values: object) -> None:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))

@@ -1,0 +1,44 @@
+"""Who may call what: one entry per RPC of every service this server exposes. Default deny.
+
+`tests/test_policy.py` walks every method of every service descriptor and fails when one has no
+entry here, so a new RPC cannot ship without a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from foothills_rpc.domain.users import Role
+
+
+@dataclass(frozen=True)
+class Access:
+    """`public`: anyone, token or not. Otherwise a valid token, and one of `roles` if any are named."""
+
+    public: bool = False
+    roles: frozenset[Role] = frozenset()
+
+
+PUBLIC = Access(public=True)
+SIGNED_IN = Access()
+ADMIN_ONLY = Access(roles=frozenset({Role.ADMIN}))
+
+
+def _methods(service: str, access: Access, *names: str) -> dict[str, Access]:
+    return {f"/{service}/{name}": access for name in names}
+
+
+POLICY: dict[str, Access] = {
+    **_methods("grpc.health.v1.Health", PUBLIC, "Check", "Watch"),
+    **_methods("grpc.reflection.v1alpha.ServerReflection", PUBLIC, "ServerReflectionInfo"),
+    **_methods("foothills.auth.v1.AuthService", PUBLIC,
+               "Register", "Login", "RefreshToken", "RequestPasswordReset", "ResetPassword"),
+    **_methods("foothills.auth.v1.AuthService", SIGNED_IN,
+               "Logout", "GetProfile", "UpdateProfile", "ChangePassword"),
+    **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
+               "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser"),
+}
+
+
+def access_for(method: str) -> Access | None:
+    return POLICY.get(method)

@@ -1,0 +1,185 @@
+"""Assembles the application and runs the grpc.aio server: services, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.engine import make_url
+
+from foothills.admin.v1 import admin_pb2, admin_pb2_grpc
+from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
+from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from foothills_rpc.clock import Clock, SystemClock
+from foothills_rpc.config import ConfigError, Settings
+from foothills_rpc.db.database import Database
+from foothills_rpc.interceptors.auth import Authenticator
+from foothills_rpc.interceptors.pipeline import RpcPipeline
+from foothills_rpc.mail.mailer import FileMailer, Mailer, SmtpMailer
+from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.security.page_tokens import PageTokens
+from foothills_rpc.security.passwords import PasswordHasher
+from foothills_rpc.security.tokens import AccessTokens
+from foothills_rpc.services.admin import AdminServicer
+from foothills_rpc.services.auth import AuthServicer
+from foothills_rpc.usecases.accounts import Accounts
+from foothills_rpc.usecases.users import UserAdmin
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+    booking_pb2.DESCRIPTOR.services_by_name["BookingService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """The configured secret; on the embedded default, one generated once and kept beside the database."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if not settings.is_sqlite:
+        raise ConfigError("FOOTHILLS_JWT_SECRET must be set when the database is PostgreSQL")
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        return secrets.token_urlsafe(48)
+    path = Path(f"{database}.jwt-secret")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        log.warning("FOOTHILLS_JWT_SECRET is not set: generated one and saved it to %s (mode 0600)", path)
+    return path.read_text().strip()
+
+
+class _CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    """No RPCs yet; registered so health and reflection show the whole API."""
+
+
+class _BookingServicer(booking_pb2_grpc.BookingServiceServicer):
+    """No RPCs yet; registered so health and reflection show the whole API."""
+
+
+@dataclass
+class Components:
+    settings: Settings
+    clock: Clock
+    db: Database
+    hasher: PasswordHasher
+    dispatcher: Dispatcher
+    accounts: Accounts
+    users: UserAdmin
+    authenticator: Authenticator
+
+
+def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None) -> Components:
+    clock = clock or SystemClock()
+    secret = resolve_jwt_secret(settings)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    if mailer is None:
+        mailer = SmtpMailer(settings.smtp) if settings.smtp else FileMailer(settings.outbox_dir)
+    hasher = PasswordHasher(settings.argon2)
+    tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                          ttl=settings.access_token_ttl)
+    dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
+    return Components(
+        settings=settings, clock=clock, db=db, hasher=hasher, dispatcher=dispatcher,
+        accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
+        users=UserAdmin(db=db, clock=clock, page_tokens=PageTokens(secret)),
+        authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
+    )
+
+
+class FoothillsServer:
+    """A running server: `start()` binds and serves, `stop()` drains and releases everything."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self._server = aio.server(
+            interceptors=[RpcPipeline(components.authenticator)],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)],
+        )
+        self._health = health.aio.HealthServicer()
+        self._probe: asyncio.Task[None] | None = None
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(components.users), self._server)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(_CatalogServicer(), self._server)
+        booking_pb2_grpc.add_BookingServiceServicer_to_server(_BookingServicer(), self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+
+    async def start(self, listen: str) -> int:
+        port = self._server.add_insecure_port(listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        await self._set_health(await self.components.db.ping())
+        await self._server.start()
+        self.components.dispatcher.start()
+        self._probe = asyncio.create_task(self._watch_database(), name="health-probe")
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.components.settings.shutdown_grace_seconds if grace is None else grace
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        await self.components.dispatcher.stop()
+        self.components.hasher.close()
+        await self.components.db.dispose()
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self._health.set(name, status)
+
+    async def _watch_database(self) -> None:
+        serving = True
+        while True:
+            await asyncio.sleep(self.components.settings.health_probe_seconds)
+            now_serving = await self.components.db.ping()
+            if now_serving != serving:
+                log.warning("database %s", "reachable again: SERVING" if now_serving else "unreachable: NOT_SERVING")
+                serving = now_serving
+            await self._set_health(serving)
+
+
+async def serve(settings: Settings, listen: str) -> None:
+    """Runs until SIGTERM or SIGINT, then stops accepting and lets in-flight calls finish."""
+    server = FoothillsServer(build_components(settings))
+    port = await server.start(listen)
+    host = listen.rsplit(":", 1)[0]
+    log.info("serving on %s:%d database=%s", host, port, make_url(settings.database_url).render_as_string())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining in-flight calls for up to %.0fs", settings.shutdown_grace_seconds)
+    await server.stop()
+    log.info("stopped")
+
+
+__all__ = ["FoothillsServer", "build_components", "grpc", "serve"]

@@ -1,0 +1,61 @@
+"""Proto <-> domain conversions shared by the servicers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+
+from foothills.auth.v1 import user_pb2
+from foothills_rpc.db.models import User
+from foothills_rpc.domain.errors import InvalidArgument
+from foothills_rpc.domain.users import Role
+
+ROLE_TO_PROTO = {Role.CUSTOMER: user_pb2.ROLE_CUSTOMER, Role.PROVIDER: user_pb2.ROLE_PROVIDER,
+                 Role.ADMIN: user_pb2.ROLE_ADMIN}
+ROLE_FROM_PROTO = {value: role for role, value in ROLE_TO_PROTO.items()}
+
+
+def timestamp(instant: datetime) -> timestamp_pb2.Timestamp:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(instant)
+    return message
+
+
+def resource_id(name: str, collection: str, *, field: str = "name") -> uuid.UUID:
+    """The id in `<collection>/<id>`; INVALID_ARGUMENT naming `field` when malformed."""
+    prefix = f"{collection}/"
+    if not name:
+        raise InvalidArgument.single(field, "is required")
+    if not name.startswith(prefix):
+        raise InvalidArgument.single(field, f"must look like {prefix}{{id}}")
+    try:
+        return uuid.UUID(hex=name[len(prefix):])
+    except ValueError as exc:
+        raise InvalidArgument.single(field, f"must look like {prefix}{{id}}") from exc
+
+
+def user_name(user_id: uuid.UUID) -> str:
+    return f"users/{user_id.hex}"
+
+
+def role_from_proto(value: int, *, field: str = "role") -> Role:
+    role = ROLE_FROM_PROTO.get(value)  # type: ignore[call-overload]
+    if role is None:
+        raise InvalidArgument.single(field, "must be ROLE_CUSTOMER, ROLE_PROVIDER or ROLE_ADMIN")
+    return role
+
+
+def user_to_proto(user: User) -> user_pb2.User:
+    return user_pb2.User(
+        name=user_name(user.id),
+        email=user.email,
+        display_name=user.display_name,
+        phone=user.phone,
+        time_zone=user.time_zone,
+        role=ROLE_TO_PROTO[Role(user.role)],
+        disabled=user.disabled,
+        create_time=timestamp(user.created_at),
+        update_time=timestamp(user.updated_at),
+    )

@@ -1,0 +1,78 @@
+"""User management for admins: list, read, change roles, disable and enable."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.clock import Clock
+from foothills_rpc.db import accounts as repo
+from foothills_rpc.db.database import Database
+from foothills_rpc.db.models import User
+from foothills_rpc.domain.errors import InvalidArgument
+from foothills_rpc.security.page_tokens import PageTokens, page_size
+
+MAX_QUERY_LENGTH = 100
+MAX_REASON_LENGTH = 500
+
+
+class UserAdmin:
+    def __init__(self, *, db: Database, clock: Clock, page_tokens: PageTokens) -> None:
+        self._db = db
+        self._clock = clock
+        self._page_tokens = page_tokens
+
+    async def list(self, filters: repo.UserFilter, *, requested_size: int, token: str) -> tuple[list[User], str]:
+        if len(filters.query) > MAX_QUERY_LENGTH:
+            raise InvalidArgument.single("query", f"must be at most {MAX_QUERY_LENGTH} characters")
+        limit = page_size(requested_size)
+        key = self._page_tokens.decode(token, filters)
+        after = None
+        if key is not None:
+            try:
+                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+            except (ValueError, IndexError, TypeError) as exc:
+                raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        users = await self._db.run(lambda s: repo.list_users(s, filters=filters, after=after, limit=limit + 1))
+        if len(users) <= limit:
+            return users, ""
+        last = users[limit - 1]
+        return users[:limit], self._page_tokens.encode([last.created_at.isoformat(), str(last.id)], filters)
+
+    async def get(self, user_id: uuid.UUID) -> User:
+        return await self._db.run(lambda s: repo.user_by_id(s, user_id))
+
+    async def set_role(self, user_id: uuid.UUID, role: repo.Role) -> User:
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> User:
+            if role is not repo.Role.ADMIN:
+                await repo.ensure_other_active_admin(session, user_id=user_id)
+            user = await repo.user_by_id(session, user_id, for_update=True)
+            if user.role != role.value:
+                user.role = role.value
+                user.updated_at = now
+            return user
+
+        return await self._db.run(apply)
+
+    async def set_disabled(self, user_id: uuid.UUID, disabled: bool, reason: str = "") -> User:
+        if len(reason) > MAX_REASON_LENGTH:
+            raise InvalidArgument.single("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> User:
+            if disabled:
+                await repo.ensure_other_active_admin(session, user_id=user_id)
+            user = await repo.user_by_id(session, user_id, for_update=True)
+            if user.disabled != disabled:
+                user.disabled = disabled
+                user.disabled_reason = reason if disabled else ""
+                user.updated_at = now
+            if disabled:  # re-enabling must not bring old sessions back: they sign in anew
+                await repo.revoke_sessions(session, user_id=user_id, now=now, reason="user_disabled")
+            return user
+
+        return await self._db.run(apply)

@@ -1,0 +1,177 @@
+"""Shared fixtures: a real grpc.aio server on a free port, on SQLite and on PostgreSQL.
+
+Every database test runs once per backend. Each test gets a fresh database cloned from one
+migrated template (a copied SQLite file; PostgreSQL `CREATE DATABASE ... TEMPLATE`), because the
+server under test commits its own transactions.
+
+PostgreSQL comes from FOOTHILLS_TEST_DATABASE_URL (default: the local server that
+scripts/setup-postgresql prepares). When it is unreachable the PostgreSQL half is skipped with a
+loud reason, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from foothills.admin.v1 import admin_pb2_grpc
+from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from foothills_rpc.clock import ManualClock
+from foothills_rpc.config import SmtpSettings
+from foothills_rpc.db.migrations import upgrade
+from foothills_rpc.domain.users import Role
+from foothills_rpc.mail.mailer import SmtpMailer
+from foothills_rpc.server import FoothillsServer, build_components
+from tests.support import Mailbox, test_settings
+
+DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
+PASSWORD = "a long enough passphrase"
+
+
+def _pg_url() -> str:
+    return os.environ.get("FOOTHILLS_TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+def _psycopg_conninfo(url: str, database: str | None = None) -> str:
+    parsed = make_url(url)
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The maintenance URL of a reachable PostgreSQL; skips (or fails in CI) when there is none."""
+    url = _pg_url()
+    try:
+        with psycopg.connect(_psycopg_conninfo(url), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        message = (f"PostgreSQL unreachable at {make_url(url).render_as_string()} ({exc.__class__.__name__}): "
+                   "run scripts/setup-postgresql or set FOOTHILLS_TEST_DATABASE_URL")
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true requires PostgreSQL. " + message)
+        pytest.skip("!!! SKIPPING POSTGRESQL TESTS !!! " + message)
+    yield url
+
+
+def _admin_execute(url: str, statement: sql.Composable) -> None:
+    with psycopg.connect(_psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> Iterator[str]:
+    name = f"foothills_tpl_{uuid.uuid4().hex[:12]}"
+    _admin_execute(postgres_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    upgrade(make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
+    yield name
+    _admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "foothills.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin_url: str = request.getfixturevalue("postgres_url")
+    template: str = request.getfixturevalue("postgres_template")
+    name = f"foothills_t_{uuid.uuid4().hex[:12]}"
+    _admin_execute(admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(template)))
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port; the server under test mails it."""
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
+
+
+@dataclass
+class Running:
+    """A live server and stubs on a real channel to it."""
+
+    server: FoothillsServer
+    port: int
+    channel: grpc.aio.Channel
+    auth: auth_pb2_grpc.AuthServiceStub
+    admin: admin_pb2_grpc.AdminServiceStub
+    clock: ManualClock
+    mailbox: Mailbox
+
+    async def register(self, email: str, *, password: str = PASSWORD, name: str = "Test User") -> str:
+        """Registers a customer; returns the user's resource name."""
+        response = await self.auth.Register(auth_pb2.RegisterRequest(
+            email=email, password=password, display_name=name))
+        return str(response.user.name)
+
+    async def login(self, email: str, *, password: str = PASSWORD) -> auth_pb2.LoginResponse:
+        return await self.auth.Login(auth_pb2.LoginRequest(email=email, password=password))
+
+    async def signed_in(self, email: str, *, role: Role = Role.CUSTOMER) -> Caller:
+        """A new user with `role`, signed in."""
+        name = await self.register(email)
+        if role is not Role.CUSTOMER:
+            await self.server.components.users.set_role(uuid.UUID(name.split("/")[1]), role)
+        login = await self.login(email)
+        return Caller(name=name, email=email, credentials=login.credentials)
+
+
+@dataclass
+class Caller:
+    name: str
+    email: str
+    credentials: auth_pb2.Credentials
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.credentials.access_token}"),)
+
+
+@pytest.fixture
+async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
+    settings = test_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False))
+    components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
+    server = FoothillsServer(components)
+    port = await server.start("127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Running(server=server, port=port, channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
+                      admin=admin_pb2_grpc.AdminServiceStub(channel), clock=clock, mailbox=mailbox)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+__all__ = ["PASSWORD", "Caller", "Running"]

@@ -1,0 +1,110 @@
+"""Test helpers that are not fixtures: settings, a real SMTP sink, status-detail readers."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from email.message import EmailMessage
+
+import grpc
+from aiosmtpd.controller import Controller
+from google.rpc import error_details_pb2, status_pb2
+
+from foothills_rpc.config import Argon2Params, Settings
+
+TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    """Production settings except a cheap password hash (one test checks the real parameters)."""
+    base = Settings(database_url=database_url, jwt_secret=TEST_SECRET,
+                    argon2=Argon2Params(memory_kib=64, time_cost=1, parallelism=1),
+                    health_probe_seconds=0.2, shutdown_grace_seconds=1.0)
+    return base.with_overrides(**overrides)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Mailbox:
+    """An aiosmtpd server in its own thread that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    async def wait_for(self, predicate: Callable[[EmailMessage], bool], within: float = 10.0) -> EmailMessage:
+        """The first received message matching `predicate`; waits for delivery, up to `within` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    with self._lock:
+                        for message in self.messages:
+                            if predicate(message):
+                                return message
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"no such mail arrived within {within}s") from None
+
+    def to(self, recipient: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == recipient]
+
+
+def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status()
+            status.ParseFromString(value)
+            return status
+    raise AssertionError("no grpc-status-details-bin trailer")
+
+
+def reason(error: grpc.aio.AioRpcError) -> str:
+    for detail in status_details(error).details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return str(info.reason)
+    raise AssertionError("no ErrorInfo detail")
+
+
+def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """field -> reason of every BadRequest field violation."""
+    for detail in status_details(error).details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            return {v.field: v.reason for v in bad.field_violations}
+    raise AssertionError("no BadRequest detail")
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> timedelta | None:
+    for detail in status_details(error).details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return info.retry_delay.ToTimedelta()
+    return None
