@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import create_engine, pool
 
-from alembic import context
 from foothills_rpc.config import Settings
 from foothills_rpc.db.database import sync_url
 from foothills_rpc.db.models import Base

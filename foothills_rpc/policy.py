@@ -29,7 +29,7 @@ def _methods(service: str, access: Access, *names: str) -> dict[str, Access]:
 
 
 POLICY: dict[str, Access] = {
-    **_methods("grpc.health.v1.Health", PUBLIC, "Check", "Watch"),
+    **_methods("grpc.health.v1.Health", PUBLIC, "Check", "Watch", "List"),
     **_methods("grpc.reflection.v1alpha.ServerReflection", PUBLIC, "ServerReflectionInfo"),
     **_methods("foothills.auth.v1.AuthService", PUBLIC,
                "Register", "Login", "RefreshToken", "RequestPasswordReset", "ResetPassword"),

@@ -33,7 +33,7 @@ from foothills_rpc.db.migrations import upgrade
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import SmtpMailer
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.support import Mailbox, test_settings
+from tests.support import Mailbox, make_settings
 
 DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
 PASSWORD = "a long enough passphrase"
@@ -161,7 +161,8 @@ class Caller:
 
 @pytest.fixture
 async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
-    settings = test_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False))
+    mailbox.clear()  # each test sees only its own mail
+    settings = make_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False))
     components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
     server = FoothillsServer(components)
     port = await server.start("127.0.0.1:0")

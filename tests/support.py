@@ -20,7 +20,7 @@ from foothills_rpc.config import Argon2Params, Settings
 TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
 
 
-def test_settings(database_url: str, **overrides: object) -> Settings:
+def make_settings(database_url: str, **overrides: object) -> Settings:
     """Production settings except a cheap password hash (one test checks the real parameters)."""
     base = Settings(database_url=database_url, jwt_secret=TEST_SECRET,
                     argon2=Argon2Params(memory_kib=64, time_cost=1, parallelism=1),
@@ -67,6 +67,10 @@ class Mailbox:
                     await asyncio.sleep(0.02)
         except TimeoutError:
             raise AssertionError(f"no such mail arrived within {within}s") from None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
 
     def to(self, recipient: str) -> list[EmailMessage]:
         with self._lock:
