@@ -28,8 +28,9 @@ async def test_sigterm_drains_an_in_flight_login(tmp_path: Path) -> None:
            "FOOTHILLS_ARGON2_MEMORY_KIB": str(256 * 1024), "FOOTHILLS_ARGON2_TIME_COST": "4",
            "FOOTHILLS_SHUTDOWN_GRACE_SECONDS": "30", "FOOTHILLS_OUTBOX_DIR": str(tmp_path / "outbox")}
     log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
-                               env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(  # noqa: ASYNC220 (starting it is instant; we never block on it)
+        [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
@@ -60,7 +61,7 @@ async def test_sigterm_drains_an_in_flight_login(tmp_path: Path) -> None:
 def test_serving_postgresql_without_a_jwt_secret_is_refused(database_url: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "FOOTHILLS_JWT_SECRET"}
     env["FOOTHILLS_DATABASE_URL"] = database_url
-    result = subprocess.run([sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{free_port()}"],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    serve = [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{free_port()}"]
+    result = subprocess.run(serve, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "FOOTHILLS_JWT_SECRET must be set" in result.stderr
