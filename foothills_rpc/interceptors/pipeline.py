@@ -90,4 +90,4 @@ class RpcPipeline(aio.ServerInterceptor):
             if not method.startswith(_QUIET) or code != grpc.StatusCode.OK:
                 log.info("rpc method=%s code=%s duration_ms=%.1f request_id=%s user_id=%s", method,
                          code.name, (time.perf_counter() - started) * 1000, request_id,
-                         caller.user_id if caller else "-")
+                         caller.user_id.hex if caller else "-")

@@ -1,0 +1,328 @@
+"""End to end: a `foothills-rpc serve` subprocess driven by the real grpcurl binary, as scripts do.
+
+One server per module, on an embedded SQLite file in a temporary folder, with no FOOTHILLS_JWT_SECRET
+(so it generates its own). Every call is a grpcurl process; its JSON output is parsed as a script
+would. grpcurl prints the proto field names (`access_token`), not lowerCamelCase, and exits with
+64 + the gRPC status code when an RPC fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import free_port
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = (
+    "foothills.admin.v1.AdminService",
+    "foothills.auth.v1.AuthService",
+    "foothills.booking.v1.BookingService",
+    "foothills.catalog.v1.CatalogService",
+)
+AUTH = "foothills.auth.v1.AuthService"
+PASSWORD = "e2e passphrase 9c1f7b"  # distinctive, so the log check cannot match by accident
+START_TIMEOUT = 20.0
+CALL_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+
+# grpcurl's exit status for a failed RPC is 64 + the status code.
+UNAUTHENTICATED = 64 + 16
+INVALID_ARGUMENT = 64 + 3
+NOT_FOUND = 64 + 5
+
+
+def _find_grpcurl() -> str | None:
+    beside = Path(sys.executable).parent / "grpcurl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("grpcurl")
+
+
+GRPCURL = _find_grpcurl()
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    folder: Path
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def grpcurl(server: Server, *args: str, data: dict[str, Any] | None = None, headers: Sequence[str] = (),
+            flags: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """`grpcurl -plaintext [flags] [-H header]... [-d json] ADDRESS args...`; never raises on failure."""
+    assert GRPCURL is not None
+    command = [GRPCURL, "-plaintext", *flags]
+    for header in headers:
+        command += ["-H", header]
+    if data is not None:
+        command += ["-d", json.dumps(data)]
+    command += [server.address, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"grpcurl exited {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result))
+
+
+def _server_env(folder: Path) -> dict[str, str]:
+    # Nothing FOOTHILLS_* from the caller's shell: above all no JWT secret, and the default log level.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
+    env.update(
+        FOOTHILLS_DATABASE_URL=f"sqlite:///{folder / 'e2e.db'}",
+        FOOTHILLS_ARGON2_MEMORY_KIB="64",
+        FOOTHILLS_ARGON2_TIME_COST="1",
+        FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
+    )
+    return env
+
+
+def _wait_until_serving(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"server exited with {server.process.returncode} before serving:\n{server.log_text()}")
+        try:
+            result = grpcurl(server, "grpc.health.v1.Health/Check", flags=("-connect-timeout", "1"))
+        except subprocess.TimeoutExpired:
+            continue
+        if result.returncode == 0 and "SERVING" in result.stdout and "NOT_SERVING" not in result.stdout:
+            return
+        last = result.stdout + result.stderr
+        time.sleep(0.05)  # between polls only; readiness is the health answer
+    pytest.fail(f"server not SERVING within {START_TIMEOUT}s (last grpcurl: {last.strip()}):\n{server.log_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, then wait; kill only if it hangs. The exit code after SIGTERM, or None if killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+        return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if GRPCURL is None:
+        pytest.fail("no grpcurl binary beside the interpreter or on PATH: install the dev group (uv sync)")
+    folder = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    log = folder / "server.log"
+    with log.open("wb") as stderr, (folder / "server.out").open("wb") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+            cwd=folder, env=_server_env(folder), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+    running = Server(process=process, port=port, folder=folder, log=log)
+    try:
+        _wait_until_serving(running)
+        yield running
+    finally:
+        code = _stop(process)
+    assert code is not None, f"server ignored SIGTERM for {STOP_TIMEOUT}s and was killed:\n{running.log_text()}"
+    assert code == 0, f"server exited with {code} after SIGTERM:\n{running.log_text()}"
+    assert "logger=foothills_rpc.server stopped" in running.log_text()
+
+
+def _unique_email(label: str) -> str:
+    return f"{label}.{uuid.uuid4().hex[:8]}@example.com"
+
+
+def _register(server: Server, email: str, password: str = PASSWORD, name: str = "E2E User") -> Any:
+    return ok_json(grpcurl(server, f"{AUTH}/Register",
+                           data={"email": email, "password": password, "display_name": name}))
+
+
+def _login(server: Server, email: str, password: str = PASSWORD, headers: Sequence[str] = ()) -> Any:
+    return ok_json(grpcurl(server, f"{AUTH}/Login", data={"email": email, "password": password}, headers=headers))
+
+
+def _details(stderr: str) -> list[dict[str, Any]]:
+    """The status details of a `-format-error` failure (grpcurl writes the status JSON to stderr)."""
+    status = json.loads(stderr)
+    return list(status["details"])
+
+
+def _detail(details: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    matching = [d for d in details if d["@type"] == f"type.googleapis.com/google.rpc.{kind}"]
+    assert len(matching) == 1, details
+    return matching[0]
+
+
+def test_server_generates_its_jwt_secret_with_mode_0600(server: Server) -> None:
+    secret_file = server.folder / "e2e.db.jwt-secret"
+    assert secret_file.is_file()
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = secret_file.read_text().strip()
+    assert len(secret) >= 32
+    log = server.log_text()
+    assert f"saved it to {secret_file}" in log
+    assert secret not in log
+
+
+def test_list_shows_exactly_the_services(server: Server) -> None:
+    listed = ok(grpcurl(server, "list")).splitlines()
+    assert listed == sorted([*SERVICES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"])
+
+
+def test_describe_shows_the_auth_rpcs_and_request_fields(server: Server) -> None:
+    service = ok(grpcurl(server, "describe", AUTH))
+    assert service.startswith(f"{AUTH} is a service:")
+    rpcs = set(re.findall(r"^\s*rpc (\w+) \(", service, flags=re.MULTILINE))
+    assert rpcs == {"Register", "Login", "RefreshToken", "Logout", "RequestPasswordReset", "ResetPassword",
+                    "GetProfile", "UpdateProfile", "ChangePassword"}
+    assert "rpc Login ( .foothills.auth.v1.LoginRequest ) returns ( .foothills.auth.v1.LoginResponse );" in service
+
+    message = ok(grpcurl(server, "describe", "foothills.auth.v1.RegisterRequest"))
+    assert message.startswith("foothills.auth.v1.RegisterRequest is a message:")
+    fields = re.findall(r"^\s*(\w+) (\w+) = (\d+);", message, flags=re.MULTILINE)
+    assert fields == [("string", "email", "1"), ("string", "password", "2"), ("string", "display_name", "3")]
+
+
+@pytest.mark.parametrize("service", ["", *SERVICES])
+def test_health_is_serving(server: Server, service: str) -> None:
+    answer = ok_json(grpcurl(server, "grpc.health.v1.Health/Check", data={"service": service}))
+    assert answer == {"status": "SERVING"}
+
+
+def test_health_of_an_unknown_service_is_not_found(server: Server) -> None:
+    result = grpcurl(server, "grpc.health.v1.Health/Check", data={"service": "foothills.nope.v1.NopeService"})
+    assert result.returncode == NOT_FOUND, result.stderr
+    assert "Code: NotFound" in result.stderr
+    assert result.stdout == ""
+
+
+def test_register_login_and_profile(server: Server) -> None:
+    local = f"Dora.E2E.{uuid.uuid4().hex[:8]}"
+    normalised = f"{local.lower()}@example.com"
+
+    registered = _register(server, f"  {local}@Example.COM ", name=" Dora ")["user"]
+    assert registered["email"] == normalised
+    assert registered["display_name"] == "Dora"
+    assert registered["role"] == "ROLE_CUSTOMER"
+    assert re.fullmatch(r"users/[0-9a-f]{32}", registered["name"])
+
+    login = _login(server, f"{local.upper()}@EXAMPLE.com")
+    credentials = login["credentials"]
+    assert set(credentials) == {"access_token", "access_token_expire_time", "refresh_token",
+                                "refresh_token_expire_time"}
+    assert credentials["access_token"].count(".") == 2  # a JWS
+    assert credentials["refresh_token"]
+    assert login["user"] == registered
+
+    token = credentials["access_token"]
+    profile = ok_json(grpcurl(server, f"{AUTH}/GetProfile", headers=[f"authorization: Bearer {token}"]))
+    assert profile == {"user": registered}
+
+
+def test_profile_without_a_token_is_unauthenticated(server: Server) -> None:
+    plain = grpcurl(server, f"{AUTH}/GetProfile")
+    assert plain.returncode == UNAUTHENTICATED
+    assert plain.stdout == ""
+    assert "Code: Unauthenticated" in plain.stderr
+    assert '"reason":"TOKEN_MISSING"' in plain.stderr
+
+    formatted = grpcurl(server, f"{AUTH}/GetProfile", flags=["-format-error"])
+    assert formatted.returncode == UNAUTHENTICATED
+    assert json.loads(formatted.stderr)["code"] == 16
+    info = _detail(_details(formatted.stderr), "ErrorInfo")
+    assert info == {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "domain": "foothills",
+                    "reason": "TOKEN_MISSING"}
+
+
+def test_register_with_a_short_password_is_invalid_argument(server: Server) -> None:
+    data = {"email": _unique_email("short"), "password": "too short", "display_name": "Short"}
+    plain = grpcurl(server, f"{AUTH}/Register", data=data)
+    assert plain.returncode == INVALID_ARGUMENT
+    assert "Code: InvalidArgument" in plain.stderr
+    assert "PASSWORD_TOO_SHORT" in plain.stderr
+
+    formatted = grpcurl(server, f"{AUTH}/Register", data=data, flags=["-format-error"])
+    assert formatted.returncode == INVALID_ARGUMENT
+    assert json.loads(formatted.stderr)["code"] == 3
+    bad = _detail(_details(formatted.stderr), "BadRequest")
+    assert [(v["field"], v["reason"]) for v in bad["field_violations"]] == [("password", "PASSWORD_TOO_SHORT")]
+
+
+def _rpc_lines(server: Server) -> list[str]:
+    return [line for line in server.log_text().splitlines() if "logger=foothills_rpc.rpc rpc " in line]
+
+
+def test_the_log_has_one_line_per_rpc_and_no_secrets(server: Server) -> None:
+    before = len(_rpc_lines(server))
+    email = _unique_email("logged")
+    password = f"log check {uuid.uuid4().hex}"
+    _register(server, email, password=password)
+    login_id = f"e2e-login-{uuid.uuid4().hex[:12]}"
+    credentials = _login(server, email, password=password, headers=[f"x-request-id: {login_id}"])["credentials"]
+    token = credentials["access_token"]
+    profile_id = f"e2e-profile-{uuid.uuid4().hex[:12]}"
+    verbose = ok(grpcurl(server, f"{AUTH}/GetProfile", flags=["-v"],
+                         headers=[f"authorization: Bearer {token}", f"x-request-id: {profile_id}"]))
+    trailers = verbose.split("Response trailers received:", 1)[1]
+    assert f"x-request-id: {profile_id}" in trailers
+
+    deadline = time.monotonic() + 5.0  # another process writes the lines: wait for them, briefly
+    while len(new := _rpc_lines(server)[before:]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(new) == 3, new
+    assert f"method=/{AUTH}/Register code=OK " in new[0]
+    assert f"method=/{AUTH}/Login code=OK " in new[1]
+    assert f"request_id={login_id} " in new[1]
+    assert f"method=/{AUTH}/GetProfile code=OK " in new[2]
+    assert f"request_id={profile_id} " in new[2]
+    assert "user_id=-" not in new[2]
+    log = server.log_text()
+    for secret in (password, token, credentials["refresh_token"]):
+        assert secret not in log
+
+
+def test_the_readme_grpcurl_example_works(server: Server) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Try it with grpcurl", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None, "no ```sh block in the README's grpcurl section"
+    script = block.group(1)
+    assert "localhost:50051" in script
+    script = script.replace("localhost:50051", f"localhost:{server.port}")
+    env = {**os.environ, "PATH": f"{Path(GRPCURL or 'grpcurl').parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True,
+                            env=env, cwd=server.folder, timeout=4 * CALL_TIMEOUT, check=False)
+    assert result.returncode == 0, f"the README example failed ({result.returncode}):\n{result.stderr}"
+    profile = json.loads(result.stdout[result.stdout.rindex('{\n  "user"'):])
+    assert profile["user"]["email"] == "ann@example.com"
+    assert profile["user"]["display_name"] == "Ann"
