@@ -10,6 +10,7 @@ from foothills.auth.v1 import auth_pb2
 from foothills_rpc.domain import errors
 from foothills_rpc.interceptors.errors import STATUS_CODES
 from tests.conftest import Running
+from tests.support import violations
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -49,3 +50,17 @@ async def test_a_callers_request_id_is_echoed(running: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.auth.GetProfile(auth_pb2.GetProfileRequest(), metadata=(("x-request-id", "trace-123"),))
     assert dict(caught.value.trailing_metadata() or ())["x-request-id"] == "trace-123"
+
+
+async def test_nul_characters_are_invalid_argument_in_any_field(running: Running) -> None:
+    """PostgreSQL text cannot hold NUL; the pipeline refuses it in any field of any request, by path."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.auth.Register(auth_pb2.RegisterRequest(email="a\x00@example.com", password="x" * 12,
+                                                             display_name="A"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == {"email": "INVALID_VALUE"}
+    caller = await running.signed_in("nul@example.com")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.auth.UpdateProfile(auth_pb2.UpdateProfileRequest(user={"phone": "+4420\x00"}),
+                                         metadata=caller.metadata)
+    assert violations(caught.value) == {"user.phone": "INVALID_VALUE"}

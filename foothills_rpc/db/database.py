@@ -148,12 +148,18 @@ def translate(exc: DBAPIError) -> Exception:
     return exc
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL for concurrent readers; writes take the lock at BEGIN so they queue instead of failing."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        # SQLite's own lower() folds ASCII only; case-insensitive search must match PostgreSQL's.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
             cursor.execute(f"PRAGMA {pragma}")

@@ -16,16 +16,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc import aio
 
-from foothills_rpc.domain.errors import DomainError
+from foothills_rpc.domain.errors import DomainError, InvalidArgument
 from foothills_rpc.interceptors.auth import Authenticator, optional_principal
 from foothills_rpc.interceptors.errors import rich_status
+from foothills_rpc.interceptors.hygiene import nul_characters
 
 log = logging.getLogger("foothills_rpc.rpc")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _check(request: Message) -> None:
+    if violations := nul_characters(request):
+        raise InvalidArgument(violations)
 
 
 class RpcPipeline(aio.ServerInterceptor):
@@ -45,6 +52,7 @@ class RpcPipeline(aio.ServerInterceptor):
 
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
                 async with self._call(method, metadata, context):
+                    _check(request)
                     return await unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
@@ -54,6 +62,8 @@ class RpcPipeline(aio.ServerInterceptor):
 
         async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
             async with self._call(method, metadata, context):
+                if handler.unary_stream:
+                    _check(request)
                 async for item in streaming(request, context):
                     yield item
 

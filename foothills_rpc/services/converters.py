@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.domain.users import Role
 
+_CANONICAL_ID = re.compile(r"^[0-9a-f]{32}$")
 ROLE_TO_PROTO = {Role.CUSTOMER: user_pb2.ROLE_CUSTOMER, Role.PROVIDER: user_pb2.ROLE_PROVIDER,
                  Role.ADMIN: user_pb2.ROLE_ADMIN}
 ROLE_FROM_PROTO = {value: role for role, value in ROLE_TO_PROTO.items()}
@@ -30,10 +32,10 @@ def resource_id(name: str, collection: str, *, field: str = "name") -> uuid.UUID
         raise InvalidArgument.single(field, "is required")
     if not name.startswith(prefix):
         raise InvalidArgument.single(field, f"must look like {prefix}{{id}}")
-    try:
-        return uuid.UUID(hex=name[len(prefix):])
-    except ValueError as exc:
-        raise InvalidArgument.single(field, f"must look like {prefix}{{id}}") from exc
+    raw = name[len(prefix):]
+    if not _CANONICAL_ID.match(raw):  # one spelling per id: 32 lower-case hex digits
+        raise InvalidArgument.single(field, f"must look like {prefix}{{id}}")
+    return uuid.UUID(hex=raw)
 
 
 def user_name(user_id: uuid.UUID) -> str:

@@ -116,9 +116,13 @@ class Accounts:
         new_hash = await self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
 
         async def sign_in(session: AsyncSession) -> Credentials:
+            # Re-read under a lock: a disable that landed after the password check wins.
+            current = await repo.user_by_id(session, user.id, for_update=True)
+            if current.disabled:
+                raise PermissionDenied("this account is disabled", reason="ACCOUNT_DISABLED")
             await repo.clear_login_failures(session, email=email)
             if new_hash is not None:
-                (await repo.user_by_id(session, user.id)).password_hash = new_hash
+                current.password_hash = new_hash
             auth_session = await repo.start_session(session, user_id=user.id, now=now,
                                                     ttl=self._settings.refresh_token_ttl)
             return await self._issue(session, user_id=user.id, role=Role(user.role),

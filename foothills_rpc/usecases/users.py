@@ -33,6 +33,8 @@ class UserAdmin:
         if key is not None:
             try:
                 after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
+                if after[0].tzinfo is None:  # the UTC columns refuse naive times (an INTERNAL error)
+                    raise ValueError("naive time in page token")
             except (ValueError, IndexError, TypeError) as exc:
                 raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         users = await self._db.run(lambda s: repo.list_users(s, filters=filters, after=after, limit=limit + 1))
@@ -67,12 +69,17 @@ class UserAdmin:
             if disabled:
                 await repo.ensure_other_active_admin(session, user_id=user_id)
             user = await repo.user_by_id(session, user_id, for_update=True)
+            was_disabled = user.disabled
             if user.disabled != disabled:
                 user.disabled = disabled
                 user.disabled_reason = reason if disabled else ""
                 user.updated_at = now
-            if disabled:  # re-enabling must not bring old sessions back: they sign in anew
+            if disabled:
                 await repo.revoke_sessions(session, user_id=user_id, now=now, reason="user_disabled")
+            elif was_disabled:
+                # Re-enabling must not bring any session back: they sign in anew. That includes one a
+                # sign-in started after reading the account as enabled but committed after the disable.
+                await repo.revoke_sessions(session, user_id=user_id, now=now, reason="user_enabled")
             return user
 
         return await self._db.run(apply)
