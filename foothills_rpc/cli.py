@@ -63,6 +63,26 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc.seed import DEMO_PASSWORD, seed_demo
+    from foothills_rpc.server import build_components
+
+    async def seed() -> dict[str, int]:
+        components = build_components(settings)
+        try:
+            return await seed_demo(components, services=args.services, users=args.users)
+        finally:
+            components.hasher.close()
+            await components.db.dispose()
+
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    counts = asyncio.run(seed())
+    print("seeded " + ", ".join(f"{value} {key}" for key, value in counts.items())
+          + f"; every demo account's password is {DEMO_PASSWORD!r}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="foothills-rpc", description="Foothills booking backend (gRPC).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("email")
     admin.add_argument("--display-name", default="Administrator")
     admin.set_defaults(run=_create_admin)
+    seed = commands.add_parser("seed-demo", help="fill the database with a realistic demo catalog")
+    seed.add_argument("--services", type=int, default=40, help="services to create (default %(default)s)")
+    seed.add_argument("--users", type=int, default=50, help="customers to create (default %(default)s)")
+    seed.set_defaults(run=_seed_demo)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

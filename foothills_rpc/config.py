@@ -59,9 +59,13 @@ class Settings:
     # Mail goes here as .eml files when no SMTP server is configured.
     outbox_dir: Path = Path("outbox")
     mail_sender: str = "Foothills <no-reply@foothills.invalid>"
+    # Platform booking defaults; a service's own settings override them.
+    default_minimum_notice: timedelta = timedelta(hours=1)
+    default_maximum_days_ahead: int = 90
     db_pool_size: int = 10
     shutdown_grace_seconds: float = 10.0
     health_probe_seconds: float = 2.0
+    slot_horizon_seconds: float = 3600.0
     log_level: str = "INFO"
 
     @property
@@ -123,6 +127,9 @@ class Settings:
             smtp=smtp,
             outbox_dir=Path(text("FOOTHILLS_OUTBOX_DIR", str(defaults.outbox_dir))),
             mail_sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
+            default_minimum_notice=seconds("FOOTHILLS_DEFAULT_MINIMUM_NOTICE_SECONDS", defaults.default_minimum_notice),
+            default_maximum_days_ahead=int(number("FOOTHILLS_DEFAULT_MAXIMUM_DAYS_AHEAD",
+                                                  defaults.default_maximum_days_ahead)),
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),

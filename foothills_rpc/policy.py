@@ -22,6 +22,7 @@ class Access:
 PUBLIC = Access(public=True)
 SIGNED_IN = Access()
 ADMIN_ONLY = Access(roles=frozenset({Role.ADMIN}))
+PROVIDER_OR_ADMIN = Access(roles=frozenset({Role.PROVIDER, Role.ADMIN}))
 
 
 def _methods(service: str, access: Access, *names: str) -> dict[str, Access]:
@@ -35,6 +36,14 @@ POLICY: dict[str, Access] = {
                "Register", "Login", "RefreshToken", "RequestPasswordReset", "ResetPassword"),
     **_methods("foothills.auth.v1.AuthService", SIGNED_IN,
                "Logout", "GetProfile", "UpdateProfile", "ChangePassword"),
+    **_methods("foothills.catalog.v1.CatalogService", PUBLIC,
+               "GetCategory", "ListCategories", "GetService", "ListServices", "GetAvailability", "ListSlots",
+               "QuotePrice"),
+    **_methods("foothills.catalog.v1.CatalogService", ADMIN_ONLY,
+               "CreateCategory", "UpdateCategory", "DeleteCategory"),
+    # Ownership (a provider changes only their own services) is checked by the use cases.
+    **_methods("foothills.catalog.v1.CatalogService", PROVIDER_OR_ADMIN,
+               "CreateService", "UpdateService", "DeleteService", "SetAvailability"),
     **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
                "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser"),
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -21,6 +20,7 @@ from foothills.admin.v1 import admin_pb2, admin_pb2_grpc
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock, SystemClock
 from foothills_rpc.config import ConfigError, Settings
 from foothills_rpc.db.database import Database
@@ -33,7 +33,9 @@ from foothills_rpc.security.passwords import PasswordHasher
 from foothills_rpc.security.tokens import AccessTokens
 from foothills_rpc.services.admin import AdminServicer
 from foothills_rpc.services.auth import AuthServicer
+from foothills_rpc.services.catalog import CatalogServicer
 from foothills_rpc.usecases.accounts import Accounts
+from foothills_rpc.usecases.catalog import Catalog
 from foothills_rpc.usecases.users import UserAdmin
 
 log = logging.getLogger(__name__)
@@ -66,10 +68,6 @@ def resolve_jwt_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-class _CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    """No RPCs yet; registered so health and reflection show the whole API."""
-
-
 class _BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     """No RPCs yet; registered so health and reflection show the whole API."""
 
@@ -83,6 +81,7 @@ class Components:
     dispatcher: Dispatcher
     accounts: Accounts
     users: UserAdmin
+    catalog: Catalog
     authenticator: Authenticator
 
 
@@ -96,10 +95,12 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl=settings.access_token_ttl)
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
+    page_tokens = PageTokens(secret)
     return Components(
         settings=settings, clock=clock, db=db, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
-        users=UserAdmin(db=db, clock=clock, page_tokens=PageTokens(secret)),
+        users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
+        catalog=Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens),
         authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
     )
 
@@ -116,10 +117,15 @@ class FoothillsServer:
                      ("grpc.so_reuseport", 0)],
         )
         self._health = health.aio.HealthServicer()
-        self._probe: asyncio.Task[None] | None = None
+        settings = components.settings
+        self._serving = True
+        self._background = [
+            Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
+            Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
+        ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(components.users), self._server)
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(_CatalogServicer(), self._server)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
         booking_pb2_grpc.add_BookingServiceServicer_to_server(_BookingServicer(), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -132,15 +138,14 @@ class FoothillsServer:
         await self._set_health(await self.components.db.ping())
         await self._server.start()
         self.components.dispatcher.start()
-        self._probe = asyncio.create_task(self._watch_database(), name="health-probe")
+        for task in self._background:
+            task.start()
         return port
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.components.settings.shutdown_grace_seconds if grace is None else grace
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        for task in self._background:
+            await task.stop()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         await self.components.dispatcher.stop()
@@ -155,15 +160,12 @@ class FoothillsServer:
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, status)
 
-    async def _watch_database(self) -> None:
-        serving = True
-        while True:
-            await asyncio.sleep(self.components.settings.health_probe_seconds)
-            now_serving = await self.components.db.ping()
-            if now_serving != serving:
-                log.warning("database %s", "reachable again: SERVING" if now_serving else "unreachable: NOT_SERVING")
-                serving = now_serving
-            await self._set_health(serving)
+    async def _probe_database(self) -> None:
+        serving = await self.components.db.ping()
+        if serving != self._serving:
+            log.warning("database %s", "reachable again: SERVING" if serving else "unreachable: NOT_SERVING")
+            self._serving = serving
+        await self._set_health(serving)
 
 
 async def serve(settings: Settings, listen: str) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from foothills.admin.v1 import admin_pb2_grpc
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from foothills.catalog.v1 import catalog_pb2_grpc
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.config import SmtpSettings
 from foothills_rpc.db.migrations import upgrade
@@ -127,6 +128,7 @@ class Running:
     channel: grpc.aio.Channel
     auth: auth_pb2_grpc.AuthServiceStub
     admin: admin_pb2_grpc.AdminServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
     clock: ManualClock
     mailbox: Mailbox
 
@@ -169,7 +171,8 @@ async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> As
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Running(server=server, port=port, channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
-                      admin=admin_pb2_grpc.AdminServiceStub(channel), clock=clock, mailbox=mailbox)
+                      admin=admin_pb2_grpc.AdminServiceStub(channel),
+                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel), clock=clock, mailbox=mailbox)
     finally:
         await channel.close()
         await server.stop(0)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -142,3 +145,83 @@ class OutboxMessage(Base):
 
 
 Index("ix_outbox_due", OutboxMessage.sent_at, OutboxMessage.available_at)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    display_name: Mapped[str] = mapped_column(String(80))
+    # Lower-cased display name: uniqueness that ignores case, the same on both databases.
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("capacity >= 1", name="capacity_positive"),
+        CheckConstraint("duration_minutes >= 1", name="duration_positive"),
+        CheckConstraint("base_price_minor >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    display_name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Lower-cased "name description": what free-text search matches (trigram-indexed on PostgreSQL).
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    category_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("categories.id"), index=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    base_price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # NULL: the platform default from configuration applies.
+    minimum_notice_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    maximum_days_ahead: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    availability: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped by every change; the etag is derived from it (optimistic concurrency).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_services_display_name_id", Service.display_name, Service.id)
+Index("ix_services_price_id", Service.base_price_minor, Service.id)
+
+
+class Slot(Base):
+    """One bookable start of a service, materialised up to the booking horizon.
+
+    The row the booking path locks: `seats_taken` only changes through a conditional update that
+    keeps it within `capacity`, so capacity holds across server processes.
+    """
+
+    __tablename__ = "slots"
+    __table_args__ = (
+        UniqueConstraint("service_id", "start_at", name="uq_slots_service_start"),
+        CheckConstraint("seats_taken >= 0", name="seats_taken_not_negative"),
+        CheckConstraint("capacity >= 0", name="capacity_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    capacity: Mapped[int] = mapped_column(Integer)
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+    # False when availability changed and the slot is no longer on the grid but still has bookings.
+    offered: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+Index("ix_slots_start_at", Slot.start_at)

@@ -8,8 +8,6 @@ Delivery is at least once; each message has a stable Message-ID so a receiver ca
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -19,6 +17,7 @@ from email.utils import format_datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import OutboxMessage
@@ -47,33 +46,21 @@ class Dispatcher:
         self._mailer = mailer
         self._clock = clock
         self._sender = sender
-        self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("outbox-dispatcher", self._deliver_all_due, poll_seconds)
 
     def notify(self) -> None:
         """Something was enqueued here: look now rather than at the next poll."""
-        self._wake.set()
+        self._periodic.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="outbox-dispatcher")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await self.deliver_due() == BATCH:
-                    pass
-            except Exception:
-                log.warning("outbox delivery pass failed; will retry", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            self._wake.clear()
+    async def _deliver_all_due(self) -> None:
+        while await self.deliver_due() == BATCH:
+            pass
 
     async def deliver_due(self) -> int:
         """One pass: claims up to BATCH due messages, sends them; returns how many were claimed."""

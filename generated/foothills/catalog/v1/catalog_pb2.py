@@ -22,9 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from foothills.type.v1 import types_pb2 as foothills_dot_type_dot_v1_dot_types__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"foothills/catalog/v1/catalog.proto\x12\x14\x66oothills.catalog.v12\x10\n\x0e\x43\x61talogServiceB@\n\x18\x64\x65v.foothills.catalog.v1P\x01Z\"foothills/gen/catalog/v1;catalogv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"foothills/catalog/v1/catalog.proto\x12\x14\x66oothills.catalog.v1\x1a\x1d\x66oothills/type/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x01\n\x08\x43\x61tegory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe6\x04\n\x07Service\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12+\n\x08\x64uration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x63\x61pacity\x18\x07 \x01(\x05\x12,\n\nbase_price\x18\x08 \x01(\x0b\x32\x18.foothills.type.v1.Money\x12\x11\n\ttime_zone\x18\t \x01(\t\x12?\n\x10\x62ooking_settings\x18\n \x01(\x0b\x32%.foothills.catalog.v1.BookingSettings\x12\x45\n\x13\x63\x61ncellation_policy\x18\x0b \x01(\x0b\x32(.foothills.catalog.v1.CancellationPolicy\x12\x34\n\x07pricing\x18\x0c \x01(\x0b\x32#.foothills.catalog.v1.PricingPolicy\x12\x1d\n\x15runs_without_provider\x18\r \x01(\x08\x12\x31\n\x05state\x18\x0e \x01(\x0e\x32\".foothills.catalog.v1.ServiceState\x12\x0c\n\x04\x65tag\x18\x0f \x01(\t\x12/\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfa\x01\n\x0f\x42ookingSettings\x12\x31\n\x0eminimum_notice\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1f\n\x12maximum_days_ahead\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x30\n\rbuffer_before\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0c\x62uffer_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11requires_approval\x18\x05 \x01(\x08\x42\x15\n\x13_maximum_days_ahead\"K\n\x12\x43\x61ncellationPolicy\x12\x35\n\x05tiers\x18\x01 \x03(\x0b\x32&.foothills.catalog.v1.CancellationTier\"e\n\x10\x43\x61ncellationTier\x12/\n\x0c\x62\x65\x66ore_start\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x66\x65\x65_bps\x18\x02 \x01(\x05\x12\x0f\n\x07refused\x18\x03 \x01(\x08\"\x99\x01\n\rPricingPolicy\x12\x30\n\x05rules\x18\x01 \x03(\x0b\x32!.foothills.catalog.v1.PricingRule\x12\x18\n\x0b\x66loor_minor\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\rceiling_minor\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x0e\n\x0c_floor_minorB\x10\n\x0e_ceiling_minor\"\xc4\x02\n\x0bPricingRule\x12\x16\n\x0e\x61\x64justment_bps\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12=\n\toccupancy\x18\x03 \x01(\x0b\x32(.foothills.catalog.v1.OccupancyConditionH\x00\x12<\n\tlead_time\x18\x04 \x01(\x0b\x32\'.foothills.catalog.v1.LeadTimeConditionH\x00\x12\x41\n\x0c\x64\x61ys_of_week\x18\x05 \x01(\x0b\x32).foothills.catalog.v1.DaysOfWeekConditionH\x00\x12\x41\n\x0chours_of_day\x18\x06 \x01(\x0b\x32).foothills.catalog.v1.HoursOfDayConditionH\x00\x42\x0b\n\tcondition\"/\n\x12OccupancyCondition\x12\x19\n\x11min_occupancy_bps\x18\x01 \x01(\x05\"m\n\x11LeadTimeCondition\x12+\n\x08max_lead\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08min_lead\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"A\n\x13\x44\x61ysOfWeekCondition\x12*\n\x04\x64\x61ys\x18\x01 \x03(\x0e\x32\x1c.foothills.type.v1.DayOfWeek\";\n\x13HoursOfDayCondition\x12\x12\n\nstart_hour\x18\x01 \x01(\x05\x12\x10\n\x08\x65nd_hour\x18\x02 \x01(\x05\"\x8f\x01\n\x0c\x41vailability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12:\n\x0eweekly_windows\x18\x02 \x03(\x0b\x32\".foothills.catalog.v1.WeeklyWindow\x12\x35\n\toverrides\x18\x03 \x03(\x0b\x32\".foothills.catalog.v1.DateOverride\"n\n\x0cWeeklyWindow\x12\x31\n\x0b\x64\x61y_of_week\x18\x01 \x01(\x0e\x32\x1c.foothills.type.v1.DayOfWeek\x12+\n\x05hours\x18\x02 \x01(\x0b\x32\x1c.foothills.type.v1.TimeRange\"\x94\x01\n\x0c\x44\x61teOverride\x12%\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x17.foothills.type.v1.Date\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".foothills.catalog.v1.OverrideKind\x12+\n\x05hours\x18\x03 \x03(\x0b\x32\x1c.foothills.type.v1.TimeRange\"\xc0\x01\n\x04Slot\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x17\n\x0fremaining_seats\x18\x04 \x01(\x05\x12/\n\x05price\x18\x05 \x01(\x0b\x32 .foothills.catalog.v1.PriceQuote\"\xe7\x01\n\nPriceQuote\x12\x31\n\x0f\x62\x61se_unit_price\x18\x01 \x01(\x0b\x32\x18.foothills.type.v1.Money\x12:\n\x0b\x61\x64justments\x18\x02 \x03(\x0b\x32%.foothills.catalog.v1.PriceAdjustment\x12,\n\nunit_price\x18\x03 \x01(\x0b\x32\x18.foothills.type.v1.Money\x12\r\n\x05seats\x18\x04 \x01(\x05\x12-\n\x0btotal_price\x18\x05 \x01(\x0b\x32\x18.foothills.type.v1.Money\"J\n\x0fPriceAdjustment\x12\r\n\x05label\x18\x01 \x01(\t\x12(\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x18.foothills.type.v1.Money\"I\n\x15\x43reateCategoryRequest\x12\x30\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x1e.foothills.catalog.v1.Category\"J\n\x16\x43reateCategoryResponse\x12\x30\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x1e.foothills.catalog.v1.Category\"\"\n\x12GetCategoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"G\n\x13GetCategoryResponse\x12\x30\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x1e.foothills.catalog.v1.Category\">\n\x15ListCategoriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"e\n\x16ListCategoriesResponse\x12\x32\n\ncategories\x18\x01 \x03(\x0b\x32\x1e.foothills.catalog.v1.Category\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"z\n\x15UpdateCategoryRequest\x12\x30\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x1e.foothills.catalog.v1.Category\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"J\n\x16UpdateCategoryResponse\x12\x30\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x1e.foothills.catalog.v1.Category\"%\n\x15\x44\x65leteCategoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCategoryResponse\"F\n\x14\x43reateServiceRequest\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\"G\n\x15\x43reateServiceResponse\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\"!\n\x11GetServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\x12GetServiceResponse\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\"\x8b\x03\n\x13ListServicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x1c\n\x0fmin_price_minor\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x1c\n\x0fmax_price_minor\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x15\n\rcurrency_code\x18\x08 \x01(\t\x12\x33\n\x0f\x61vailable_after\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x61vailable_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x08order_by\x18\x0b \x01(\x0e\x32\".foothills.catalog.v1.ServiceOrderB\x12\n\x10_min_price_minorB\x12\n\x10_max_price_minor\"`\n\x14ListServicesResponse\x12/\n\x08services\x18\x01 \x03(\x0b\x32\x1d.foothills.catalog.v1.Service\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x14UpdateServiceRequest\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"G\n\x15UpdateServiceResponse\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\"2\n\x14\x44\x65leteServiceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"G\n\x15\x44\x65leteServiceResponse\x12.\n\x07service\x18\x01 \x01(\x0b\x32\x1d.foothills.catalog.v1.Service\"R\n\x16SetAvailabilityRequest\x12\x38\n\x0c\x61vailability\x18\x01 \x01(\x0b\x32\".foothills.catalog.v1.Availability\"S\n\x17SetAvailabilityResponse\x12\x38\n\x0c\x61vailability\x18\x01 \x01(\x0b\x32\".foothills.catalog.v1.Availability\"&\n\x16GetAvailabilityRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"S\n\x17GetAvailabilityResponse\x12\x38\n\x0c\x61vailability\x18\x01 \x01(\x0b\x32\".foothills.catalog.v1.Availability\"\x90\x01\n\x10ListSlotsRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\x04 \x01(\x05\">\n\x11ListSlotsResponse\x12)\n\x05slots\x18\x01 \x03(\x0b\x32\x1a.foothills.catalog.v1.Slot\"c\n\x11QuotePriceRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\x03 \x01(\x05\"E\n\x12QuotePriceResponse\x12/\n\x05quote\x18\x01 \x01(\x0b\x32 .foothills.catalog.v1.PriceQuote*c\n\x0cServiceState\x12\x1d\n\x19SERVICE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14SERVICE_STATE_ACTIVE\x10\x01\x12\x1a\n\x16SERVICE_STATE_ARCHIVED\x10\x02*y\n\x0cOverrideKind\x12\x1d\n\x19OVERRIDE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14OVERRIDE_KIND_CLOSED\x10\x01\x12\x17\n\x13OVERRIDE_KIND_HOURS\x10\x02\x12\x17\n\x13OVERRIDE_KIND_EXTRA\x10\x03*\x83\x01\n\x0cServiceOrder\x12\x1d\n\x19SERVICE_ORDER_UNSPECIFIED\x10\x00\x12\x16\n\x12SERVICE_ORDER_NAME\x10\x01\x12\x17\n\x13SERVICE_ORDER_PRICE\x10\x02\x12#\n\x1fSERVICE_ORDER_SOONEST_AVAILABLE\x10\x03\x32\xcd\x0b\n\x0e\x43\x61talogService\x12k\n\x0e\x43reateCategory\x12+.foothills.catalog.v1.CreateCategoryRequest\x1a,.foothills.catalog.v1.CreateCategoryResponse\x12\x62\n\x0bGetCategory\x12(.foothills.catalog.v1.GetCategoryRequest\x1a).foothills.catalog.v1.GetCategoryResponse\x12k\n\x0eListCategories\x12+.foothills.catalog.v1.ListCategoriesRequest\x1a,.foothills.catalog.v1.ListCategoriesResponse\x12k\n\x0eUpdateCategory\x12+.foothills.catalog.v1.UpdateCategoryRequest\x1a,.foothills.catalog.v1.UpdateCategoryResponse\x12k\n\x0e\x44\x65leteCategory\x12+.foothills.catalog.v1.DeleteCategoryRequest\x1a,.foothills.catalog.v1.DeleteCategoryResponse\x12h\n\rCreateService\x12*.foothills.catalog.v1.CreateServiceRequest\x1a+.foothills.catalog.v1.CreateServiceResponse\x12_\n\nGetService\x12\'.foothills.catalog.v1.GetServiceRequest\x1a(.foothills.catalog.v1.GetServiceResponse\x12\x65\n\x0cListServices\x12).foothills.catalog.v1.ListServicesRequest\x1a*.foothills.catalog.v1.ListServicesResponse\x12h\n\rUpdateService\x12*.foothills.catalog.v1.UpdateServiceRequest\x1a+.foothills.catalog.v1.UpdateServiceResponse\x12h\n\rDeleteService\x12*.foothills.catalog.v1.DeleteServiceRequest\x1a+.foothills.catalog.v1.DeleteServiceResponse\x12n\n\x0fSetAvailability\x12,.foothills.catalog.v1.SetAvailabilityRequest\x1a-.foothills.catalog.v1.SetAvailabilityResponse\x12n\n\x0fGetAvailability\x12,.foothills.catalog.v1.GetAvailabilityRequest\x1a-.foothills.catalog.v1.GetAvailabilityResponse\x12\\\n\tListSlots\x12&.foothills.catalog.v1.ListSlotsRequest\x1a\'.foothills.catalog.v1.ListSlotsResponse\x12_\n\nQuotePrice\x12\'.foothills.catalog.v1.QuotePriceRequest\x1a(.foothills.catalog.v1.QuotePriceResponseB@\n\x18\x64\x65v.foothills.catalog.v1P\x01Z\"foothills/gen/catalog/v1;catalogv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +36,102 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.catalog.v1.catalo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.foothills.catalog.v1P\001Z\"foothills/gen/catalog/v1;catalogv1'
-  _globals['_CATALOGSERVICE']._serialized_start=60
-  _globals['_CATALOGSERVICE']._serialized_end=76
+  _globals['_SERVICESTATE']._serialized_start=5527
+  _globals['_SERVICESTATE']._serialized_end=5626
+  _globals['_OVERRIDEKIND']._serialized_start=5628
+  _globals['_OVERRIDEKIND']._serialized_end=5749
+  _globals['_SERVICEORDER']._serialized_start=5752
+  _globals['_SERVICEORDER']._serialized_end=5883
+  _globals['_CATEGORY']._serialized_start=191
+  _globals['_CATEGORY']._serialized_end=356
+  _globals['_SERVICE']._serialized_start=359
+  _globals['_SERVICE']._serialized_end=973
+  _globals['_BOOKINGSETTINGS']._serialized_start=976
+  _globals['_BOOKINGSETTINGS']._serialized_end=1226
+  _globals['_CANCELLATIONPOLICY']._serialized_start=1228
+  _globals['_CANCELLATIONPOLICY']._serialized_end=1303
+  _globals['_CANCELLATIONTIER']._serialized_start=1305
+  _globals['_CANCELLATIONTIER']._serialized_end=1406
+  _globals['_PRICINGPOLICY']._serialized_start=1409
+  _globals['_PRICINGPOLICY']._serialized_end=1562
+  _globals['_PRICINGRULE']._serialized_start=1565
+  _globals['_PRICINGRULE']._serialized_end=1889
+  _globals['_OCCUPANCYCONDITION']._serialized_start=1891
+  _globals['_OCCUPANCYCONDITION']._serialized_end=1938
+  _globals['_LEADTIMECONDITION']._serialized_start=1940
+  _globals['_LEADTIMECONDITION']._serialized_end=2049
+  _globals['_DAYSOFWEEKCONDITION']._serialized_start=2051
+  _globals['_DAYSOFWEEKCONDITION']._serialized_end=2116
+  _globals['_HOURSOFDAYCONDITION']._serialized_start=2118
+  _globals['_HOURSOFDAYCONDITION']._serialized_end=2177
+  _globals['_AVAILABILITY']._serialized_start=2180
+  _globals['_AVAILABILITY']._serialized_end=2323
+  _globals['_WEEKLYWINDOW']._serialized_start=2325
+  _globals['_WEEKLYWINDOW']._serialized_end=2435
+  _globals['_DATEOVERRIDE']._serialized_start=2438
+  _globals['_DATEOVERRIDE']._serialized_end=2586
+  _globals['_SLOT']._serialized_start=2589
+  _globals['_SLOT']._serialized_end=2781
+  _globals['_PRICEQUOTE']._serialized_start=2784
+  _globals['_PRICEQUOTE']._serialized_end=3015
+  _globals['_PRICEADJUSTMENT']._serialized_start=3017
+  _globals['_PRICEADJUSTMENT']._serialized_end=3091
+  _globals['_CREATECATEGORYREQUEST']._serialized_start=3093
+  _globals['_CREATECATEGORYREQUEST']._serialized_end=3166
+  _globals['_CREATECATEGORYRESPONSE']._serialized_start=3168
+  _globals['_CREATECATEGORYRESPONSE']._serialized_end=3242
+  _globals['_GETCATEGORYREQUEST']._serialized_start=3244
+  _globals['_GETCATEGORYREQUEST']._serialized_end=3278
+  _globals['_GETCATEGORYRESPONSE']._serialized_start=3280
+  _globals['_GETCATEGORYRESPONSE']._serialized_end=3351
+  _globals['_LISTCATEGORIESREQUEST']._serialized_start=3353
+  _globals['_LISTCATEGORIESREQUEST']._serialized_end=3415
+  _globals['_LISTCATEGORIESRESPONSE']._serialized_start=3417
+  _globals['_LISTCATEGORIESRESPONSE']._serialized_end=3518
+  _globals['_UPDATECATEGORYREQUEST']._serialized_start=3520
+  _globals['_UPDATECATEGORYREQUEST']._serialized_end=3642
+  _globals['_UPDATECATEGORYRESPONSE']._serialized_start=3644
+  _globals['_UPDATECATEGORYRESPONSE']._serialized_end=3718
+  _globals['_DELETECATEGORYREQUEST']._serialized_start=3720
+  _globals['_DELETECATEGORYREQUEST']._serialized_end=3757
+  _globals['_DELETECATEGORYRESPONSE']._serialized_start=3759
+  _globals['_DELETECATEGORYRESPONSE']._serialized_end=3783
+  _globals['_CREATESERVICEREQUEST']._serialized_start=3785
+  _globals['_CREATESERVICEREQUEST']._serialized_end=3855
+  _globals['_CREATESERVICERESPONSE']._serialized_start=3857
+  _globals['_CREATESERVICERESPONSE']._serialized_end=3928
+  _globals['_GETSERVICEREQUEST']._serialized_start=3930
+  _globals['_GETSERVICEREQUEST']._serialized_end=3963
+  _globals['_GETSERVICERESPONSE']._serialized_start=3965
+  _globals['_GETSERVICERESPONSE']._serialized_end=4033
+  _globals['_LISTSERVICESREQUEST']._serialized_start=4036
+  _globals['_LISTSERVICESREQUEST']._serialized_end=4431
+  _globals['_LISTSERVICESRESPONSE']._serialized_start=4433
+  _globals['_LISTSERVICESRESPONSE']._serialized_end=4529
+  _globals['_UPDATESERVICEREQUEST']._serialized_start=4531
+  _globals['_UPDATESERVICEREQUEST']._serialized_end=4650
+  _globals['_UPDATESERVICERESPONSE']._serialized_start=4652
+  _globals['_UPDATESERVICERESPONSE']._serialized_end=4723
+  _globals['_DELETESERVICEREQUEST']._serialized_start=4725
+  _globals['_DELETESERVICEREQUEST']._serialized_end=4775
+  _globals['_DELETESERVICERESPONSE']._serialized_start=4777
+  _globals['_DELETESERVICERESPONSE']._serialized_end=4848
+  _globals['_SETAVAILABILITYREQUEST']._serialized_start=4850
+  _globals['_SETAVAILABILITYREQUEST']._serialized_end=4932
+  _globals['_SETAVAILABILITYRESPONSE']._serialized_start=4934
+  _globals['_SETAVAILABILITYRESPONSE']._serialized_end=5017
+  _globals['_GETAVAILABILITYREQUEST']._serialized_start=5019
+  _globals['_GETAVAILABILITYREQUEST']._serialized_end=5057
+  _globals['_GETAVAILABILITYRESPONSE']._serialized_start=5059
+  _globals['_GETAVAILABILITYRESPONSE']._serialized_end=5142
+  _globals['_LISTSLOTSREQUEST']._serialized_start=5145
+  _globals['_LISTSLOTSREQUEST']._serialized_end=5289
+  _globals['_LISTSLOTSRESPONSE']._serialized_start=5291
+  _globals['_LISTSLOTSRESPONSE']._serialized_end=5353
+  _globals['_QUOTEPRICEREQUEST']._serialized_start=5355
+  _globals['_QUOTEPRICEREQUEST']._serialized_end=5454
+  _globals['_QUOTEPRICERESPONSE']._serialized_start=5456
+  _globals['_QUOTEPRICERESPONSE']._serialized_end=5525
+  _globals['_CATALOGSERVICE']._serialized_start=5886
+  _globals['_CATALOGSERVICE']._serialized_end=7371
 # @@protoc_insertion_point(module_scope)

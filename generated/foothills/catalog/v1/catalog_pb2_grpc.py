@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from foothills.catalog.v1 import catalog_pb2 as foothills_dot_catalog_dot_v1_dot_catalog__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,9 +26,11 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """Browsing and running the catalog of bookable services: categories, services, availability,
-    slots and prices. Its RPCs arrive with the catalog work; the service is declared now so that
-    clients, health checks and reflection see the whole API surface from the start.
+    """What can be booked: categories, services, their availability, their slots and prices.
+
+    Reads are public (no token needed). Categories are managed by admins. A provider creates and
+    edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
+    described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
     """
 
     def __init__(self, channel):
@@ -36,17 +39,299 @@ class CatalogServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateCategory = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/CreateCategory',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.FromString,
+                _registered_method=True)
+        self.GetCategory = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/GetCategory',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.FromString,
+                _registered_method=True)
+        self.ListCategories = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/ListCategories',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.FromString,
+                _registered_method=True)
+        self.UpdateCategory = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/UpdateCategory',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.FromString,
+                _registered_method=True)
+        self.DeleteCategory = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/DeleteCategory',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.FromString,
+                _registered_method=True)
+        self.CreateService = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/CreateService',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceResponse.FromString,
+                _registered_method=True)
+        self.GetService = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/GetService',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceResponse.FromString,
+                _registered_method=True)
+        self.ListServices = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/ListServices',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesResponse.FromString,
+                _registered_method=True)
+        self.UpdateService = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/UpdateService',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceResponse.FromString,
+                _registered_method=True)
+        self.DeleteService = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/DeleteService',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceResponse.FromString,
+                _registered_method=True)
+        self.SetAvailability = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/SetAvailability',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityResponse.FromString,
+                _registered_method=True)
+        self.GetAvailability = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/GetAvailability',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityResponse.FromString,
+                _registered_method=True)
+        self.ListSlots = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/ListSlots',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsResponse.FromString,
+                _registered_method=True)
+        self.QuotePrice = channel.unary_unary(
+                '/foothills.catalog.v1.CatalogService/QuotePrice',
+                request_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceRequest.SerializeToString,
+                response_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
-    """Browsing and running the catalog of bookable services: categories, services, availability,
-    slots and prices. Its RPCs arrive with the catalog work; the service is declared now so that
-    clients, health checks and reflection see the whole API surface from the start.
+    """What can be booked: categories, services, their availability, their slots and prices.
+
+    Reads are public (no token needed). Categories are managed by admins. A provider creates and
+    edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
+    described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
     """
+
+    def CreateCategory(self, request, context):
+        """Creates a category. Admins only.
+
+        Errors: INVALID_ARGUMENT; ALREADY_EXISTS reason CATEGORY_EXISTS (same display name, any case).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCategory(self, request, context):
+        """Returns a category. Public.
+
+        Errors: INVALID_ARGUMENT for a malformed name; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCategories(self, request, context):
+        """Lists categories by display name. Public.
+
+        Errors: INVALID_ARGUMENT for a bad page size or page token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCategory(self, request, context):
+        """Changes a category's display name or description. Admins only.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; ALREADY_EXISTS reason CATEGORY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCategory(self, request, context):
+        """Deletes a category. Admins only.
+
+        Errors: NOT_FOUND; FAILED_PRECONDITION reason CATEGORY_IN_USE while active services use it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateService(self, request, context):
+        """Creates a service. Providers (for themselves) and admins (for any provider).
+
+        Errors: INVALID_ARGUMENT (every bad field at once); NOT_FOUND reason CATEGORY_NOT_FOUND;
+        FAILED_PRECONDITION reason NOT_A_PROVIDER when `provider` is not an active provider;
+        PERMISSION_DENIED reason NOT_OWNER when a provider names another provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetService(self, request, context):
+        """Returns a service, archived ones included. Public.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServices(self, request, context):
+        """Searches and lists active services. Public. Filtering, sorting and paging happen in the
+        database; page tokens are opaque, tamper-checked and stay stable while services are added.
+
+        Errors: INVALID_ARGUMENT (bad filters, page size or page token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateService(self, request, context):
+        """Changes a service. The owning provider or an admin. Send the `etag` you read: if someone
+        changed the service since, the call fails with ABORTED reason ETAG_MISMATCH.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; ABORTED reason
+        ETAG_MISMATCH; FAILED_PRECONDITION reason SERVICE_ARCHIVED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteService(self, request, context):
+        """Archives a service: hidden from browsing and closed to new bookings; existing bookings keep
+        pointing at it. The owning provider or an admin. Archiving twice changes nothing.
+
+        Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; ABORTED reason ETAG_MISMATCH.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAvailability(self, request, context):
+        """Replaces a service's weekly windows and date overrides, and with them its slots. The owning
+        provider or an admin.
+
+        Errors: INVALID_ARGUMENT (reasons INVERTED_WINDOW, OVERLAPPING_WINDOWS, DUPLICATE_OVERRIDE,
+        TOO_MANY, INVALID_VALUE, with the offending field); NOT_FOUND; PERMISSION_DENIED reason
+        NOT_OWNER; FAILED_PRECONDITION reason SERVICE_ARCHIVED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAvailability(self, request, context):
+        """Returns a service's availability. Public.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSlots(self, request, context):
+        """The bookable slots of a service in a time range (at most 31 days), with remaining seats and
+        the price for `seats` seats. Public. Slots inside the minimum notice or beyond the booking
+        horizon are not listed.
+
+        Errors: INVALID_ARGUMENT (range missing, inverted or longer than 31 days; seats < 0);
+        NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuotePrice(self, request, context):
+        """The price of `seats` seats of one slot now, with its breakdown. The same function prices
+        bookings, so a quote and a charge agree. Public.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason SLOT_UNAVAILABLE when the
+        start is not a slot of the service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCategory,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.SerializeToString,
+            ),
+            'GetCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCategory,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.SerializeToString,
+            ),
+            'ListCategories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCategories,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.SerializeToString,
+            ),
+            'UpdateCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCategory,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.SerializeToString,
+            ),
+            'DeleteCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCategory,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.SerializeToString,
+            ),
+            'CreateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateService,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceResponse.SerializeToString,
+            ),
+            'GetService': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetService,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceResponse.SerializeToString,
+            ),
+            'ListServices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServices,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesResponse.SerializeToString,
+            ),
+            'UpdateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateService,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceResponse.SerializeToString,
+            ),
+            'DeleteService': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteService,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceResponse.SerializeToString,
+            ),
+            'SetAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAvailability,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityResponse.SerializeToString,
+            ),
+            'GetAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAvailability,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityResponse.SerializeToString,
+            ),
+            'ListSlots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSlots,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsResponse.SerializeToString,
+            ),
+            'QuotePrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuotePrice,
+                    request_deserializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceRequest.FromString,
+                    response_serializer=foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'foothills.catalog.v1.CatalogService', rpc_method_handlers)
@@ -56,7 +341,387 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """Browsing and running the catalog of bookable services: categories, services, availability,
-    slots and prices. Its RPCs arrive with the catalog work; the service is declared now so that
-    clients, health checks and reflection see the whole API surface from the start.
+    """What can be booked: categories, services, their availability, their slots and prices.
+
+    Reads are public (no token needed). Categories are managed by admins. A provider creates and
+    edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
+    described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
     """
+
+    @staticmethod
+    def CreateCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/CreateCategory',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/GetCategory',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCategories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/ListCategories',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/UpdateCategory',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/DeleteCategory',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/CreateService',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.CreateServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/GetService',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/ListServices',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListServicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/UpdateService',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.UpdateServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/DeleteService',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.DeleteServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/SetAvailability',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.SetAvailabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/GetAvailability',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.GetAvailabilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSlots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/ListSlots',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.ListSlotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuotePrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.catalog.v1.CatalogService/QuotePrice',
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceRequest.SerializeToString,
+            foothills_dot_catalog_dot_v1_dot_catalog__pb2.QuotePriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

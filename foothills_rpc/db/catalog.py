@@ -1,0 +1,321 @@
+"""Data access for categories, services and their materialised slots."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate
+from foothills_rpc.db.models import Category, Service, Slot
+from foothills_rpc.domain import slots as slot_rules
+from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
+from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
+from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, RuleKind
+
+# --- categories ------------------------------------------------------------------------------
+
+
+async def insert_category(session: AsyncSession, *, display_name: str, description: str, now: datetime) -> Category:
+    category = Category(id=uuid.uuid4(), display_name=display_name, name_key=display_name.lower(),
+                        description=description, created_at=now, updated_at=now)
+    session.add(category)
+    await _flush_unique(session, "a category with this name already exists", "CATEGORY_EXISTS")
+    return category
+
+
+async def category_by_id(session: AsyncSession, category_id: uuid.UUID) -> Category:
+    category = await session.get(Category, category_id)
+    if category is None:
+        raise NotFound("no such category", reason="CATEGORY_NOT_FOUND")
+    return category
+
+
+async def list_categories(session: AsyncSession, *, after: tuple[str, uuid.UUID] | None, limit: int) -> list[Category]:
+    query = select(Category).order_by(Category.name_key, Category.id).limit(limit)
+    if after is not None:
+        query = query.where(or_(Category.name_key > after[0],
+                                and_(Category.name_key == after[0], Category.id > after[1])))
+    return list((await session.execute(query)).scalars())
+
+
+async def rename_category(session: AsyncSession, category: Category, display_name: str) -> None:
+    category.display_name = display_name
+    category.name_key = display_name.lower()
+    await _flush_unique(session, "a category with this name already exists", "CATEGORY_EXISTS")
+
+
+async def delete_category(session: AsyncSession, category_id: uuid.UUID) -> None:
+    category = await category_by_id(session, category_id)
+    if (await session.execute(select(exists().where(Service.category_id == category_id,
+                                                     Service.archived.is_(False))))).scalar():
+        raise FailedPrecondition("the category still has active services", reason="CATEGORY_IN_USE")
+    # Archived services keep pointing at it for history; detach by refusing only active ones above,
+    # and let the foreign key refuse the rest (mapped to the same reason).
+    await session.delete(category)
+    try:
+        await session.flush()
+    except DBAPIError as exc:
+        if sqlstate(exc) == FOREIGN_KEY_VIOLATION:
+            raise FailedPrecondition("archived services still refer to the category",
+                                     reason="CATEGORY_IN_USE") from exc
+        raise
+
+
+async def _flush_unique(session: AsyncSession, message: str, reason: str) -> None:
+    try:
+        await session.flush()
+    except DBAPIError as exc:
+        if sqlstate(exc) == UNIQUE_VIOLATION:
+            raise AlreadyExists(message, reason=reason) from exc
+        raise
+
+
+# --- services: storage form of the domain values ----------------------------------------------
+
+
+def spec_of(service: Service) -> ServiceSpec:
+    """The domain view of a stored service."""
+    return ServiceSpec(
+        display_name=service.display_name,
+        description=service.description,
+        duration=timedelta(minutes=service.duration_minutes),
+        capacity=service.capacity,
+        base_price_minor=service.base_price_minor,
+        currency=service.currency,
+        time_zone=service.time_zone,
+        booking=BookingSettings(
+            minimum_notice=None if service.minimum_notice_seconds is None
+            else timedelta(seconds=service.minimum_notice_seconds),
+            maximum_days_ahead=service.maximum_days_ahead,
+            buffer_before=timedelta(minutes=service.buffer_before_minutes),
+            buffer_after=timedelta(minutes=service.buffer_after_minutes),
+            requires_approval=service.requires_approval,
+        ),
+        cancellation=_cancellation_from_json(service.cancellation_policy),
+        pricing=_pricing_from_json(service.pricing),
+        runs_without_provider=service.runs_without_provider,
+    )
+
+
+def apply_spec(service: Service, spec: ServiceSpec) -> None:
+    service.display_name = spec.display_name
+    service.description = spec.description
+    service.search_text = f"{spec.display_name} {spec.description}".lower()
+    service.duration_minutes = int(spec.duration.total_seconds() // 60)
+    service.capacity = spec.capacity
+    service.base_price_minor = spec.base_price_minor
+    service.currency = spec.currency
+    service.time_zone = spec.time_zone
+    notice = spec.booking.minimum_notice
+    service.minimum_notice_seconds = None if notice is None else int(notice.total_seconds())
+    service.maximum_days_ahead = spec.booking.maximum_days_ahead
+    service.buffer_before_minutes = int(spec.booking.buffer_before.total_seconds() // 60)
+    service.buffer_after_minutes = int(spec.booking.buffer_after.total_seconds() // 60)
+    service.requires_approval = spec.booking.requires_approval
+    service.runs_without_provider = spec.runs_without_provider
+    service.cancellation_policy = [
+        {"before_start_s": int(t.before_start.total_seconds()), "fee_bps": t.fee_bps, "allowed": t.allowed}
+        for t in spec.cancellation.tiers
+    ]
+    service.pricing = _pricing_to_json(spec.pricing)
+
+
+def _cancellation_from_json(data: list[Any]) -> CancellationPolicy:
+    return CancellationPolicy(tiers=tuple(
+        CancellationTier(before_start=timedelta(seconds=t["before_start_s"]), fee_bps=t["fee_bps"],
+                         allowed=t["allowed"]) for t in data or ()))
+
+
+def _pricing_to_json(policy: PricingPolicy) -> dict[str, Any]:
+    return {
+        "floor_minor": policy.floor_minor,
+        "ceiling_minor": policy.ceiling_minor,
+        "rules": [{
+            "kind": r.kind.value, "adjustment_bps": r.adjustment_bps, "label": r.label,
+            "min_occupancy_bps": r.min_occupancy_bps,
+            "max_lead_s": None if r.max_lead is None else int(r.max_lead.total_seconds()),
+            "min_lead_s": None if r.min_lead is None else int(r.min_lead.total_seconds()),
+            "weekdays": sorted(r.weekdays), "start_hour": r.start_hour, "end_hour": r.end_hour,
+        } for r in policy.rules],
+    }
+
+
+def _pricing_from_json(data: dict[str, Any]) -> PricingPolicy:
+    if not data:
+        return PricingPolicy()
+    return PricingPolicy(
+        floor_minor=data.get("floor_minor"),
+        ceiling_minor=data.get("ceiling_minor"),
+        rules=tuple(PricingRule(
+            kind=RuleKind(r["kind"]), adjustment_bps=r["adjustment_bps"], label=r["label"],
+            min_occupancy_bps=r["min_occupancy_bps"],
+            max_lead=None if r["max_lead_s"] is None else timedelta(seconds=r["max_lead_s"]),
+            min_lead=None if r["min_lead_s"] is None else timedelta(seconds=r["min_lead_s"]),
+            weekdays=frozenset(r["weekdays"]), start_hour=r["start_hour"], end_hour=r["end_hour"],
+        ) for r in data.get("rules", ())),
+    )
+
+
+def availability_of(service: Service) -> slot_rules.Availability:
+    data = service.availability or {}
+    return slot_rules.Availability(
+        weekly=tuple(slot_rules.WeeklyWindow(weekday=w["weekday"], hours=slot_rules.TimeRange(w["start"], w["end"]))
+                     for w in data.get("weekly", ())),
+        overrides=tuple(slot_rules.DateOverride(
+            day=date.fromisoformat(o["day"]), kind=slot_rules.OverrideKind(o["kind"]),
+            hours=tuple(slot_rules.TimeRange(h[0], h[1]) for h in o["hours"])) for o in data.get("overrides", ())),
+    )
+
+
+def store_availability(service: Service, availability: slot_rules.Availability) -> None:
+    service.availability = {
+        "weekly": [{"weekday": w.weekday, "start": w.hours.start_minute, "end": w.hours.end_minute}
+                   for w in availability.weekly],
+        "overrides": [{"day": o.day.isoformat(), "kind": o.kind.value,
+                       "hours": [[h.start_minute, h.end_minute] for h in o.hours]} for o in availability.overrides],
+    }
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+async def service_by_id(session: AsyncSession, service_id: uuid.UUID, *, for_update: bool = False) -> Service:
+    query = select(Service).where(Service.id == service_id)
+    if for_update:
+        query = query.with_for_update()
+    service = (await session.execute(query)).scalar_one_or_none()
+    if service is None:
+        raise NotFound("no such service", reason="SERVICE_NOT_FOUND")
+    return service
+
+
+@dataclass(frozen=True)
+class ServiceSearch:
+    query: str = ""
+    category_id: uuid.UUID | None = None
+    provider_id: uuid.UUID | None = None
+    min_price_minor: int | None = None
+    max_price_minor: int | None = None
+    currency: str = ""
+    available_after: datetime | None = None
+    available_before: datetime | None = None
+    order: str = "name"  # name | price | soonest
+
+
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _free_slot(now: datetime) -> ColumnElement[bool]:
+    return and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.seats_taken < Slot.capacity,
+                Slot.start_at >= now)
+
+
+async def search_services(session: AsyncSession, search: ServiceSearch, *, now: datetime,
+                          after: list[Any] | None, limit: int) -> list[tuple[Service, datetime | None]]:
+    """Active services matching `search`, sorted, keyset-paginated after the sort key `after`.
+
+    Returns each service with its next free slot start (for the soonest order and its page keys).
+    """
+    next_free = (select(func.min(Slot.start_at)).where(_free_slot(now)).correlate(Service)
+                 .scalar_subquery())
+    query = select(Service, next_free.label("next_free")).where(Service.archived.is_(False))
+    if search.query:
+        escaped = search.query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Service.search_text.like(f"%{escaped}%", escape="\\"))
+    if search.category_id is not None:
+        query = query.where(Service.category_id == search.category_id)
+    if search.provider_id is not None:
+        query = query.where(Service.provider_id == search.provider_id)
+    if search.min_price_minor is not None:
+        query = query.where(Service.base_price_minor >= search.min_price_minor)
+    if search.max_price_minor is not None:
+        query = query.where(Service.base_price_minor <= search.max_price_minor)
+    if search.currency:
+        query = query.where(Service.currency == search.currency)
+    if search.available_after is not None and search.available_before is not None:
+        query = query.where(exists().where(
+            _free_slot(max(now, search.available_after)), Slot.start_at < search.available_before))
+    sort_value: Any
+    if search.order == "price":
+        sort_value = Service.base_price_minor
+    elif search.order == "soonest":
+        sort_value = func.coalesce(next_free, FAR_FUTURE)
+    else:
+        sort_value = Service.display_name
+    if after is not None:
+        value = after[0]
+        if search.order == "soonest":
+            value = datetime.fromisoformat(value)
+        query = query.where(or_(sort_value > value, and_(sort_value == value, Service.id > uuid.UUID(after[1]))))
+    query = query.order_by(sort_value, Service.id).limit(limit)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+def sort_key(service: Service, next_free: datetime | None, order: str) -> list[Any]:
+    """The page-token key of a row, matching the sort value of `search_services`."""
+    if order == "price":
+        return [service.base_price_minor, str(service.id)]
+    if order == "soonest":
+        return [(next_free or FAR_FUTURE).isoformat(), str(service.id)]
+    return [service.display_name, str(service.id)]
+
+
+# --- slots -----------------------------------------------------------------------------------
+
+
+async def materialize_slots(session: AsyncSession, service: Service, *, now: datetime, horizon: datetime) -> None:
+    """Makes the slots table match the service's grid from `now` to `horizon`.
+
+    New grid starts are inserted; starts that left the grid are deleted when nobody holds a seat,
+    or kept but no longer offered when someone does (an admin resolves those). Future slots take the
+    service's current capacity.
+    """
+    spec = spec_of(service)
+    zone = ZoneInfo(service.time_zone)
+    wanted = {} if service.archived else {
+        s.start: s for s in slot_rules.generate_slots(availability_of(service), spec.grid, zone, now, horizon)}
+    existing = {row.start_at: row for row in (await session.execute(
+        select(Slot.start_at, Slot.seats_taken, Slot.offered, Slot.end_at)
+        .where(Slot.service_id == service.id, Slot.start_at >= now))).all()}
+    gone = [start for start, row in existing.items() if start not in wanted and row.seats_taken == 0]
+    if gone:
+        await session.execute(delete(Slot).where(Slot.service_id == service.id, Slot.start_at.in_(gone)))
+    stale = [start for start, row in existing.items() if start not in wanted and row.seats_taken > 0 and row.offered]
+    if stale:
+        await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at.in_(stale))
+                              .values(offered=False))
+    revived = [s for s, row in existing.items() if s in wanted and (not row.offered or row.end_at != wanted[s].end)]
+    if revived:
+        for start in revived:
+            await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at == start)
+                                  .values(offered=True, end_at=wanted[start].end))
+    new = [{"id": uuid.uuid4(), "service_id": service.id, "start_at": s.start, "end_at": s.end,
+            "capacity": service.capacity, "seats_taken": 0, "offered": True}
+           for start, s in wanted.items() if start not in existing]
+    for chunk in range(0, len(new), 1000):
+        await session.execute(insert(Slot), new[chunk:chunk + 1000])
+    await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at >= now,
+                                             Slot.capacity != service.capacity).values(capacity=service.capacity))
+
+
+async def slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime) -> list[Slot]:
+    return list((await session.execute(
+        select(Slot).where(Slot.service_id == service_id, Slot.offered.is_(True), Slot.start_at >= start,
+                           Slot.start_at < end).order_by(Slot.start_at))).scalars())
+
+
+async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> Slot | None:
+    return (await session.execute(select(Slot).where(Slot.service_id == service_id, Slot.start_at == start,
+                                                     Slot.offered.is_(True)))).scalar_one_or_none()
+
+
+async def active_service_ids(session: AsyncSession) -> list[uuid.UUID]:
+    return list((await session.execute(select(Service.id).where(Service.archived.is_(False)))).scalars())

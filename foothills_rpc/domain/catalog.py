@@ -1,0 +1,105 @@
+"""Services and categories: their fields, their limits, and the settings that are in force."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import cache
+
+from foothills_rpc.domain.cancellation import CancellationPolicy, validate_cancellation
+from foothills_rpc.domain.errors import Collector
+from foothills_rpc.domain.pricing import PricingPolicy, validate_currency, validate_pricing
+from foothills_rpc.domain.slots import SlotGrid, validate_grid
+
+MAX_CATEGORY_NAME = 80
+MAX_CATEGORY_DESCRIPTION = 2000
+MAX_SERVICE_NAME = 120
+MAX_SERVICE_DESCRIPTION = 5000
+MAX_CAPACITY = 10_000
+MAX_PRICE_MINOR = 100_000_000
+MAX_NOTICE = timedelta(days=90)
+MAX_DAYS_AHEAD = 730
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    """A service's own booking rules; None means: the platform default applies."""
+
+    minimum_notice: timedelta | None = None
+    maximum_days_ahead: int | None = None
+    buffer_before: timedelta = timedelta(0)
+    buffer_after: timedelta = timedelta(0)
+    requires_approval: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything a provider or admin decides about a service."""
+
+    display_name: str
+    description: str
+    duration: timedelta
+    capacity: int
+    base_price_minor: int
+    currency: str
+    time_zone: str
+    booking: BookingSettings = field(default_factory=BookingSettings)
+    cancellation: CancellationPolicy = field(default_factory=CancellationPolicy)
+    pricing: PricingPolicy = field(default_factory=PricingPolicy)
+    runs_without_provider: bool = False
+
+    @property
+    def grid(self) -> SlotGrid:
+        return SlotGrid(duration=self.duration, buffer_before=self.booking.buffer_before,
+                        buffer_after=self.booking.buffer_after)
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def text_problem(value: str, *, maximum: int, required: bool) -> str | None:
+    if required and not value.strip():
+        return "is required"
+    if len(value) > maximum:
+        return f"must be at most {maximum} characters"
+    if any(not ch.isprintable() and ch not in "\n\t" for ch in value):
+        return "must not contain control characters"
+    return None
+
+
+def validate_category(display_name: str, description: str, errors: Collector, prefix: str = "category") -> None:
+    if problem := text_problem(display_name, maximum=MAX_CATEGORY_NAME, required=True):
+        errors.add(f"{prefix}.display_name", problem)
+    if problem := text_problem(description, maximum=MAX_CATEGORY_DESCRIPTION, required=False):
+        errors.add(f"{prefix}.description", problem)
+
+
+def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "service") -> None:
+    """Adds a violation for every bad field of `spec`."""
+    if problem := text_problem(spec.display_name, maximum=MAX_SERVICE_NAME, required=True):
+        errors.add(f"{prefix}.display_name", problem)
+    if problem := text_problem(spec.description, maximum=MAX_SERVICE_DESCRIPTION, required=False):
+        errors.add(f"{prefix}.description", problem)
+    if not 1 <= spec.capacity <= MAX_CAPACITY:
+        errors.add(f"{prefix}.capacity", f"must be between 1 and {MAX_CAPACITY}")
+    if not 0 <= spec.base_price_minor <= MAX_PRICE_MINOR:
+        errors.add(f"{prefix}.base_price.amount_minor", f"must be between 0 and {MAX_PRICE_MINOR}")
+    if not validate_currency(spec.currency):
+        errors.add(f"{prefix}.base_price.currency_code", "must be an ISO 4217 code such as EUR")
+    if spec.time_zone not in _zones():
+        errors.add(f"{prefix}.time_zone", "must be an IANA time zone name, for example Europe/London")
+    booking = spec.booking
+    if booking.minimum_notice is not None and not timedelta(0) <= booking.minimum_notice <= MAX_NOTICE:
+        errors.add(f"{prefix}.booking_settings.minimum_notice", "must be between 0 and 90 days")
+    if booking.maximum_days_ahead is not None and not 1 <= booking.maximum_days_ahead <= MAX_DAYS_AHEAD:
+        errors.add(f"{prefix}.booking_settings.maximum_days_ahead", f"must be between 1 and {MAX_DAYS_AHEAD}")
+    for violation in validate_grid(spec.grid):
+        # The grid's fields live in two places of a service: duration on it, buffers in its settings.
+        path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"
+        errors.violations.append(replace(violation, field=f"{prefix}.{path}"))
+    errors.violations.extend(validate_cancellation(spec.cancellation, prefix=f"{prefix}.cancellation_policy"))
+    errors.violations.extend(validate_pricing(spec.pricing, prefix=f"{prefix}.pricing"))
+

@@ -1,0 +1,198 @@
+"""CatalogService: converts requests, calls the catalog use cases, converts answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from foothills_rpc.db.catalog import ServiceSearch
+from foothills_rpc.domain.errors import Collector, InvalidArgument
+from foothills_rpc.interceptors.auth import principal
+from foothills_rpc.services import catalog_convert as convert
+from foothills_rpc.services.converters import resource_id
+from foothills_rpc.usecases.catalog import Catalog
+
+CATEGORY_FIELDS = ("display_name", "description")
+# update_mask path -> ServiceSpec field it changes (category is handled apart: it is not in the spec).
+SERVICE_FIELDS = {
+    "display_name": "display_name", "description": "description", "duration": "duration",
+    "capacity": "capacity", "base_price": "base_price", "time_zone": "time_zone",
+    "booking_settings": "booking", "cancellation_policy": "cancellation", "pricing": "pricing",
+    "runs_without_provider": "runs_without_provider", "category": None,
+}
+ORDERS = {catalog_pb2.SERVICE_ORDER_UNSPECIFIED: "name", catalog_pb2.SERVICE_ORDER_NAME: "name",
+          catalog_pb2.SERVICE_ORDER_PRICE: "price", catalog_pb2.SERVICE_ORDER_SOONEST_AVAILABLE: "soonest"}
+
+
+def _mask(paths: list[str], allowed: object, field: str = "update_mask") -> list[str]:
+    if not paths:
+        raise InvalidArgument.single(field, "name at least one field to change")
+    unknown = [p for p in paths if p not in allowed]  # type: ignore[operator]
+    if unknown:
+        raise InvalidArgument.single(field, f"cannot change {', '.join(unknown)}")
+    return paths
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    # --- categories ----------------------------------------------------------------------
+
+    async def CreateCategory(self, request: catalog_pb2.CreateCategoryRequest,
+                             context: Any) -> catalog_pb2.CreateCategoryResponse:
+        category = await self._catalog.create_category(request.category.display_name, request.category.description)
+        return catalog_pb2.CreateCategoryResponse(category=convert.category_to_proto(category))
+
+    async def GetCategory(self, request: catalog_pb2.GetCategoryRequest,
+                          context: Any) -> catalog_pb2.GetCategoryResponse:
+        category = await self._catalog.category(resource_id(request.name, "categories"))
+        return catalog_pb2.GetCategoryResponse(category=convert.category_to_proto(category))
+
+    async def ListCategories(self, request: catalog_pb2.ListCategoriesRequest,
+                             context: Any) -> catalog_pb2.ListCategoriesResponse:
+        rows, token = await self._catalog.categories(requested_size=request.page_size, token=request.page_token)
+        return catalog_pb2.ListCategoriesResponse(categories=[convert.category_to_proto(c) for c in rows],
+                                                  next_page_token=token)
+
+    async def UpdateCategory(self, request: catalog_pb2.UpdateCategoryRequest,
+                             context: Any) -> catalog_pb2.UpdateCategoryResponse:
+        category_id = resource_id(request.category.name, "categories", field="category.name")
+        paths = _mask(list(request.update_mask.paths), CATEGORY_FIELDS)
+        category = await self._catalog.update_category(
+            category_id,
+            display_name=request.category.display_name if "display_name" in paths else None,
+            description=request.category.description if "description" in paths else None)
+        return catalog_pb2.UpdateCategoryResponse(category=convert.category_to_proto(category))
+
+    async def DeleteCategory(self, request: catalog_pb2.DeleteCategoryRequest,
+                             context: Any) -> catalog_pb2.DeleteCategoryResponse:
+        await self._catalog.delete_category(resource_id(request.name, "categories"))
+        return catalog_pb2.DeleteCategoryResponse()
+
+    # --- services ------------------------------------------------------------------------
+
+    async def CreateService(self, request: catalog_pb2.CreateServiceRequest,
+                            context: Any) -> catalog_pb2.CreateServiceResponse:
+        errors = Collector()
+        spec = convert.service_spec_from_proto(request.service, errors)
+        category_id = _optional_id(request.service.category, "categories", "service.category", errors, required=True)
+        provider_id = _optional_id(request.service.provider, "users", "service.provider", errors)
+        errors.check()
+        assert category_id is not None
+        service = await self._catalog.create_service(principal(), spec, category_id=category_id,
+                                                     provider_id=provider_id)
+        return catalog_pb2.CreateServiceResponse(service=convert.service_to_proto(service))
+
+    async def GetService(self, request: catalog_pb2.GetServiceRequest, context: Any) -> catalog_pb2.GetServiceResponse:
+        service = await self._catalog.service(resource_id(request.name, "services"))
+        return catalog_pb2.GetServiceResponse(service=convert.service_to_proto(service))
+
+    async def ListServices(self, request: catalog_pb2.ListServicesRequest,
+                           context: Any) -> catalog_pb2.ListServicesResponse:
+        errors = Collector()
+        order = ORDERS.get(request.order_by)
+        if order is None:
+            errors.add("order_by", "is not a known order")
+        search = ServiceSearch(
+            query=request.query.strip(),
+            category_id=_optional_id(request.category, "categories", "category", errors),
+            provider_id=_optional_id(request.provider, "users", "provider", errors),
+            min_price_minor=request.min_price_minor if request.HasField("min_price_minor") else None,
+            max_price_minor=request.max_price_minor if request.HasField("max_price_minor") else None,
+            currency=request.currency_code,
+            available_after=convert.instant(request.available_after, "available_after", errors)
+            if request.HasField("available_after") else None,
+            available_before=convert.instant(request.available_before, "available_before", errors)
+            if request.HasField("available_before") else None,
+            order=order or "name",
+        )
+        errors.check()
+        services, token = await self._catalog.search(search, requested_size=request.page_size,
+                                                     token=request.page_token)
+        return catalog_pb2.ListServicesResponse(services=[convert.service_to_proto(s) for s in services],
+                                                next_page_token=token)
+
+    async def UpdateService(self, request: catalog_pb2.UpdateServiceRequest,
+                            context: Any) -> catalog_pb2.UpdateServiceResponse:
+        service_id = resource_id(request.service.name, "services", field="service.name")
+        paths = _mask(list(request.update_mask.paths), SERVICE_FIELDS)
+        errors = Collector()
+        proposed = convert.service_spec_from_proto(request.service, errors)
+        category_id = None
+        if "category" in paths:
+            category_id = _optional_id(request.service.category, "categories", "service.category", errors,
+                                       required=True)
+        errors.check()
+        changes: dict[str, object] = {}
+        for path in paths:
+            if path == "base_price":
+                changes["base_price_minor"] = proposed.base_price_minor
+                changes["currency"] = proposed.currency
+            elif (field := SERVICE_FIELDS[path]) is not None:
+                changes[field] = getattr(proposed, field)
+        service = await self._catalog.update_service(principal(), service_id, expected_etag=request.service.etag,
+                                                     changes=changes, category_id=category_id)
+        return catalog_pb2.UpdateServiceResponse(service=convert.service_to_proto(service))
+
+    async def DeleteService(self, request: catalog_pb2.DeleteServiceRequest,
+                            context: Any) -> catalog_pb2.DeleteServiceResponse:
+        service = await self._catalog.archive_service(principal(), resource_id(request.name, "services"),
+                                                      expected_etag=request.etag)
+        return catalog_pb2.DeleteServiceResponse(service=convert.service_to_proto(service))
+
+    # --- availability, slots, prices -------------------------------------------------------
+
+    async def SetAvailability(self, request: catalog_pb2.SetAvailabilityRequest,
+                              context: Any) -> catalog_pb2.SetAvailabilityResponse:
+        service_id = _availability_service(request.availability.name, "availability.name")
+        errors = Collector()
+        availability = convert.availability_from_proto(request.availability, errors)
+        errors.check()
+        service = await self._catalog.set_availability(principal(), service_id, availability)
+        return catalog_pb2.SetAvailabilityResponse(availability=convert.availability_to_proto(service))
+
+    async def GetAvailability(self, request: catalog_pb2.GetAvailabilityRequest,
+                              context: Any) -> catalog_pb2.GetAvailabilityResponse:
+        service = await self._catalog.service(_availability_service(request.name, "name"))
+        return catalog_pb2.GetAvailabilityResponse(availability=convert.availability_to_proto(service))
+
+    async def ListSlots(self, request: catalog_pb2.ListSlotsRequest, context: Any) -> catalog_pb2.ListSlotsResponse:
+        service_id = resource_id(request.service, "services", field="service")
+        errors = Collector()
+        start = convert.instant(request.start_time, "start_time", errors)
+        end = convert.instant(request.end_time, "end_time", errors)
+        errors.check()
+        priced = await self._catalog.slots(service_id, start, end, request.seats)
+        return catalog_pb2.ListSlotsResponse(slots=[
+            catalog_pb2.Slot(start_time=convert.timestamp(p.slot.start_at), end_time=convert.timestamp(p.slot.end_at),
+                             capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0),
+                             price=convert.quote_to_proto(p.quote))
+            for p in priced])
+
+    async def QuotePrice(self, request: catalog_pb2.QuotePriceRequest, context: Any) -> catalog_pb2.QuotePriceResponse:
+        service_id = resource_id(request.service, "services", field="service")
+        errors = Collector()
+        start = convert.instant(request.start_time, "start_time", errors)
+        errors.check()
+        quote = await self._catalog.quote(service_id, start, request.seats)
+        return catalog_pb2.QuotePriceResponse(quote=convert.quote_to_proto(quote))
+
+
+def _optional_id(name: str, collection: str, field: str, errors: Collector, *, required: bool = False) -> Any:
+    if not name:
+        if required:
+            errors.add(field, "is required")
+        return None
+    try:
+        return resource_id(name, collection, field=field)
+    except InvalidArgument as error:
+        errors.violations.extend(error.violations)
+        return None
+
+
+def _availability_service(name: str, field: str) -> Any:
+    suffix = "/availability"
+    if not name.endswith(suffix):
+        raise InvalidArgument.single(field, "must look like services/{id}/availability")
+    return resource_id(name.removesuffix(suffix), "services", field=field)

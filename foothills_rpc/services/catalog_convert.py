@@ -1,0 +1,260 @@
+"""Catalog proto <-> domain conversions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from foothills.catalog.v1 import catalog_pb2
+from foothills.type.v1 import types_pb2
+from foothills_rpc.db import catalog as repo
+from foothills_rpc.db.models import Category, Service
+from foothills_rpc.domain import slots as slot_rules
+from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
+from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
+from foothills_rpc.domain.errors import Collector
+from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, Quote, RuleKind
+from foothills_rpc.services.converters import timestamp
+from foothills_rpc.usecases.catalog import etag
+
+MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def duration(value: timedelta) -> duration_pb2.Duration:
+    message = duration_pb2.Duration()
+    message.FromTimedelta(value)
+    return message
+
+
+def instant(message: timestamp_pb2.Timestamp, field: str, errors: Collector, *, required: bool = True) -> datetime:
+    """An aware UTC datetime; records a violation for a missing or out-of-range timestamp."""
+    if required and message.seconds == 0 and message.nanos == 0:
+        errors.add(field, "is required")
+        return MIN_TIMESTAMP
+    try:
+        return message.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        errors.add(field, "is out of range")
+        return MIN_TIMESTAMP
+
+
+def money(amount_minor: int, currency: str) -> types_pb2.Money:
+    return types_pb2.Money(amount_minor=amount_minor, currency_code=currency)
+
+
+# --- categories and services -------------------------------------------------------------------
+
+
+def category_to_proto(category: Category) -> catalog_pb2.Category:
+    return catalog_pb2.Category(name=f"categories/{category.id.hex}", display_name=category.display_name,
+                                description=category.description, create_time=timestamp(category.created_at),
+                                update_time=timestamp(category.updated_at))
+
+
+def service_to_proto(service: Service) -> catalog_pb2.Service:
+    spec = repo.spec_of(service)
+    settings = catalog_pb2.BookingSettings(
+        buffer_before=duration(spec.booking.buffer_before), buffer_after=duration(spec.booking.buffer_after),
+        requires_approval=spec.booking.requires_approval)
+    if spec.booking.minimum_notice is not None:
+        settings.minimum_notice.CopyFrom(duration(spec.booking.minimum_notice))
+    if spec.booking.maximum_days_ahead is not None:
+        settings.maximum_days_ahead = spec.booking.maximum_days_ahead
+    return catalog_pb2.Service(
+        name=f"services/{service.id.hex}",
+        display_name=spec.display_name,
+        description=spec.description,
+        category=f"categories/{service.category_id.hex}",
+        provider=f"users/{service.provider_id.hex}",
+        duration=duration(spec.duration),
+        capacity=spec.capacity,
+        base_price=money(spec.base_price_minor, spec.currency),
+        time_zone=spec.time_zone,
+        booking_settings=settings,
+        cancellation_policy=catalog_pb2.CancellationPolicy(tiers=[
+            catalog_pb2.CancellationTier(before_start=duration(t.before_start), fee_bps=t.fee_bps,
+                                         refused=not t.allowed)
+            for t in spec.cancellation.tiers]),
+        pricing=pricing_to_proto(spec.pricing),
+        runs_without_provider=spec.runs_without_provider,
+        state=catalog_pb2.SERVICE_STATE_ARCHIVED if service.archived else catalog_pb2.SERVICE_STATE_ACTIVE,
+        etag=etag(service),
+        create_time=timestamp(service.created_at),
+        update_time=timestamp(service.updated_at),
+    )
+
+
+def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> BookingSettings:
+    return BookingSettings(
+        minimum_notice=message.minimum_notice.ToTimedelta() if message.HasField("minimum_notice") else None,
+        maximum_days_ahead=message.maximum_days_ahead if message.HasField("maximum_days_ahead") else None,
+        buffer_before=message.buffer_before.ToTimedelta(),
+        buffer_after=message.buffer_after.ToTimedelta(),
+        requires_approval=message.requires_approval,
+    )
+
+
+def cancellation_from_proto(message: catalog_pb2.CancellationPolicy) -> CancellationPolicy:
+    return CancellationPolicy(tiers=tuple(
+        CancellationTier(before_start=t.before_start.ToTimedelta(), fee_bps=t.fee_bps, allowed=not t.refused)
+        for t in message.tiers))
+
+
+_DAY_FROM_PROTO = {types_pb2.DAY_OF_WEEK_MONDAY + i: i for i in range(7)}
+
+
+def _day_to_proto(weekday: int) -> Any:
+    return types_pb2.DAY_OF_WEEK_MONDAY + weekday
+
+
+def weekday(value: int, field: str, errors: Collector) -> int:
+    if value not in _DAY_FROM_PROTO:
+        errors.add(field, "must be a day from DAY_OF_WEEK_MONDAY to DAY_OF_WEEK_SUNDAY")
+        return 0
+    return _DAY_FROM_PROTO[value]
+
+
+def pricing_from_proto(message: catalog_pb2.PricingPolicy, errors: Collector,
+                       prefix: str = "service.pricing") -> PricingPolicy:
+    rules = []
+    for index, rule in enumerate(message.rules):
+        path = f"{prefix}.rules[{index}]"
+        kind = rule.WhichOneof("condition")
+        common = {"adjustment_bps": rule.adjustment_bps, "label": rule.label}
+        if kind == "occupancy":
+            rules.append(PricingRule(kind=RuleKind.OCCUPANCY, min_occupancy_bps=rule.occupancy.min_occupancy_bps,
+                                     **common))  # type: ignore[arg-type]
+        elif kind == "lead_time":
+            lead = rule.lead_time
+            rules.append(PricingRule(
+                kind=RuleKind.LEAD_TIME, **common,  # type: ignore[arg-type]
+                max_lead=lead.max_lead.ToTimedelta() if lead.HasField("max_lead") else None,
+                min_lead=lead.min_lead.ToTimedelta() if lead.HasField("min_lead") else None))
+        elif kind == "days_of_week":
+            days = frozenset(weekday(d, f"{path}.days_of_week.days", errors) for d in rule.days_of_week.days)
+            rules.append(PricingRule(kind=RuleKind.DAY_OF_WEEK, weekdays=days, **common))  # type: ignore[arg-type]
+        elif kind == "hours_of_day":
+            rules.append(PricingRule(kind=RuleKind.HOUR_OF_DAY, start_hour=rule.hours_of_day.start_hour,
+                                     end_hour=rule.hours_of_day.end_hour, **common))  # type: ignore[arg-type]
+        else:
+            errors.add(f"{path}.condition", "set one of occupancy, lead_time, days_of_week, hours_of_day")
+    return PricingPolicy(
+        rules=tuple(rules),
+        floor_minor=message.floor_minor if message.HasField("floor_minor") else None,
+        ceiling_minor=message.ceiling_minor if message.HasField("ceiling_minor") else None)
+
+
+def pricing_to_proto(policy: PricingPolicy) -> catalog_pb2.PricingPolicy:
+    message = catalog_pb2.PricingPolicy()
+    if policy.floor_minor is not None:
+        message.floor_minor = policy.floor_minor
+    if policy.ceiling_minor is not None:
+        message.ceiling_minor = policy.ceiling_minor
+    for rule in policy.rules:
+        out = message.rules.add(adjustment_bps=rule.adjustment_bps, label=rule.label)
+        if rule.kind is RuleKind.OCCUPANCY:
+            out.occupancy.min_occupancy_bps = rule.min_occupancy_bps
+        elif rule.kind is RuleKind.LEAD_TIME:
+            out.lead_time.SetInParent()
+            if rule.max_lead is not None:
+                out.lead_time.max_lead.CopyFrom(duration(rule.max_lead))
+            if rule.min_lead is not None:
+                out.lead_time.min_lead.CopyFrom(duration(rule.min_lead))
+        elif rule.kind is RuleKind.DAY_OF_WEEK:
+            out.days_of_week.days.extend(_day_to_proto(d) for d in sorted(rule.weekdays))
+        else:
+            out.hours_of_day.start_hour = rule.start_hour
+            out.hours_of_day.end_hour = rule.end_hour
+    return message
+
+
+def service_spec_from_proto(message: catalog_pb2.Service, errors: Collector) -> ServiceSpec:
+    return ServiceSpec(
+        display_name=message.display_name.strip(),
+        description=message.description,
+        duration=message.duration.ToTimedelta(),
+        capacity=message.capacity or 1,
+        base_price_minor=message.base_price.amount_minor,
+        currency=message.base_price.currency_code,
+        time_zone=message.time_zone,
+        booking=booking_settings_from_proto(message.booking_settings),
+        cancellation=cancellation_from_proto(message.cancellation_policy),
+        pricing=pricing_from_proto(message.pricing, errors),
+        runs_without_provider=message.runs_without_provider,
+    )
+
+
+# --- availability ------------------------------------------------------------------------------
+
+
+def _minute(value: types_pb2.TimeOfDay, field: str, errors: Collector) -> int:
+    if not (0 <= value.hours <= 24 and 0 <= value.minutes <= 59) or (value.hours == 24 and value.minutes):
+        errors.add(field, "must be a time of day between 00:00 and 24:00")
+        return 0
+    return value.hours * 60 + value.minutes
+
+
+def _range(value: types_pb2.TimeRange, field: str, errors: Collector) -> slot_rules.TimeRange:
+    return slot_rules.TimeRange(_minute(value.start_time, f"{field}.start_time", errors),
+                                _minute(value.end_time, f"{field}.end_time", errors))
+
+
+_OVERRIDE_KINDS = {catalog_pb2.OVERRIDE_KIND_CLOSED: slot_rules.OverrideKind.CLOSED,
+                   catalog_pb2.OVERRIDE_KIND_HOURS: slot_rules.OverrideKind.HOURS,
+                   catalog_pb2.OVERRIDE_KIND_EXTRA: slot_rules.OverrideKind.EXTRA}
+
+
+def availability_from_proto(message: catalog_pb2.Availability, errors: Collector) -> slot_rules.Availability:
+    weekly = tuple(
+        slot_rules.WeeklyWindow(weekday=weekday(w.day_of_week, f"availability.weekly_windows[{i}].day_of_week", errors),
+                                hours=_range(w.hours, f"availability.weekly_windows[{i}].hours", errors))
+        for i, w in enumerate(message.weekly_windows))
+    overrides = []
+    for i, o in enumerate(message.overrides):
+        path = f"availability.overrides[{i}]"
+        try:
+            day = date(o.date.year, o.date.month, o.date.day)
+        except ValueError:
+            errors.add(f"{path}.date", "must be a real calendar date")
+            continue
+        kind = _OVERRIDE_KINDS.get(o.kind)
+        if kind is None:
+            errors.add(f"{path}.kind", "must be CLOSED, HOURS or EXTRA")
+            continue
+        overrides.append(slot_rules.DateOverride(
+            day=day, kind=kind, hours=tuple(_range(h, f"{path}.hours[{j}]", errors) for j, h in enumerate(o.hours))))
+    return slot_rules.Availability(weekly=weekly, overrides=tuple(overrides))
+
+
+def _time_of_day(minute: int) -> types_pb2.TimeOfDay:
+    return types_pb2.TimeOfDay(hours=minute // 60, minutes=minute % 60)
+
+
+def _time_range(value: slot_rules.TimeRange) -> types_pb2.TimeRange:
+    return types_pb2.TimeRange(start_time=_time_of_day(value.start_minute), end_time=_time_of_day(value.end_minute))
+
+
+def availability_to_proto(service: Service) -> catalog_pb2.Availability:
+    availability = repo.availability_of(service)
+    kinds = {v: k for k, v in _OVERRIDE_KINDS.items()}
+    return catalog_pb2.Availability(
+        name=f"services/{service.id.hex}/availability",
+        weekly_windows=[catalog_pb2.WeeklyWindow(day_of_week=_day_to_proto(w.weekday),
+                                                 hours=_time_range(w.hours)) for w in availability.weekly],
+        overrides=[catalog_pb2.DateOverride(
+            date=types_pb2.Date(year=o.day.year, month=o.day.month, day=o.day.day), kind=kinds[o.kind],
+            hours=[_time_range(h) for h in o.hours]) for o in availability.overrides],
+    )
+
+
+def quote_to_proto(quote: Quote) -> catalog_pb2.PriceQuote:
+    return catalog_pb2.PriceQuote(
+        base_unit_price=money(quote.base_unit_minor, quote.currency),
+        adjustments=[catalog_pb2.PriceAdjustment(label=a.label, amount=money(a.amount_minor, quote.currency))
+                     for a in quote.adjustments],
+        unit_price=money(quote.unit_minor, quote.currency),
+        seats=quote.seats,
+        total_price=money(quote.total_minor, quote.currency),
+    )

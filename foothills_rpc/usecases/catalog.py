@@ -1,0 +1,306 @@
+"""Catalog use cases: categories, services, availability, slots and quotes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.clock import Clock
+from foothills_rpc.config import Settings
+from foothills_rpc.db import accounts as accounts_repo
+from foothills_rpc.db import catalog as repo
+from foothills_rpc.db.database import Database
+from foothills_rpc.db.models import Category, Service, Slot
+from foothills_rpc.domain import slots as slot_rules
+from foothills_rpc.domain.catalog import ServiceSpec, validate_category, validate_service
+from foothills_rpc.domain.errors import (
+    Aborted,
+    Collector,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+)
+from foothills_rpc.domain.pricing import Quote, quote
+from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
+from foothills_rpc.security.page_tokens import PageTokens, page_size
+
+log = logging.getLogger(__name__)
+
+MAX_SLOT_RANGE = timedelta(days=31)
+MAX_QUERY_LENGTH = 100
+MAX_SEATS = 10_000
+
+
+def etag(service: Service) -> str:
+    return f"v{service.version}"
+
+
+@dataclass(frozen=True)
+class PricedSlot:
+    slot: Slot
+    quote: Quote
+
+
+class Catalog:
+    def __init__(self, *, db: Database, clock: Clock, settings: Settings, page_tokens: PageTokens) -> None:
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._page_tokens = page_tokens
+
+    # --- categories ----------------------------------------------------------------------
+
+    async def create_category(self, display_name: str, description: str) -> Category:
+        errors = Collector()
+        validate_category(display_name, description, errors)
+        errors.check()
+        now = self._clock.now()
+        return await self._db.run(lambda s: repo.insert_category(
+            s, display_name=display_name.strip(), description=description, now=now))
+
+    async def category(self, category_id: uuid.UUID) -> Category:
+        return await self._db.run(lambda s: repo.category_by_id(s, category_id))
+
+    async def categories(self, *, requested_size: int, token: str) -> tuple[list[Category], str]:
+        limit = page_size(requested_size)
+        key = self._page_tokens.decode(token, "categories")
+        after = None if key is None else (str(key[0]), _uuid(key[1]))
+        rows = await self._db.run(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
+        if len(rows) <= limit:
+            return rows, ""
+        last = rows[limit - 1]
+        return rows[:limit], self._page_tokens.encode([last.name_key, str(last.id)], "categories")
+
+    async def update_category(self, category_id: uuid.UUID, *, display_name: str | None,
+                              description: str | None) -> Category:
+        current = await self.category(category_id)
+        errors = Collector()
+        validate_category(current.display_name if display_name is None else display_name,
+                          current.description if description is None else description, errors)
+        errors.check()
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Category:
+            category = await repo.category_by_id(session, category_id)
+            if display_name is not None:
+                await repo.rename_category(session, category, display_name.strip())
+            if description is not None:
+                category.description = description
+            category.updated_at = now
+            return category
+
+        return await self._db.run(apply)
+
+    async def delete_category(self, category_id: uuid.UUID) -> None:
+        await self._db.run(lambda s: repo.delete_category(s, category_id))
+
+    # --- services ------------------------------------------------------------------------
+
+    async def create_service(self, caller: Principal, spec: ServiceSpec, *, category_id: uuid.UUID,
+                             provider_id: uuid.UUID | None) -> Service:
+        errors = Collector()
+        validate_service(spec, errors)
+        if provider_id is None and caller.role is Role.ADMIN:
+            errors.add("service.provider", "is required when an admin creates a service")
+        errors.check()
+        provider_id = provider_id or caller.user_id
+        if caller.role is Role.PROVIDER and provider_id != caller.user_id:
+            raise PermissionDenied("providers create services for themselves only", reason="NOT_OWNER")
+        now = self._clock.now()
+
+        async def create(session: AsyncSession) -> Service:
+            await repo.category_by_id(session, category_id)
+            provider = await accounts_repo.user_by_id(session, provider_id)
+            if provider.role != Role.PROVIDER.value or provider.disabled:
+                raise FailedPrecondition("the provider must be an active user with the provider role",
+                                         reason="NOT_A_PROVIDER")
+            service = Service(id=uuid.uuid4(), category_id=category_id, provider_id=provider_id, availability={},
+                              archived=False, version=1, created_at=now, updated_at=now)
+            repo.apply_spec(service, spec)
+            session.add(service)
+            await session.flush()
+            return service
+
+        return await self._db.run(create)
+
+    async def service(self, service_id: uuid.UUID) -> Service:
+        return await self._db.run(lambda s: repo.service_by_id(s, service_id))
+
+    async def search(self, search: repo.ServiceSearch, *, requested_size: int,
+                     token: str) -> tuple[list[Service], str]:
+        errors = Collector()
+        if len(search.query) > MAX_QUERY_LENGTH:
+            errors.add("query", f"must be at most {MAX_QUERY_LENGTH} characters")
+        if (search.min_price_minor is not None and search.max_price_minor is not None
+                and search.min_price_minor > search.max_price_minor):
+            errors.add("max_price_minor", "must not be below min_price_minor")
+        if (search.available_after is None) != (search.available_before is None):
+            errors.add("available_before", "set both available_after and available_before, or neither")
+        elif search.available_after and search.available_before and search.available_after >= search.available_before:
+            errors.add("available_before", "must be after available_after")
+        errors.check()
+        limit = page_size(requested_size)
+        after = self._page_tokens.decode(token, search)
+        now = self._clock.now()
+        try:
+            rows = await self._db.run(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        if len(rows) <= limit:
+            return [service for service, _ in rows], ""
+        service, next_free = rows[limit - 1]
+        token = self._page_tokens.encode(repo.sort_key(service, next_free, search.order), search)
+        return [service for service, _ in rows[:limit]], token
+
+    async def update_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
+                             changes: dict[str, object], category_id: uuid.UUID | None) -> Service:
+        """Applies `changes` (ServiceSpec field -> value) and a new category, under the etag check."""
+        if not expected_etag:
+            raise InvalidArgument.single("service.etag", "is required: send the etag you last read")
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Service:
+            service = await self._owned(session, caller, service_id)
+            if service.archived:
+                raise FailedPrecondition("archived services cannot be changed", reason="SERVICE_ARCHIVED")
+            if etag(service) != expected_etag:
+                raise Aborted("the service changed since you read it; read it again", reason="ETAG_MISMATCH")
+            spec = replace(repo.spec_of(service), **changes)  # type: ignore[arg-type]
+            errors = Collector()
+            validate_service(spec, errors)
+            errors.check()
+            if category_id is not None:
+                await repo.category_by_id(session, category_id)
+                service.category_id = category_id
+            repo.apply_spec(service, spec)
+            service.version += 1
+            service.updated_at = now
+            await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            return service
+
+        return await self._db.run(apply)
+
+    async def archive_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str) -> Service:
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Service:
+            service = await self._owned(session, caller, service_id)
+            if expected_etag and etag(service) != expected_etag:
+                raise Aborted("the service changed since you read it; read it again", reason="ETAG_MISMATCH")
+            if not service.archived:
+                service.archived = True
+                service.version += 1
+                service.updated_at = now
+                await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            return service
+
+        return await self._db.run(apply)
+
+    # --- availability and slots ------------------------------------------------------------
+
+    async def set_availability(self, caller: Principal, service_id: uuid.UUID,
+                               availability: slot_rules.Availability) -> Service:
+        violations = slot_rules.validate_availability(availability, prefix="availability")
+        if violations:
+            raise InvalidArgument(violations)
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Service:
+            service = await self._owned(session, caller, service_id)
+            if service.archived:
+                raise FailedPrecondition("archived services cannot be changed", reason="SERVICE_ARCHIVED")
+            repo.store_availability(service, availability)
+            service.version += 1
+            service.updated_at = now
+            await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            return service
+
+        return await self._db.run(apply)
+
+    async def slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> list[PricedSlot]:
+        errors = Collector()
+        if end <= start:
+            errors.add("end_time", "must be after start_time")
+        elif end - start > MAX_SLOT_RANGE:
+            errors.add("end_time", "must be at most 31 days after start_time")
+        _check_seats(seats, errors)
+        errors.check()
+        now = self._clock.now()
+
+        async def read(session: AsyncSession) -> tuple[Service, list[Slot]]:
+            service = await repo.service_by_id(session, service_id)
+            if service.archived:
+                return service, []
+            bookable_from = max(start, now + self.minimum_notice(service))
+            bookable_until = min(end, self._horizon(service, now))
+            return service, await repo.slots_between(session, service_id, bookable_from, bookable_until)
+
+        service, rows = await self._db.run(read)
+        return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now)) for slot in rows]
+
+    async def quote(self, service_id: uuid.UUID, start: datetime, seats: int) -> Quote:
+        errors = Collector()
+        _check_seats(seats, errors)
+        errors.check()
+        now = self._clock.now()
+
+        async def read(session: AsyncSession) -> tuple[Service, Slot | None]:
+            service = await repo.service_by_id(session, service_id)
+            return service, await repo.slot_at(session, service_id, start)
+
+        service, slot = await self._db.run(read)
+        if slot is None or service.archived:
+            raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
+        return self.price(service, slot, seats=seats or 1, now=now)
+
+    def price(self, service: Service, slot: Slot, *, seats: int, now: datetime) -> Quote:
+        """The one pricing function: slots, quotes and bookings all price through here."""
+        spec = repo.spec_of(service)
+        return quote(base_unit_minor=spec.base_price_minor, currency=spec.currency, policy=spec.pricing,
+                     slot_start=slot.start_at, zone=ZoneInfo(spec.time_zone), now=now,
+                     seats_taken=slot.seats_taken, capacity=slot.capacity, seats=seats)
+
+    def minimum_notice(self, service: Service) -> timedelta:
+        if service.minimum_notice_seconds is None:
+            return self._settings.default_minimum_notice
+        return timedelta(seconds=service.minimum_notice_seconds)
+
+    def _horizon(self, service: Service, now: datetime) -> datetime:
+        days = service.maximum_days_ahead or self._settings.default_maximum_days_ahead
+        return now + timedelta(days=days)
+
+    async def extend_horizons(self) -> int:
+        """Materialises every active service's slots up to today's horizon; returns how many services."""
+        now = self._clock.now()
+        ids = await self._db.run(repo.active_service_ids)
+        for service_id in ids:
+            async def extend(session: AsyncSession, service_id: uuid.UUID = service_id) -> None:
+                service = await repo.service_by_id(session, service_id, for_update=True)
+                await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            await self._db.run(extend)
+        return len(ids)
+
+    async def _owned(self, session: AsyncSession, caller: Principal, service_id: uuid.UUID) -> Service:
+        """The service, locked for change, if the caller may change it."""
+        service = await repo.service_by_id(session, service_id, for_update=True)
+        if caller.role is not Role.ADMIN and service.provider_id != caller.user_id:
+            raise PermissionDenied("only the service's provider or an admin may change it", reason="NOT_OWNER")
+        return service
+
+
+def _check_seats(seats: int, errors: Collector) -> None:
+    if not 0 <= seats <= MAX_SEATS:
+        errors.add("seats", f"must be between 1 and {MAX_SEATS} (0 means 1)")
+
+
+def _uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
