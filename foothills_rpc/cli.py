@@ -67,7 +67,7 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from foothills_rpc.seed import DEMO_PASSWORD, seed_demo
     from foothills_rpc.server import build_components
 
-    async def seed() -> dict[str, int]:
+    async def seed() -> dict[str, object]:
         components = build_components(settings)
         try:
             return await seed_demo(components, services=args.services, users=args.users)
@@ -78,8 +78,9 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         upgrade(settings.database_url)
     counts = asyncio.run(seed())
+    sign_in_as = counts.pop("sign_in_as")
     print("seeded " + ", ".join(f"{value} {key}" for key, value in counts.items())
-          + f"; every demo account's password is {DEMO_PASSWORD!r}")
+          + f"; every demo account's password is {DEMO_PASSWORD!r} (try {sign_in_as})")
     return 0
 
 

@@ -69,7 +69,7 @@ def _batches(items: list[T], size: int = 1000) -> Iterator[list[T]]:
         yield items[start:start + size]
 
 
-async def seed_demo(components: Components, *, services: int, users: int, seed: int = 7) -> dict[str, int]:
+async def seed_demo(components: Components, *, services: int, users: int, seed: int = 7) -> dict[str, object]:
     """Adds `users` customers, a few providers, the categories and `services` services with availability."""
     rng = random.Random(seed)  # noqa: S311 (demo data, not security)
     now = components.clock.now()
@@ -102,7 +102,7 @@ async def seed_demo(components: Components, *, services: int, users: int, seed: 
         spec = ServiceSpec(
             display_name=f"{title} #{index}", description=f"{title} with a friendly professional in {zone}.",
             duration=timedelta(minutes=rng.choice([30, 45, 60, 90])), capacity=rng.choice([1, 1, 1, 4, 8, 12]),
-            base_price_minor=rng.randrange(1500, 15000, 500) * (100 if CURRENCY[zone] == "JPY" else 1),
+            base_price_minor=rng.randrange(1500, 15000, 500),  # yen have no minor unit: 1500-15000 JPY
             currency=CURRENCY[zone], time_zone=zone,
             booking=BookingSettings(buffer_after=timedelta(minutes=rng.choice([0, 0, 15]))),
             cancellation=POLICY, pricing=DEMAND if rng.random() < 0.7 else PricingPolicy())
@@ -124,4 +124,4 @@ async def seed_demo(components: Components, *, services: int, users: int, seed: 
 
         await components.db.run(write)
     return {"users": len(customers), "providers": len(providers), "categories": len(categories),
-            "services": services}
+            "services": services, "sign_in_as": f"customer0.{run_id}@demo.foothills.invalid"}

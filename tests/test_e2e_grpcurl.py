@@ -20,8 +20,10 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,6 +38,8 @@ SERVICES = (
     "foothills.catalog.v1.CatalogService",
 )
 AUTH = "foothills.auth.v1.AuthService"
+ADMIN = "foothills.admin.v1.AdminService"
+CATALOG = "foothills.catalog.v1.CatalogService"
 PASSWORD = "e2e passphrase 9c1f7b"  # distinctive, so the log check cannot match by accident
 START_TIMEOUT = 20.0
 CALL_TIMEOUT = 15.0
@@ -43,6 +47,7 @@ STOP_TIMEOUT = 15.0
 
 # grpcurl's exit status for a failed RPC is 64 + the status code.
 UNAUTHENTICATED = 64 + 16
+PERMISSION_DENIED = 64 + 7
 INVALID_ARGUMENT = 64 + 3
 NOT_FOUND = 64 + 5
 
@@ -311,18 +316,192 @@ def test_the_log_has_one_line_per_rpc_and_no_secrets(server: Server) -> None:
         assert secret not in log
 
 
-def test_the_readme_grpcurl_example_works(server: Server) -> None:
+def _run_readme_block(server: Server, heading: str) -> subprocess.CompletedProcess[str]:
+    """Runs the first ```sh block after `heading` in the README against `server`, as a reader would paste it.
+
+    `uv run foothills-rpc` becomes this interpreter's `-m foothills_rpc.cli`, run with the server's own
+    environment (so it uses the server's database), and grpcurl is the one beside the interpreter.
+    """
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("## Try it with grpcurl", 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    assert block is not None, "no ```sh block in the README's grpcurl section"
+    assert heading in readme, f"no {heading!r} in the README"
+    block = re.search(r"```sh\n(.*?)```", readme.split(heading, 1)[1], flags=re.DOTALL)
+    assert block is not None, f"no ```sh block after {heading!r} in the README"
     script = block.group(1)
     assert "localhost:50051" in script
     script = script.replace("localhost:50051", f"localhost:{server.port}")
-    env = {**os.environ, "PATH": f"{Path(GRPCURL or 'grpcurl').parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    script = script.replace("uv run foothills-rpc", f"'{sys.executable}' -m foothills_rpc.cli")
+    path = f"{Path(GRPCURL or 'grpcurl').parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**_server_env(server.folder), "PATH": path}
     result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True,
                             env=env, cwd=server.folder, timeout=4 * CALL_TIMEOUT, check=False)
-    assert result.returncode == 0, f"the README example failed ({result.returncode}):\n{result.stderr}"
+    assert result.returncode == 0, f"the README block after {heading!r} failed ({result.returncode}):\n{result.stderr}"
+    return result
+
+
+def test_the_readme_grpcurl_example_works(server: Server) -> None:
+    result = _run_readme_block(server, "## Try it with grpcurl")
     profile = json.loads(result.stdout[result.stdout.rindex('{\n  "user"'):])
     assert profile["user"]["email"] == "ann@example.com"
     assert profile["user"]["display_name"] == "Ann"
+
+
+def _json_documents(text: str) -> list[Any]:
+    """The JSON documents printed one after another (grpcurl prints one per response)."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while (at := text.find("{", at)) != -1:
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+def test_the_readme_catalog_example_works(server: Server) -> None:
+    started = datetime.now(UTC)
+    result = _run_readme_block(server, "### Explore the catalog")
+    seeded, _, rest = result.stdout.partition("\n")
+    assert seeded.startswith("seeded 50 users, 3 providers, 6 categories, 40 services; ")
+    categories, services, slots = _json_documents(rest)
+    assert len(categories["categories"]) == 3 and categories["next_page_token"]
+    assert len(services["services"]) == 3
+    assert all("massage" in (s["display_name"] + s["description"]).lower() for s in services["services"])
+    prices = [int(s["base_price"]["amount_minor"]) for s in services["services"]]
+    assert prices == sorted(prices)
+    assert slots["slots"], "the README's ListSlots found no slots"
+    for slot in slots["slots"]:
+        assert started + timedelta(hours=1) <= _instant(slot["start_time"]) < started + timedelta(days=7, minutes=1)
+        assert 0 < slot["remaining_seats"] <= slot["capacity"]
+        assert slot["price"]["seats"] == 1
+
+
+def _bearer(credentials: dict[str, Any]) -> list[str]:
+    return [f"authorization: Bearer {credentials['access_token']}"]
+
+
+def _rfc3339(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _hourly_starts(zone: str, first_hour: int, last_hour: int, start: datetime, end: datetime) -> set[datetime]:
+    """Every whole local hour first_hour..last_hour of every day, as UTC instants in [start, end)."""
+    tz = ZoneInfo(zone)
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    starts = set()
+    while day <= end.astimezone(tz).date():
+        for hour in range(first_hour, last_hour + 1):
+            instant = datetime(day.year, day.month, day.day, hour, tzinfo=tz).astimezone(UTC)
+            if start <= instant < end:
+                starts.add(instant)
+        day += timedelta(days=1)
+    return starts
+
+
+def _reason(result: subprocess.CompletedProcess[str]) -> str:
+    return str(_detail(_details(result.stderr), "ErrorInfo")["reason"])
+
+
+EVERY_DAY = ["DAY_OF_WEEK_MONDAY", "DAY_OF_WEEK_TUESDAY", "DAY_OF_WEEK_WEDNESDAY", "DAY_OF_WEEK_THURSDAY",
+             "DAY_OF_WEEK_FRIDAY", "DAY_OF_WEEK_SATURDAY", "DAY_OF_WEEK_SUNDAY"]
+
+
+def test_catalog_journey_from_the_first_admin_to_an_anonymous_quote(server: Server) -> None:
+    suffix = uuid.uuid4().hex[:8]
+
+    # The first admin comes from the command line, on the server's own database.
+    admin_email = _unique_email("admin")
+    cli = subprocess.run(
+        [sys.executable, "-m", "foothills_rpc.cli", "create-admin", admin_email, "--display-name", "E2E Admin"],
+        cwd=server.folder, env={**_server_env(server.folder), "FOOTHILLS_ADMIN_PASSWORD": PASSWORD},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+    assert cli.returncode == 0, cli.stderr
+    created = re.fullmatch(r"created admin (users/[0-9a-f]{32}) <(.+)>\n", cli.stdout)
+    assert created is not None, cli.stdout
+    assert created.group(2) == admin_email
+    assert PASSWORD not in cli.stdout + cli.stderr
+    admin_login = _login(server, admin_email)
+    assert admin_login["user"]["name"] == created.group(1)
+    assert admin_login["user"]["role"] == "ROLE_ADMIN"
+    admin = _bearer(admin_login["credentials"])
+
+    # A provider registers like anyone else; the admin promotes them.
+    provider_email = _unique_email("provider")
+    provider_name = _register(server, provider_email, name="E2E Provider")["user"]["name"]
+    promoted = ok_json(grpcurl(server, f"{ADMIN}/SetUserRole", headers=admin,
+                               data={"name": provider_name, "role": "ROLE_PROVIDER"}))
+    assert promoted["user"]["name"] == provider_name
+    assert promoted["user"]["role"] == "ROLE_PROVIDER"
+    provider = _bearer(_login(server, provider_email)["credentials"])
+
+    category = ok_json(grpcurl(server, f"{CATALOG}/CreateCategory", headers=admin,
+                               data={"category": {"display_name": f"Tennis {suffix}"}}))["category"]
+    assert re.fullmatch(r"categories/[0-9a-f]{32}", category["name"])
+    assert category["display_name"] == f"Tennis {suffix}"
+
+    base_price = {"amount_minor": "4500", "currency_code": "GBP"}  # int64 is a JSON string in proto3 JSON
+    service = ok_json(grpcurl(server, f"{CATALOG}/CreateService", headers=admin, data={"service": {
+        "display_name": f"Grass court coaching {suffix}", "description": "An hour on grass with a coach.",
+        "category": category["name"], "provider": provider_name, "duration": "3600s", "capacity": 2,
+        "base_price": {"amount_minor": 4500, "currency_code": "GBP"}, "time_zone": "Europe/London",
+        "booking_settings": {"minimum_notice": "3600s"}}}))["service"]
+    assert re.fullmatch(r"services/[0-9a-f]{32}", service["name"])
+    assert (service["provider"], service["category"], service["state"]) == (
+        provider_name, category["name"], "SERVICE_STATE_ACTIVE")
+    assert (service["duration"], service["capacity"], service["base_price"]) == ("3600s", 2, base_price)
+    assert service["booking_settings"]["minimum_notice"] == "3600s"
+
+    windows = [{"day_of_week": day, "hours": {"start_time": {"hours": 9}, "end_time": {"hours": 17}}}
+               for day in EVERY_DAY]
+    availability = ok_json(grpcurl(server, f"{CATALOG}/SetAvailability", headers=provider, data={
+        "availability": {"name": f"{service['name']}/availability", "weekly_windows": windows}}))["availability"]
+    assert availability == {"name": f"{service['name']}/availability", "weekly_windows": windows}
+
+    # From here on, an anonymous caller: reads are public.
+    found = ok_json(grpcurl(server, f"{CATALOG}/ListServices",
+                            data={"query": "GRASS COURT", "category": category["name"]}))
+    assert [s["name"] for s in found["services"]] == [service["name"]]
+    assert "next_page_token" not in found
+    missed = ok_json(grpcurl(server, f"{CATALOG}/ListServices", data={"query": "squash", "category": category["name"]}))
+    assert missed == {}
+
+    before = datetime.now(UTC)
+    start, end = before.replace(microsecond=0), before.replace(microsecond=0) + timedelta(days=7)
+    slots = ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
+        "service": service["name"], "start_time": _rfc3339(start), "end_time": _rfc3339(end)}))["slots"]
+    after = datetime.now(UTC)
+    starts = [_instant(s["start_time"]) for s in slots]
+    assert starts == sorted(set(starts))
+    # 09:00..16:00 London every day, from an hour after the server's "now" (between before and after).
+    assert set(starts) <= _hourly_starts("Europe/London", 9, 16, before + timedelta(hours=1), end)
+    assert _hourly_starts("Europe/London", 9, 16, after + timedelta(hours=1), end) <= set(starts)
+    assert len(slots) >= 6 * 8
+    one_seat = {"base_unit_price": base_price, "unit_price": base_price, "seats": 1, "total_price": base_price}
+    for slot in slots:
+        assert _instant(slot["end_time"]) - _instant(slot["start_time"]) == timedelta(hours=1)
+        assert (slot["capacity"], slot["remaining_seats"]) == (2, 2)
+        assert slot["price"] == one_seat  # no pricing rules: no adjustments
+
+    quote = ok_json(grpcurl(server, f"{CATALOG}/QuotePrice",
+                            data={"service": service["name"], "start_time": slots[0]["start_time"]}))
+    assert quote == {"quote": slots[0]["price"]}
+    two = ok_json(grpcurl(server, f"{CATALOG}/QuotePrice",
+                          data={"service": service["name"], "start_time": slots[0]["start_time"], "seats": 2}))
+    assert two["quote"]["total_price"] == {"amount_minor": "9000", "currency_code": "GBP"}
+
+
+def test_creating_a_category_needs_an_admin(server: Server) -> None:
+    data = {"category": {"display_name": f"Forbidden {uuid.uuid4().hex[:8]}"}}
+    anonymous = grpcurl(server, f"{CATALOG}/CreateCategory", data=data, flags=["-format-error"])
+    assert anonymous.returncode == UNAUTHENTICATED, anonymous.stderr
+    assert _reason(anonymous) == "TOKEN_MISSING"
+
+    email = _unique_email("customer")
+    _register(server, email)
+    customer = _bearer(_login(server, email)["credentials"])
+    forbidden = grpcurl(server, f"{CATALOG}/CreateCategory", data=data, headers=customer, flags=["-format-error"])
+    assert forbidden.returncode == PERMISSION_DENIED, forbidden.stderr
+    assert _reason(forbidden) == "ROLE_NOT_ALLOWED"
+
+    listed = ok_json(grpcurl(server, f"{CATALOG}/ListCategories", data={"page_size": 200}))
+    assert data["category"]["display_name"] not in {c["display_name"] for c in listed.get("categories", [])}

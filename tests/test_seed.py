@@ -1,0 +1,153 @@
+"""`foothills-rpc seed-demo` as a subprocess, then the seeded catalog through a real server.
+
+The command runs exactly as a person would run it (`python -m foothills_rpc.cli seed-demo`), on
+SQLite and on PostgreSQL. On SQLite it gets a fresh, unmigrated file, because the command migrates
+the embedded database itself; PostgreSQL gets the suite's fresh migrated database (the command only
+auto-migrates SQLite). An in-process server on the real clock (the seed materialises slots from the
+real "now") then serves the result.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from sqlalchemy import select
+
+from foothills.auth.v1 import auth_pb2, auth_pb2_grpc, user_pb2
+from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from foothills_rpc.db.models import User
+from foothills_rpc.seed import CATEGORIES, DEMO_PASSWORD
+from foothills_rpc.server import FoothillsServer, build_components
+from tests.catalog_support import ts
+from tests.support import TEST_SECRET, make_settings
+
+SEED_TIMEOUT = 120.0
+DEMO_EMAIL = re.compile(r"(customer|provider)\d+\.([0-9a-f]{6})@demo\.foothills\.invalid")
+EXPECTED_OUTPUT = re.compile(re.escape(f"seeded 30 users, 3 providers, 6 categories, 12 services; "
+                                       f"every demo account's password is {DEMO_PASSWORD!r} (try customer0.")
+                             + r"[0-9a-f]{6}@demo\.foothills\.invalid\)\n")
+
+
+def _seed(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
+    env.update(FOOTHILLS_DATABASE_URL=url, FOOTHILLS_JWT_SECRET=TEST_SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
+               FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"))
+    return subprocess.run([sys.executable, "-m", "foothills_rpc.cli", "seed-demo", "--services", "12", "--users", "30"],
+                          cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=SEED_TIMEOUT, check=False)
+
+
+@dataclass
+class Browser:
+    server: FoothillsServer
+    auth: auth_pb2_grpc.AuthServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+
+    async def services(self) -> list[catalog_pb2.Service]:
+        """Every active service, page by page (small pages, so paging really happens)."""
+        found: list[catalog_pb2.Service] = []
+        token = ""
+        for _ in range(100):
+            page = await self.catalog.ListServices(catalog_pb2.ListServicesRequest(page_size=5, page_token=token))
+            assert len(page.services) <= 5
+            found += page.services
+            token = page.next_page_token
+            if not token:
+                return found
+        raise AssertionError("ListServices never reached its last page")
+
+    async def categories(self) -> list[catalog_pb2.Category]:
+        return list((await self.catalog.ListCategories(catalog_pb2.ListCategoriesRequest(page_size=200))).categories)
+
+    async def users(self) -> list[tuple[str, str, uuid.UUID]]:
+        """(email, role, id) of every user, read straight from the database."""
+        rows = await self.server.components.db.run(
+            lambda s: s.execute(select(User.email, User.role, User.id).order_by(User.email)))
+        return [(row.email, row.role, row.id) for row in rows.all()]
+
+
+@asynccontextmanager
+async def _browse(url: str, folder: Path) -> AsyncIterator[Browser]:
+    server = FoothillsServer(build_components(make_settings(url, outbox_dir=folder / "outbox")))
+    port = await server.start("127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Browser(server=server, auth=auth_pb2_grpc.AuthServiceStub(channel),
+                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel))
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_url: str, tmp_path: Path) -> None:
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{tmp_path / 'seed.db'}"  # fresh and unmigrated: the command migrates it
+
+    first = _seed(database_url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert EXPECTED_OUTPUT.fullmatch(first.stdout), first.stdout
+
+    async with _browse(database_url, tmp_path) as browser:
+        services = await browser.services()
+        assert len(services) == 12
+        assert len({s.name for s in services}) == 12
+        assert {s.state for s in services} == {catalog_pb2.SERVICE_STATE_ACTIVE}
+
+        categories = await browser.categories()
+        assert len(categories) == 6
+        run_ids = {c.display_name.rsplit(" ", 1)[1] for c in categories}
+        assert len(run_ids) == 1
+        (run_id,) = run_ids
+        assert sorted(c.display_name for c in categories) == sorted(f"{name} {run_id}" for name in CATEGORIES)
+        assert {s.category for s in services} <= {c.name for c in categories}
+
+        users = await browser.users()
+        assert all(DEMO_EMAIL.fullmatch(email) and email.split("@")[0].endswith(run_id) for email, _, _ in users)
+        customers = [email for email, role, _ in users if role == "customer"]
+        providers = {f"users/{user_id.hex}" for _, role, user_id in users if role == "provider"}
+        assert len(customers) == 30
+        assert len(providers) == 3
+        assert {s.provider for s in services} <= providers
+
+        login = await browser.auth.Login(auth_pb2.LoginRequest(email=customers[0], password=DEMO_PASSWORD))
+        assert login.user.email == customers[0]
+        assert login.user.role == user_pb2.ROLE_CUSTOMER
+        assert login.credentials.access_token
+
+        # Every seeded service opens at least Monday to Friday, so any 7 days have slots.
+        now = datetime.now(UTC)
+        for service in services:
+            slots = (await browser.catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+                service=service.name, start_time=ts(now), end_time=ts(now + timedelta(days=7))))).slots
+            assert slots, f"{service.display_name} ({service.time_zone}) has no slots in the next 7 days"
+            assert all(s.start_time.ToDatetime(UTC) >= now + timedelta(hours=1) for s in slots)  # default notice
+            assert {(s.capacity, s.remaining_seats) for s in slots} == {(service.capacity, service.capacity)}
+            assert {s.price.total_price.currency_code for s in slots} == {service.base_price.currency_code}
+
+    # A second run adds a second, separate demo world (its own run id), clashing with nothing.
+    second = _seed(database_url, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert EXPECTED_OUTPUT.fullmatch(second.stdout), second.stdout
+
+    async with _browse(database_url, tmp_path) as browser:
+        assert len({s.name for s in await browser.services()}) == 24
+        categories = await browser.categories()
+        assert len(categories) == 12
+        assert len({c.display_name.rsplit(" ", 1)[1] for c in categories}) == 2
+        users = await browser.users()
+        assert len(users) == 2 * (30 + 3)
+        assert len({DEMO_EMAIL.fullmatch(email).group(2) for email, _, _ in users}) == 2  # type: ignore[union-attr]
+        newest = next(email for email, role, _ in users if role == "customer" and not email.endswith(
+            f"{run_id}@demo.foothills.invalid"))
+        login = await browser.auth.Login(auth_pb2.LoginRequest(email=newest, password=DEMO_PASSWORD))
+        assert login.user.email == newest
