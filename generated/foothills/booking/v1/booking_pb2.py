@@ -22,9 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from foothills.catalog.v1 import catalog_pb2 as foothills_dot_catalog_dot_v1_dot_catalog__pb2
+from foothills.type.v1 import types_pb2 as foothills_dot_type_dot_v1_dot_types__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"foothills/booking/v1/booking.proto\x12\x14\x66oothills.booking.v12\x10\n\x0e\x42ookingServiceB@\n\x18\x64\x65v.foothills.booking.v1P\x01Z\"foothills/gen/booking/v1;bookingv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"foothills/booking/v1/booking.proto\x12\x14\x66oothills.booking.v1\x1a\"foothills/catalog/v1/catalog.proto\x1a\x1d\x66oothills/type/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x04\n\x07\x42ooking\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\x07 \x01(\x05\x12\x33\n\x06status\x18\x08 \x01(\x0e\x32#.foothills.booking.v1.BookingStatus\x12/\n\x05price\x18\t \x01(\x0b\x32 .foothills.catalog.v1.PriceQuote\x12\x45\n\x13\x63\x61ncellation_policy\x18\n \x01(\x0b\x32(.foothills.catalog.v1.CancellationPolicy\x12\x32\n\x10\x63\x61ncellation_fee\x18\x0b \x01(\x0b\x32\x18.foothills.type.v1.Money\x12\x15\n\rcancel_reason\x18\x0c \x01(\t\x12\r\n\x05notes\x18\r \x01(\t\x12\x18\n\x10reschedule_count\x18\x0e \x01(\x05\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc1\x01\n\x14\x43reateBookingRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\x03 \x01(\x05\x12\r\n\x05notes\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x36\n\x14\x65xpected_total_price\x18\x06 \x01(\x0b\x32\x18.foothills.type.v1.Money\"G\n\x15\x43reateBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"!\n\x11GetBookingRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"D\n\x12GetBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"\xaf\x02\n\x13ListBookingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x35\n\x08statuses\x18\x03 \x03(\x0e\x32#.foothills.booking.v1.BookingStatus\x12/\n\x0bstart_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cstart_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07service\x18\x06 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x07 \x01(\t\x12\x34\n\x08order_by\x18\x08 \x01(\x0e\x32\".foothills.booking.v1.BookingOrder\"`\n\x14ListBookingsResponse\x12/\n\x08\x62ookings\x18\x01 \x03(\x0b\x32\x1d.foothills.booking.v1.Booking\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x14\x43\x61ncelBookingRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0foverride_policy\x18\x03 \x01(\x08\"G\n\x15\x43\x61ncelBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"p\n\x18RescheduleBookingRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x32\n\x0enew_start_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"K\n\x19RescheduleBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"%\n\x15\x43onfirmBookingRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"H\n\x16\x43onfirmBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"&\n\x16\x43ompleteBookingRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x17\x43ompleteBookingResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\".\n\x14WatchBookingsRequest\x12\x16\n\x0e\x61\x66ter_event_id\x18\x01 \x01(\t\"\xbf\x01\n\x15WatchBookingsResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x34\n\x04type\x18\x02 \x01(\x0e\x32&.foothills.booking.v1.BookingEventType\x12.\n\x07\x62ooking\x18\x03 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa5\x01\n\rBookingStatus\x12\x1e\n\x1a\x42OOKING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42OOKING_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x42OOKING_STATUS_CONFIRMED\x10\x02\x12\x1c\n\x18\x42OOKING_STATUS_CANCELLED\x10\x03\x12\x1c\n\x18\x42OOKING_STATUS_COMPLETED\x10\x04*n\n\x0c\x42ookingOrder\x12\x1d\n\x19\x42OOKING_ORDER_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42OOKING_ORDER_NEWEST_FIRST\x10\x01\x12\x1f\n\x1b\x42OOKING_ORDER_SOONEST_FIRST\x10\x02*\xe0\x01\n\x10\x42ookingEventType\x12\"\n\x1e\x42OOKING_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x42OOKING_EVENT_TYPE_CREATED\x10\x01\x12 \n\x1c\x42OOKING_EVENT_TYPE_CONFIRMED\x10\x02\x12 \n\x1c\x42OOKING_EVENT_TYPE_CANCELLED\x10\x03\x12\"\n\x1e\x42OOKING_EVENT_TYPE_RESCHEDULED\x10\x04\x12 \n\x1c\x42OOKING_EVENT_TYPE_COMPLETED\x10\x05\x32\xeb\x06\n\x0e\x42ookingService\x12h\n\rCreateBooking\x12*.foothills.booking.v1.CreateBookingRequest\x1a+.foothills.booking.v1.CreateBookingResponse\x12_\n\nGetBooking\x12\'.foothills.booking.v1.GetBookingRequest\x1a(.foothills.booking.v1.GetBookingResponse\x12\x65\n\x0cListBookings\x12).foothills.booking.v1.ListBookingsRequest\x1a*.foothills.booking.v1.ListBookingsResponse\x12h\n\rCancelBooking\x12*.foothills.booking.v1.CancelBookingRequest\x1a+.foothills.booking.v1.CancelBookingResponse\x12t\n\x11RescheduleBooking\x12..foothills.booking.v1.RescheduleBookingRequest\x1a/.foothills.booking.v1.RescheduleBookingResponse\x12k\n\x0e\x43onfirmBooking\x12+.foothills.booking.v1.ConfirmBookingRequest\x1a,.foothills.booking.v1.ConfirmBookingResponse\x12n\n\x0f\x43ompleteBooking\x12,.foothills.booking.v1.CompleteBookingRequest\x1a-.foothills.booking.v1.CompleteBookingResponse\x12j\n\rWatchBookings\x12*.foothills.booking.v1.WatchBookingsRequest\x1a+.foothills.booking.v1.WatchBookingsResponse0\x01\x42@\n\x18\x64\x65v.foothills.booking.v1P\x01Z\"foothills/gen/booking/v1;bookingv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +35,46 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.booking.v1.bookin
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\030dev.foothills.booking.v1P\001Z\"foothills/gen/booking/v1;bookingv1'
-  _globals['_BOOKINGSERVICE']._serialized_start=60
-  _globals['_BOOKINGSERVICE']._serialized_end=76
+  _globals['_BOOKINGSTATUS']._serialized_start=2327
+  _globals['_BOOKINGSTATUS']._serialized_end=2492
+  _globals['_BOOKINGORDER']._serialized_start=2494
+  _globals['_BOOKINGORDER']._serialized_end=2604
+  _globals['_BOOKINGEVENTTYPE']._serialized_start=2607
+  _globals['_BOOKINGEVENTTYPE']._serialized_end=2831
+  _globals['_BOOKING']._serialized_start=161
+  _globals['_BOOKING']._serialized_end=733
+  _globals['_CREATEBOOKINGREQUEST']._serialized_start=736
+  _globals['_CREATEBOOKINGREQUEST']._serialized_end=929
+  _globals['_CREATEBOOKINGRESPONSE']._serialized_start=931
+  _globals['_CREATEBOOKINGRESPONSE']._serialized_end=1002
+  _globals['_GETBOOKINGREQUEST']._serialized_start=1004
+  _globals['_GETBOOKINGREQUEST']._serialized_end=1037
+  _globals['_GETBOOKINGRESPONSE']._serialized_start=1039
+  _globals['_GETBOOKINGRESPONSE']._serialized_end=1107
+  _globals['_LISTBOOKINGSREQUEST']._serialized_start=1110
+  _globals['_LISTBOOKINGSREQUEST']._serialized_end=1413
+  _globals['_LISTBOOKINGSRESPONSE']._serialized_start=1415
+  _globals['_LISTBOOKINGSRESPONSE']._serialized_end=1511
+  _globals['_CANCELBOOKINGREQUEST']._serialized_start=1513
+  _globals['_CANCELBOOKINGREQUEST']._serialized_end=1590
+  _globals['_CANCELBOOKINGRESPONSE']._serialized_start=1592
+  _globals['_CANCELBOOKINGRESPONSE']._serialized_end=1663
+  _globals['_RESCHEDULEBOOKINGREQUEST']._serialized_start=1665
+  _globals['_RESCHEDULEBOOKINGREQUEST']._serialized_end=1777
+  _globals['_RESCHEDULEBOOKINGRESPONSE']._serialized_start=1779
+  _globals['_RESCHEDULEBOOKINGRESPONSE']._serialized_end=1854
+  _globals['_CONFIRMBOOKINGREQUEST']._serialized_start=1856
+  _globals['_CONFIRMBOOKINGREQUEST']._serialized_end=1893
+  _globals['_CONFIRMBOOKINGRESPONSE']._serialized_start=1895
+  _globals['_CONFIRMBOOKINGRESPONSE']._serialized_end=1967
+  _globals['_COMPLETEBOOKINGREQUEST']._serialized_start=1969
+  _globals['_COMPLETEBOOKINGREQUEST']._serialized_end=2007
+  _globals['_COMPLETEBOOKINGRESPONSE']._serialized_start=2009
+  _globals['_COMPLETEBOOKINGRESPONSE']._serialized_end=2082
+  _globals['_WATCHBOOKINGSREQUEST']._serialized_start=2084
+  _globals['_WATCHBOOKINGSREQUEST']._serialized_end=2130
+  _globals['_WATCHBOOKINGSRESPONSE']._serialized_start=2133
+  _globals['_WATCHBOOKINGSRESPONSE']._serialized_end=2324
+  _globals['_BOOKINGSERVICE']._serialized_start=2834
+  _globals['_BOOKINGSERVICE']._serialized_end=3709
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from foothills.booking.v1 import booking_pb2 as foothills_dot_booking_dot_v1_dot_booking__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,9 +26,15 @@ if _version_not_supported:
 
 
 class BookingServiceStub:
-    """Booking slots: create, view, cancel, reschedule, confirm. Its RPCs arrive with the booking work;
-    the service is declared now so that clients, health checks and reflection see the whole API
-    surface from the start.
+    """Booking slots: create, view, cancel, reschedule, confirm, complete, and watch changes live.
+
+    Every refusal carries an `ErrorInfo` whose `reason` is one of the stable values documented on
+    each RPC; clients branch on it, never on the message. Rules hold across server processes: they
+    are enforced by the database.
+
+    Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
+    services (and their own as a customer); an admin sees every booking. A booking the caller may
+    not see is NOT_FOUND, so existence does not leak.
     """
 
     def __init__(self, channel):
@@ -36,17 +43,197 @@ class BookingServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/CreateBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingResponse.FromString,
+                _registered_method=True)
+        self.GetBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/GetBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingResponse.FromString,
+                _registered_method=True)
+        self.ListBookings = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ListBookings',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsResponse.FromString,
+                _registered_method=True)
+        self.CancelBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/CancelBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingResponse.FromString,
+                _registered_method=True)
+        self.RescheduleBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/RescheduleBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingResponse.FromString,
+                _registered_method=True)
+        self.ConfirmBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ConfirmBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingResponse.FromString,
+                _registered_method=True)
+        self.CompleteBooking = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/CompleteBooking',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingResponse.FromString,
+                _registered_method=True)
+        self.WatchBookings = channel.unary_stream(
+                '/foothills.booking.v1.BookingService/WatchBookings',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
+                _registered_method=True)
 
 
 class BookingServiceServicer:
-    """Booking slots: create, view, cancel, reschedule, confirm. Its RPCs arrive with the booking work;
-    the service is declared now so that clients, health checks and reflection see the whole API
-    surface from the start.
+    """Booking slots: create, view, cancel, reschedule, confirm, complete, and watch changes live.
+
+    Every refusal carries an `ErrorInfo` whose `reason` is one of the stable values documented on
+    each RPC; clients branch on it, never on the message. Rules hold across server processes: they
+    are enforced by the database.
+
+    Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
+    services (and their own as a customer); an admin sees every booking. A booking the caller may
+    not see is NOT_FOUND, so existence does not leak.
     """
+
+    def CreateBooking(self, request, context):
+        """Books seats of one slot for the caller. Signed in (any role).
+
+        Retrying with the same `request_id` returns the first booking instead of creating another.
+        Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED (the
+        same request_id with different content); FAILED_PRECONDITION with reason SLOT_UNAVAILABLE (not
+        a slot of the service, or not enough free seats), SERVICE_ARCHIVED, MINIMUM_NOTICE,
+        TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING (the caller has another booking
+        at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time) or
+        PRICE_CHANGED (`expected_total_price` no longer holds; the ErrorInfo metadata carries the new
+        `total_minor` and `currency_code`); ABORTED when a concurrent change won (retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBooking(self, request, context):
+        """Returns one booking the caller may see.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBookings(self, request, context):
+        """Lists the bookings the caller may see, with filters; paginated.
+
+        Errors: INVALID_ARGUMENT (bad filters, page size or page token; filters by `customer` are for
+        providers and admins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelBooking(self, request, context):
+        """Cancels a pending or confirmed booking. The customer cancels under the cancellation policy
+        that was in force when they booked (free, a fee recorded on the booking, or refused); the
+        service's provider and admins cancel without a fee; an admin may also override a refusal with
+        `override_policy` and a `reason`.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason BOOKING_ALREADY_CANCELLED,
+        INVALID_STATUS_TRANSITION (completed) or OUTSIDE_CANCELLATION_WINDOW; PERMISSION_DENIED reason
+        OVERRIDE_NOT_ALLOWED (`override_policy` from a non-admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RescheduleBooking(self, request, context):
+        """Moves a pending or confirmed booking to another slot of the same service, atomically: the new
+        seats are taken and the old ones released in one transaction, or nothing changes. The same
+        rules as CreateBooking apply; the agreed price stays. Retrying with the same `request_id`
+        returns the first result.
+
+        Errors: as CreateBooking, plus NOT_FOUND and FAILED_PRECONDITION reason
+        INVALID_STATUS_TRANSITION for cancelled or completed bookings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmBooking(self, request, context):
+        """Confirms a pending booking. The service's provider or an admin.
+
+        Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; FAILED_PRECONDITION reason
+        INVALID_STATUS_TRANSITION or BOOKING_ALREADY_CANCELLED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteBooking(self, request, context):
+        """Marks a confirmed booking completed once it has ended. The service's provider or an admin.
+
+        Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; FAILED_PRECONDITION reason
+        INVALID_STATUS_TRANSITION or BOOKING_NOT_ENDED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchBookings(self, request, context):
+        """Streams every change of the bookings the caller may see, as it happens, from any server
+        process. Send the last `event_id` you received as `after_event_id` to resume without missing
+        or repeating an event. The response headers arrive once the stream is live (header
+        `x-watch-after-event-id`: changes after that event will be sent).
+
+        Errors: INVALID_ARGUMENT for a malformed `after_event_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_BookingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingResponse.SerializeToString,
+            ),
+            'GetBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingResponse.SerializeToString,
+            ),
+            'ListBookings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBookings,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsResponse.SerializeToString,
+            ),
+            'CancelBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingResponse.SerializeToString,
+            ),
+            'RescheduleBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.RescheduleBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingResponse.SerializeToString,
+            ),
+            'ConfirmBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingResponse.SerializeToString,
+            ),
+            'CompleteBooking': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteBooking,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingResponse.SerializeToString,
+            ),
+            'WatchBookings': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBookings,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'foothills.booking.v1.BookingService', rpc_method_handlers)
@@ -56,7 +243,229 @@ def add_BookingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BookingService:
-    """Booking slots: create, view, cancel, reschedule, confirm. Its RPCs arrive with the booking work;
-    the service is declared now so that clients, health checks and reflection see the whole API
-    surface from the start.
+    """Booking slots: create, view, cancel, reschedule, confirm, complete, and watch changes live.
+
+    Every refusal carries an `ErrorInfo` whose `reason` is one of the stable values documented on
+    each RPC; clients branch on it, never on the message. Rules hold across server processes: they
+    are enforced by the database.
+
+    Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
+    services (and their own as a customer); an admin sees every booking. A booking the caller may
+    not see is NOT_FOUND, so existence does not leak.
     """
+
+    @staticmethod
+    def CreateBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/CreateBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CreateBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/GetBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBookings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ListBookings',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListBookingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/CancelBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CancelBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RescheduleBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/RescheduleBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.RescheduleBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ConfirmBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ConfirmBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteBooking(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/CompleteBooking',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.CompleteBookingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBookings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/WatchBookings',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
