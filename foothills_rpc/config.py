@@ -66,6 +66,8 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     health_probe_seconds: float = 2.0
     slot_horizon_seconds: float = 3600.0
+    sweep_seconds: float = 30.0
+    watch_poll_seconds: float = 0.5
     log_level: str = "INFO"
 
     @property

@@ -44,6 +44,11 @@ POLICY: dict[str, Access] = {
     # Ownership (a provider changes only their own services) is checked by the use cases.
     **_methods("foothills.catalog.v1.CatalogService", PROVIDER_OR_ADMIN,
                "CreateService", "UpdateService", "DeleteService", "SetAvailability"),
+    # Who may touch which booking (own, own service's, any) is decided by the use cases.
+    **_methods("foothills.booking.v1.BookingService", SIGNED_IN,
+               "CreateBooking", "GetBooking", "ListBookings", "CancelBooking", "RescheduleBooking",
+               "WatchBookings"),
+    **_methods("foothills.booking.v1.BookingService", PROVIDER_OR_ADMIN, "ConfirmBooking", "CompleteBooking"),
     **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
                "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser"),
 }

@@ -33,8 +33,10 @@ from foothills_rpc.security.passwords import PasswordHasher
 from foothills_rpc.security.tokens import AccessTokens
 from foothills_rpc.services.admin import AdminServicer
 from foothills_rpc.services.auth import AuthServicer
+from foothills_rpc.services.booking import BookingServicer
 from foothills_rpc.services.catalog import CatalogServicer
 from foothills_rpc.usecases.accounts import Accounts
+from foothills_rpc.usecases.bookings import Bookings
 from foothills_rpc.usecases.catalog import Catalog
 from foothills_rpc.usecases.users import UserAdmin
 
@@ -68,10 +70,6 @@ def resolve_jwt_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-class _BookingServicer(booking_pb2_grpc.BookingServiceServicer):
-    """No RPCs yet; registered so health and reflection show the whole API."""
-
-
 @dataclass
 class Components:
     settings: Settings
@@ -82,6 +80,7 @@ class Components:
     accounts: Accounts
     users: UserAdmin
     catalog: Catalog
+    bookings: Bookings
     authenticator: Authenticator
 
 
@@ -96,11 +95,13 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
                           ttl=settings.access_token_ttl)
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
     page_tokens = PageTokens(secret)
+    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens)
     return Components(
         settings=settings, clock=clock, db=db, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
-        catalog=Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens),
+        catalog=catalog,
+        bookings=Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher, page_tokens=page_tokens),
         authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
     )
 
@@ -122,11 +123,14 @@ class FoothillsServer:
         self._background = [
             Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
             Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
+            Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
         ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(components.users), self._server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
-        booking_pb2_grpc.add_BookingServiceServicer_to_server(_BookingServicer(), self._server)
+        booking_pb2_grpc.add_BookingServiceServicer_to_server(
+            BookingServicer(components.bookings, watch_poll_seconds=components.settings.watch_poll_seconds),
+            self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from foothills.admin.v1 import admin_pb2_grpc
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from foothills.booking.v1 import booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2_grpc
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.config import SmtpSettings
@@ -129,6 +130,7 @@ class Running:
     auth: auth_pb2_grpc.AuthServiceStub
     admin: admin_pb2_grpc.AdminServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
+    booking: booking_pb2_grpc.BookingServiceStub
     clock: ManualClock
     mailbox: Mailbox
 
@@ -140,6 +142,11 @@ class Running:
 
     async def login(self, email: str, *, password: str = PASSWORD) -> auth_pb2.LoginResponse:
         return await self.auth.Login(auth_pb2.LoginRequest(email=email, password=password))
+
+    async def again(self, caller: Caller) -> Caller:
+        """The same user signed in anew (after the test clock moved past their token's life)."""
+        login = await self.login(caller.email)
+        return Caller(name=caller.name, email=caller.email, credentials=login.credentials)
 
     async def signed_in(self, email: str, *, role: Role = Role.CUSTOMER) -> Caller:
         """A new user with `role`, signed in."""
@@ -172,7 +179,8 @@ async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> As
     try:
         yield Running(server=server, port=port, channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
                       admin=admin_pb2_grpc.AdminServiceStub(channel),
-                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel), clock=clock, mailbox=mailbox)
+                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
+                      booking=booking_pb2_grpc.BookingServiceStub(channel), clock=clock, mailbox=mailbox)
     finally:
         await channel.close()
         await server.stop(0)

@@ -99,7 +99,7 @@ def spec_of(service: Service) -> ServiceSpec:
             buffer_after=timedelta(minutes=service.buffer_after_minutes),
             requires_approval=service.requires_approval,
         ),
-        cancellation=_cancellation_from_json(service.cancellation_policy),
+        cancellation=cancellation_of(service.cancellation_policy),
         pricing=_pricing_from_json(service.pricing),
         runs_without_provider=service.runs_without_provider,
     )
@@ -128,7 +128,7 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
     service.pricing = _pricing_to_json(spec.pricing)
 
 
-def _cancellation_from_json(data: list[Any]) -> CancellationPolicy:
+def cancellation_of(data: list[Any]) -> CancellationPolicy:
     return CancellationPolicy(tiers=tuple(
         CancellationTier(before_start=timedelta(seconds=t["before_start_s"]), fee_bps=t["fee_bps"],
                          allowed=t["allowed"]) for t in data or ()))

@@ -225,3 +225,89 @@ class Slot(Base):
 
 
 Index("ix_slots_start_at", Slot.start_at)
+
+
+BOOKING_STATUSES = ("pending", "confirmed", "cancelled", "completed")
+ACTIVE_STATUSES = ("pending", "confirmed")
+
+
+class Booking(Base):
+    """Seats of one slot held by one customer.
+
+    On PostgreSQL, exclusion constraints (created by the migration) keep a customer's active
+    bookings, and a provider's active bookings of services that take their time, from overlapping.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed', 'cancelled', 'completed')", name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        CheckConstraint("end_at > start_at", name="ends_after_start"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"), index=True)
+    slot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("slots.id"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    # False for services that run without the provider's own time (they may overlap).
+    uses_provider_time: Mapped[bool] = mapped_column(Boolean)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    total_price_minor: Mapped[int] = mapped_column(BigInteger)
+    # The quote as charged (base, adjustments): what the customer agreed to.
+    price_breakdown: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The cancellation tiers in force when booked.
+    cancellation_policy: Mapped[list[Any]] = mapped_column(JSON)
+    cancellation_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    reschedule_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A pending booking not confirmed by then is cancelled (APPROVAL_EXPIRED): start minus notice.
+    approval_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_bookings_customer_created", Booking.customer_id, Booking.created_at, Booking.id)
+Index("ix_bookings_status_start", Booking.status, Booking.start_at)
+
+
+class IdempotencyKey(Base):
+    """A retried mutation returns its first result: one row per (caller, method, request_id)."""
+
+    __tablename__ = "idempotency_keys"
+
+    caller_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Digest of the request's content: the same request_id with other content is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BookingEvent(Base):
+    """A change of a booking, written in the same transaction; WatchBookings streams these."""
+
+    __tablename__ = "booking_events"
+
+    # Assigned under the event_sequence row lock, so numbers are in commit order: a watcher that
+    # has seen N never later finds a smaller number committed.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EventSequence(Base):
+    __tablename__ = "event_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger)

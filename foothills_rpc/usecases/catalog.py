@@ -181,7 +181,7 @@ class Catalog:
             repo.apply_spec(service, spec)
             service.version += 1
             service.updated_at = now
-            await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             return service
 
         return await self._db.run(apply)
@@ -197,7 +197,7 @@ class Catalog:
                 service.archived = True
                 service.version += 1
                 service.updated_at = now
-                await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             return service
 
         return await self._db.run(apply)
@@ -218,7 +218,7 @@ class Catalog:
             repo.store_availability(service, availability)
             service.version += 1
             service.updated_at = now
-            await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+            await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             return service
 
         return await self._db.run(apply)
@@ -238,7 +238,7 @@ class Catalog:
             if service.archived:
                 return service, []
             bookable_from = max(start, now + self.minimum_notice(service))
-            bookable_until = min(end, self._horizon(service, now))
+            bookable_until = min(end, self.horizon(service, now))
             return service, await repo.slots_between(session, service_id, bookable_from, bookable_until)
 
         service, rows = await self._db.run(read)
@@ -271,7 +271,8 @@ class Catalog:
             return self._settings.default_minimum_notice
         return timedelta(seconds=service.minimum_notice_seconds)
 
-    def _horizon(self, service: Service, now: datetime) -> datetime:
+    def horizon(self, service: Service, now: datetime) -> datetime:
+        """The latest instant a booking may start at, as of `now`."""
         days = service.maximum_days_ahead or self._settings.default_maximum_days_ahead
         return now + timedelta(days=days)
 
@@ -282,7 +283,7 @@ class Catalog:
         for service_id in ids:
             async def extend(session: AsyncSession, service_id: uuid.UUID = service_id) -> None:
                 service = await repo.service_by_id(session, service_id, for_update=True)
-                await repo.materialize_slots(session, service, now=now, horizon=self._horizon(service, now))
+                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             await self._db.run(extend)
         return len(ids)
 

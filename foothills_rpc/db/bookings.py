@@ -1,0 +1,204 @@
+"""Data access for bookings, their idempotency keys and their event stream.
+
+The invariants live here as atomic statements: seats are taken by a conditional update that
+cannot pass the slot's capacity, overlaps are refused by PostgreSQL exclusion constraints (and
+checked inside the serialised write transaction on SQLite), event numbers follow commit order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.db.database import EXCLUSION_VIOLATION, constraint_name, sqlstate
+from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BookingEvent, EventSequence, IdempotencyKey, Slot
+from foothills_rpc.domain.errors import FailedPrecondition, NotFound
+from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
+
+_OVERLAP_REASONS = {
+    "ex_bookings_customer_overlap": ("you already have a booking at that time", "OVERLAPPING_BOOKING"),
+    "ex_bookings_provider_overlap": ("the provider is booked elsewhere at that time", "PROVIDER_UNAVAILABLE"),
+}
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    caller_id: uuid.UUID
+    method: str
+    request_id: str
+    request_hash: str
+
+
+async def earlier_request(session: AsyncSession, key: RequestKey) -> IdempotencyKey | None:
+    return await session.get(IdempotencyKey, (key.caller_id, key.method, key.request_id))
+
+
+def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
+    session.add(IdempotencyKey(caller_id=key.caller_id, method=key.method, request_id=key.request_id,
+                               request_hash=key.request_hash, booking_id=booking_id, created_at=now))
+
+
+# --- seats and overlaps ----------------------------------------------------------------------
+
+
+async def take_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> bool:
+    """Adds `seats` to the slot only if they fit its capacity now: one atomic statement."""
+    result = await session.execute(
+        update(Slot).where(Slot.id == slot_id, Slot.offered.is_(True), Slot.seats_taken + seats <= Slot.capacity)
+        .values(seats_taken=Slot.seats_taken + seats).returning(Slot.id))
+    return result.scalar_one_or_none() is not None
+
+
+async def release_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> None:
+    await session.execute(update(Slot).where(Slot.id == slot_id).values(seats_taken=Slot.seats_taken - seats))
+
+
+def _active() -> ColumnElement[bool]:
+    return Booking.status.in_(ACTIVE_STATUSES)
+
+
+async def customer_overlap(session: AsyncSession, *, customer_id: uuid.UUID, start: datetime, end: datetime,
+                           exclude: uuid.UUID | None = None) -> Booking | None:
+    query = select(Booking).where(Booking.customer_id == customer_id, _active(), Booking.start_at < end,
+                                  Booking.end_at > start).limit(1)
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def provider_overlap(session: AsyncSession, *, provider_id: uuid.UUID, slot_id: uuid.UUID, start: datetime,
+                           end: datetime, exclude: uuid.UUID | None = None) -> bool:
+    query = select(Booking.id).where(Booking.provider_id == provider_id, Booking.uses_provider_time.is_(True),
+                                     Booking.slot_id != slot_id, _active(), Booking.start_at < end,
+                                     Booking.end_at > start).limit(1)
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return (await session.execute(query)).scalar_one_or_none() is not None
+
+
+async def flush_booking(session: AsyncSession) -> None:
+    """Flushes, turning an exclusion-constraint refusal into the reason a caller can act on."""
+    try:
+        await session.flush()
+    except DBAPIError as exc:
+        if sqlstate(exc) == EXCLUSION_VIOLATION:
+            message, reason = _OVERLAP_REASONS.get(constraint_name(exc) or "", ("overlapping booking",
+                                                                                 "OVERLAPPING_BOOKING"))
+            raise FailedPrecondition(message, reason=reason) from exc
+        raise
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def visible_to(caller: Principal) -> ColumnElement[bool] | None:
+    """What a caller may see: their own bookings, a provider's services' bookings, or everything."""
+    if caller.role is Role.ADMIN:
+        return None
+    if caller.role is Role.PROVIDER:
+        return or_(Booking.customer_id == caller.user_id, Booking.provider_id == caller.user_id)
+    return Booking.customer_id == caller.user_id
+
+
+async def booking_for(session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *,
+                      for_update: bool = False) -> Booking:
+    query = select(Booking).where(Booking.id == booking_id)
+    if (rule := visible_to(caller)) is not None:
+        query = query.where(rule)
+    if for_update:
+        query = query.with_for_update()
+    booking = (await session.execute(query)).scalar_one_or_none()
+    if booking is None:
+        raise NotFound("no such booking", reason="BOOKING_NOT_FOUND")
+    return booking
+
+
+@dataclass(frozen=True)
+class BookingFilter:
+    statuses: tuple[str, ...] = ()
+    start_after: datetime | None = None
+    start_before: datetime | None = None
+    service_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    order: str = "newest"  # newest | soonest
+
+
+async def list_bookings(session: AsyncSession, caller: Principal, filters: BookingFilter, *,
+                        after: list[Any] | None, limit: int) -> list[Booking]:
+    query = select(Booking)
+    if (rule := visible_to(caller)) is not None:
+        query = query.where(rule)
+    if filters.statuses:
+        query = query.where(Booking.status.in_(filters.statuses))
+    if filters.start_after is not None:
+        query = query.where(Booking.start_at >= filters.start_after)
+    if filters.start_before is not None:
+        query = query.where(Booking.start_at < filters.start_before)
+    if filters.service_id is not None:
+        query = query.where(Booking.service_id == filters.service_id)
+    if filters.customer_id is not None:
+        query = query.where(Booking.customer_id == filters.customer_id)
+    if filters.order == "soonest":
+        if after is not None:
+            at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            query = query.where(or_(Booking.start_at > at, and_(Booking.start_at == at, Booking.id > last)))
+        query = query.order_by(Booking.start_at, Booking.id)
+    else:
+        if after is not None:
+            at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            query = query.where(or_(Booking.created_at < at, and_(Booking.created_at == at, Booking.id < last)))
+        query = query.order_by(Booking.created_at.desc(), Booking.id.desc())
+    return list((await session.execute(query.limit(limit))).scalars())
+
+
+def page_key(booking: Booking, order: str) -> list[Any]:
+    instant = booking.start_at if order == "soonest" else booking.created_at
+    return [instant.isoformat(), str(booking.id)]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> int:
+    """Records a change; the sequence row lock makes event numbers follow commit order."""
+    sequence = (await session.execute(
+        update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
+        .returning(EventSequence.last_value))).scalar_one()
+    session.add(BookingEvent(id=sequence, booking_id=booking.id, customer_id=booking.customer_id,
+                             provider_id=booking.provider_id, type=kind, created_at=now))
+    return int(sequence)
+
+
+async def latest_event_id(session: AsyncSession) -> int:
+    return int((await session.execute(select(EventSequence.last_value).where(EventSequence.id == 1))).scalar_one())
+
+
+async def events_after(session: AsyncSession, caller: Principal, after: int,
+                       limit: int = 200) -> list[tuple[BookingEvent, Booking]]:
+    query = (select(BookingEvent, Booking).join(Booking, Booking.id == BookingEvent.booking_id)
+             .where(BookingEvent.id > after).order_by(BookingEvent.id).limit(limit))
+    if caller.role is Role.PROVIDER:
+        query = query.where(or_(BookingEvent.customer_id == caller.user_id,
+                                BookingEvent.provider_id == caller.user_id))
+    elif caller.role is not Role.ADMIN:
+        query = query.where(BookingEvent.customer_id == caller.user_id)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+# --- sweeping --------------------------------------------------------------------------------
+
+
+async def expired_approvals(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
+    return list((await session.execute(
+        select(Booking.id).where(Booking.status == "pending", Booking.approval_deadline <= now)
+        .order_by(Booking.approval_deadline).limit(limit))).scalars())

@@ -1,0 +1,158 @@
+"""BookingService: converts requests, calls the booking use cases, converts answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
+from foothills.catalog.v1 import catalog_pb2
+from foothills_rpc.db.bookings import BookingFilter
+from foothills_rpc.db.catalog import cancellation_of
+from foothills_rpc.db.models import Booking
+from foothills_rpc.domain.errors import Collector, InvalidArgument
+from foothills_rpc.interceptors.auth import principal
+from foothills_rpc.services import catalog_convert as convert
+from foothills_rpc.services.catalog import _optional_id
+from foothills_rpc.services.converters import resource_id, timestamp
+from foothills_rpc.usecases.bookings import BookingRequest, Bookings
+
+STATUS_TO_PROTO = {"pending": booking_pb2.BOOKING_STATUS_PENDING, "confirmed": booking_pb2.BOOKING_STATUS_CONFIRMED,
+                   "cancelled": booking_pb2.BOOKING_STATUS_CANCELLED, "completed": booking_pb2.BOOKING_STATUS_COMPLETED}
+STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+EVENT_TO_PROTO = {"created": booking_pb2.BOOKING_EVENT_TYPE_CREATED,
+                  "confirmed": booking_pb2.BOOKING_EVENT_TYPE_CONFIRMED,
+                  "cancelled": booking_pb2.BOOKING_EVENT_TYPE_CANCELLED,
+                  "rescheduled": booking_pb2.BOOKING_EVENT_TYPE_RESCHEDULED,
+                  "completed": booking_pb2.BOOKING_EVENT_TYPE_COMPLETED}
+ORDERS = {booking_pb2.BOOKING_ORDER_UNSPECIFIED: "newest", booking_pb2.BOOKING_ORDER_NEWEST_FIRST: "newest",
+          booking_pb2.BOOKING_ORDER_SOONEST_FIRST: "soonest"}
+
+
+def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
+    price = booking.price_breakdown
+    currency = booking.currency
+    return booking_pb2.Booking(
+        name=f"bookings/{booking.id.hex}",
+        service=f"services/{booking.service_id.hex}",
+        customer=f"users/{booking.customer_id.hex}",
+        provider=f"users/{booking.provider_id.hex}",
+        start_time=timestamp(booking.start_at),
+        end_time=timestamp(booking.end_at),
+        seats=booking.seats,
+        status=STATUS_TO_PROTO[booking.status],
+        price=catalog_pb2.PriceQuote(
+            base_unit_price=convert.money(price["base_unit_minor"], currency),
+            adjustments=[catalog_pb2.PriceAdjustment(label=label, amount=convert.money(amount, currency))
+                         for label, amount in price["adjustments"]],
+            unit_price=convert.money(booking.unit_price_minor, currency),
+            seats=booking.seats,
+            total_price=convert.money(booking.total_price_minor, currency)),
+        cancellation_policy=catalog_pb2.CancellationPolicy(tiers=[
+            catalog_pb2.CancellationTier(before_start=convert.duration(t.before_start), fee_bps=t.fee_bps,
+                                         refused=not t.allowed)
+            for t in cancellation_of(booking.cancellation_policy).tiers]),
+        cancellation_fee=convert.money(booking.cancellation_fee_minor, currency),
+        cancel_reason=booking.cancel_reason,
+        notes=booking.notes,
+        reschedule_count=booking.reschedule_count,
+        create_time=timestamp(booking.created_at),
+        update_time=timestamp(booking.updated_at),
+    )
+
+
+class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
+    def __init__(self, bookings: Bookings, *, watch_poll_seconds: float) -> None:
+        self._bookings = bookings
+        self._watch_poll_seconds = watch_poll_seconds
+
+    async def CreateBooking(self, request: booking_pb2.CreateBookingRequest,
+                            context: Any) -> booking_pb2.CreateBookingResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        start = convert.instant(request.start_time, "start_time", errors)
+        expected = None
+        if request.HasField("expected_total_price"):
+            expected = (request.expected_total_price.amount_minor, request.expected_total_price.currency_code)
+        errors.check()
+        booking = await self._bookings.create(principal(), BookingRequest(
+            service_id=service_id, start=start, seats=request.seats, notes=request.notes,
+            request_id=request.request_id, expected_total=expected))
+        return booking_pb2.CreateBookingResponse(booking=booking_to_proto(booking))
+
+    async def GetBooking(self, request: booking_pb2.GetBookingRequest, context: Any) -> booking_pb2.GetBookingResponse:
+        booking = await self._bookings.get(principal(), resource_id(request.name, "bookings"))
+        return booking_pb2.GetBookingResponse(booking=booking_to_proto(booking))
+
+    async def ListBookings(self, request: booking_pb2.ListBookingsRequest,
+                           context: Any) -> booking_pb2.ListBookingsResponse:
+        errors = Collector()
+        statuses = []
+        for index, status in enumerate(request.statuses):
+            if status not in STATUS_FROM_PROTO:
+                errors.add(f"statuses[{index}]", "is not a booking status")
+            else:
+                statuses.append(STATUS_FROM_PROTO[status])
+        order = ORDERS.get(request.order_by)
+        if order is None:
+            errors.add("order_by", "is not a known order")
+        filters = BookingFilter(
+            statuses=tuple(sorted(set(statuses))),
+            start_after=convert.instant(request.start_after, "start_after", errors)
+            if request.HasField("start_after") else None,
+            start_before=convert.instant(request.start_before, "start_before", errors)
+            if request.HasField("start_before") else None,
+            service_id=_optional_id(request.service, "services", "service", errors),
+            customer_id=_optional_id(request.customer, "users", "customer", errors),
+            order=order or "newest")
+        errors.check()
+        rows, token = await self._bookings.find(principal(), filters, requested_size=request.page_size,
+                                                token=request.page_token)
+        return booking_pb2.ListBookingsResponse(bookings=[booking_to_proto(b) for b in rows], next_page_token=token)
+
+    async def CancelBooking(self, request: booking_pb2.CancelBookingRequest,
+                            context: Any) -> booking_pb2.CancelBookingResponse:
+        booking = await self._bookings.cancel(principal(), resource_id(request.name, "bookings"),
+                                              reason=request.reason, override=request.override_policy)
+        return booking_pb2.CancelBookingResponse(booking=booking_to_proto(booking))
+
+    async def RescheduleBooking(self, request: booking_pb2.RescheduleBookingRequest,
+                                context: Any) -> booking_pb2.RescheduleBookingResponse:
+        booking_id = resource_id(request.name, "bookings")
+        errors = Collector()
+        start = convert.instant(request.new_start_time, "new_start_time", errors)
+        errors.check()
+        booking = await self._bookings.reschedule(principal(), booking_id, start, request.request_id)
+        return booking_pb2.RescheduleBookingResponse(booking=booking_to_proto(booking))
+
+    async def ConfirmBooking(self, request: booking_pb2.ConfirmBookingRequest,
+                             context: Any) -> booking_pb2.ConfirmBookingResponse:
+        booking = await self._bookings.confirm(principal(), resource_id(request.name, "bookings"))
+        return booking_pb2.ConfirmBookingResponse(booking=booking_to_proto(booking))
+
+    async def CompleteBooking(self, request: booking_pb2.CompleteBookingRequest,
+                              context: Any) -> booking_pb2.CompleteBookingResponse:
+        booking = await self._bookings.complete(principal(), resource_id(request.name, "bookings"))
+        return booking_pb2.CompleteBookingResponse(booking=booking_to_proto(booking))
+
+    async def WatchBookings(self, request: booking_pb2.WatchBookingsRequest,
+                            context: Any) -> AsyncIterator[booking_pb2.WatchBookingsResponse]:
+        caller = principal()
+        if request.after_event_id:
+            if not request.after_event_id.isdigit() or len(request.after_event_id) > 18:
+                raise InvalidArgument.single("after_event_id", "must be an event_id received from this stream")
+            after = int(request.after_event_id)
+        else:
+            after = await self._bookings.latest_event()
+        # Headers mark the moment the stream is live: every change from here on will be sent.
+        await context.send_initial_metadata((("x-watch-after-event-id", str(after)),))
+        while True:
+            events = await self._bookings.events_after(caller, after)
+            for event, booking in events:
+                after = event.id
+                yield booking_pb2.WatchBookingsResponse(
+                    event_id=str(event.id), type=EVENT_TO_PROTO[event.type], booking=booking_to_proto(booking),
+                    event_time=timestamp(event.created_at))
+            if not events:
+                await asyncio.sleep(self._watch_poll_seconds)  # new events are polled for; cheap indexed read

@@ -1,0 +1,339 @@
+"""Booking use cases: create, read, cancel, reschedule, confirm, complete, watch, and expire approvals."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.clock import Clock
+from foothills_rpc.db import bookings as repo
+from foothills_rpc.db import catalog as catalog_repo
+from foothills_rpc.db.accounts import user_by_id
+from foothills_rpc.db.database import Database
+from foothills_rpc.db.models import Booking, BookingEvent, Service, Slot
+from foothills_rpc.domain.bookings import Status, check_transition
+from foothills_rpc.domain.cancellation import evaluate
+from foothills_rpc.domain.errors import (
+    AlreadyExists,
+    Collector,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+)
+from foothills_rpc.domain.pricing import Quote
+from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
+from foothills_rpc.mail import outbox
+from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_NOTES = 2000
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    service_id: uuid.UUID
+    start: datetime
+    seats: int
+    notes: str
+    request_id: str
+    expected_total: tuple[int, str] | None = None  # (minor units, currency)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _check_request_id(request_id: str, errors: Collector) -> None:
+    if not REQUEST_ID.match(request_id):
+        errors.add("request_id", "is required: 1 to 64 of A-Z a-z 0-9 . _ - (a UUID works)")
+
+
+class Bookings:
+    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, dispatcher: Dispatcher,
+                 page_tokens: PageTokens) -> None:
+        self._db = db
+        self._clock = clock
+        self._catalog = catalog
+        self._dispatcher = dispatcher
+        self._page_tokens = page_tokens
+
+    # --- create --------------------------------------------------------------------------
+
+    async def create(self, caller: Principal, request: BookingRequest) -> Booking:
+        errors = Collector()
+        if not 0 <= request.seats <= 10_000:
+            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        if len(request.notes) > MAX_NOTES:
+            errors.add("notes", f"must be at most {MAX_NOTES} characters")
+        _check_request_id(request.request_id, errors)
+        errors.check()
+        seats = request.seats or 1
+        key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id,
+                              _digest(request.service_id, request.start, seats, request.notes, request.expected_total))
+        now = self._clock.now()
+
+        async def book(session: AsyncSession) -> Booking:
+            if (earlier := await repo.earlier_request(session, key)) is not None:
+                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
+            service = await catalog_repo.service_by_id(session, request.service_id)
+            slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
+            quote = self._catalog.price(service, slot, seats=seats, now=now)
+            if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
+                raise FailedPrecondition(
+                    f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
+                    metadata={"total_minor": str(quote.total_minor), "currency_code": quote.currency})
+            if not await repo.take_seats(session, slot.id, seats):
+                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
+            spec = catalog_repo.spec_of(service)
+            notice = self._catalog.minimum_notice(service)
+            booking = Booking(
+                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
+                provider_id=service.provider_id, uses_provider_time=not service.runs_without_provider,
+                start_at=slot.start_at, end_at=slot.end_at, seats=seats,
+                status=(Status.PENDING if spec.booking.requires_approval else Status.CONFIRMED).value,
+                currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
+                price_breakdown=_quote_json(quote), cancellation_policy=service.cancellation_policy,
+                cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
+                approval_deadline=slot.start_at - notice if spec.booking.requires_approval else None,
+                created_at=now, updated_at=now)
+            session.add(booking)
+            await repo.flush_booking(session)
+            repo.remember_request(session, key, booking.id, now)
+            await self._record(session, booking, "created", now)
+            return booking
+
+        booking = await self._idempotent(book, caller, key)
+        self._dispatcher.notify()
+        return booking
+
+    async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[Booking]], caller: Principal,
+                          key: repo.RequestKey) -> Booking:
+        """Runs `work`; if it is refused because a concurrent call with the same key won, returns that result."""
+        try:
+            return await self._db.run(work)
+        except DomainError as refusal:
+            async def replay(session: AsyncSession) -> Booking | None:
+                earlier = await repo.earlier_request(session, key)
+                if earlier is None:
+                    return None
+                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
+
+            if (booking := await self._db.run(replay)) is None:
+                raise refusal from None
+            return booking
+
+    async def _replay(self, session: AsyncSession, caller: Principal, stored_hash: str, key: repo.RequestKey,
+                      booking_id: uuid.UUID) -> Booking:
+        if stored_hash != key.request_hash:
+            raise AlreadyExists("this request_id was used for a different request", reason="REQUEST_ID_REUSED")
+        return await repo.booking_for(session, caller, booking_id)
+
+    async def _bookable_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
+                             seats: int, now: datetime, *, exclude: uuid.UUID | None) -> Slot:
+        """The slot at `start` if every booking rule allows the caller to take it (seats aside)."""
+        if service.archived:
+            raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
+        slot = await catalog_repo.slot_at(session, service.id, start)
+        if slot is None:
+            raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
+        if slot.start_at < now + self._catalog.minimum_notice(service):
+            raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
+        if slot.start_at > self._catalog.horizon(service, now):
+            raise FailedPrecondition("that slot is beyond how far ahead the service takes bookings",
+                                     reason="TOO_FAR_AHEAD")
+        if seats > slot.capacity:
+            raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
+        clash = await repo.customer_overlap(session, customer_id=caller.user_id, start=slot.start_at,
+                                            end=slot.end_at, exclude=exclude)
+        if clash is not None:
+            if clash.slot_id == slot.id:
+                raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+            raise FailedPrecondition("you already have a booking at that time", reason="OVERLAPPING_BOOKING")
+        if not service.runs_without_provider and await repo.provider_overlap(
+                session, provider_id=service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at,
+                exclude=exclude):
+            raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
+        return slot
+
+    # --- read ----------------------------------------------------------------------------
+
+    async def get(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
+        return await self._db.run(lambda s: repo.booking_for(s, caller, booking_id))
+
+    async def find(self, caller: Principal, filters: repo.BookingFilter, *, requested_size: int,
+                   token: str) -> tuple[list[Booking], str]:
+        if filters.customer_id is not None and caller.role is Role.CUSTOMER and filters.customer_id != caller.user_id:
+            raise InvalidArgument.single("customer", "only providers and admins filter by another customer")
+        limit = page_size(requested_size)
+        after = self._page_tokens.decode(token, ("bookings", filters))
+        try:
+            rows = await self._db.run(lambda s: repo.list_bookings(s, caller, filters, after=after, limit=limit + 1))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self._page_tokens.encode(repo.page_key(rows[limit - 1], filters.order),
+                                                      ("bookings", filters))
+
+    # --- status changes ------------------------------------------------------------------
+
+    async def cancel(self, caller: Principal, booking_id: uuid.UUID, *, reason: str, override: bool) -> Booking:
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument.single("reason", f"must be at most {MAX_REASON} characters")
+        if override and caller.role is not Role.ADMIN:
+            raise PermissionDenied("only admins override the cancellation policy", reason="OVERRIDE_NOT_ALLOWED")
+        if override and not reason.strip():
+            raise InvalidArgument.single("reason", "is required when overriding the cancellation policy")
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Booking:
+            booking = await repo.booking_for(session, caller, booking_id, for_update=True)
+            check_transition(Status(booking.status), Status.CANCELLED)
+            fee = 0
+            if override:
+                pass  # an admin's decision, recorded with its reason; no fee
+            elif booking.provider_id == caller.user_id and booking.customer_id != caller.user_id:
+                # The provider calls it off: never a fee, but not once it has started.
+                if now >= booking.start_at:
+                    raise FailedPrecondition("the booking has started", reason="OUTSIDE_CANCELLATION_WINDOW")
+            else:
+                # The customer (or an admin acting for them) cancels under the policy agreed when booking.
+                verdict = evaluate(catalog_repo.cancellation_of(booking.cancellation_policy), start=booking.start_at,
+                                   now=now, charged_minor=booking.total_price_minor)
+                if not verdict.allowed:
+                    raise FailedPrecondition("the cancellation policy no longer allows cancelling this booking",
+                                             reason="OUTSIDE_CANCELLATION_WINDOW")
+                fee = verdict.fee_minor
+            await self._cancel(session, booking, reason=reason.strip(), fee=fee, now=now)
+            return booking
+
+        booking = await self._db.run(apply)
+        self._dispatcher.notify()
+        return booking
+
+    async def _cancel(self, session: AsyncSession, booking: Booking, *, reason: str, fee: int, now: datetime) -> None:
+        booking.status = Status.CANCELLED.value
+        booking.cancel_reason = reason
+        booking.cancellation_fee_minor = fee
+        booking.updated_at = now
+        await repo.release_seats(session, booking.slot_id, booking.seats)
+        await self._record(session, booking, "cancelled", now)
+
+    async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
+        return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
+
+    async def complete(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
+        return await self._provider_transition(caller, booking_id, Status.COMPLETED)
+
+    async def _provider_transition(self, caller: Principal, booking_id: uuid.UUID, target: Status) -> Booking:
+        now = self._clock.now()
+
+        async def apply(session: AsyncSession) -> Booking:
+            booking = await repo.booking_for(session, caller, booking_id, for_update=True)
+            if caller.role is not Role.ADMIN and booking.provider_id != caller.user_id:
+                raise PermissionDenied("only the service's provider or an admin may do this", reason="NOT_OWNER")
+            check_transition(Status(booking.status), target)
+            if target is Status.COMPLETED and booking.end_at > now:
+                raise FailedPrecondition("the booking has not ended yet", reason="BOOKING_NOT_ENDED")
+            booking.status = target.value
+            booking.updated_at = now
+            await self._record(session, booking, target.value, now)
+            return booking
+
+        booking = await self._db.run(apply)
+        self._dispatcher.notify()
+        return booking
+
+    async def reschedule(self, caller: Principal, booking_id: uuid.UUID, new_start: datetime,
+                         request_id: str) -> Booking:
+        errors = Collector()
+        _check_request_id(request_id, errors)
+        errors.check()
+        key = repo.RequestKey(caller.user_id, "RescheduleBooking", request_id, _digest(booking_id, new_start))
+        now = self._clock.now()
+
+        async def move(session: AsyncSession) -> Booking:
+            if (earlier := await repo.earlier_request(session, key)) is not None:
+                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
+            booking = await repo.booking_for(session, caller, booking_id, for_update=True)
+            if Status(booking.status) not in (Status.PENDING, Status.CONFIRMED):
+                check_transition(Status(booking.status), Status.CONFIRMED)  # raises, naming the status
+            if booking.customer_id != caller.user_id and caller.role is not Role.ADMIN:
+                raise PermissionDenied("only the customer or an admin may reschedule", reason="NOT_OWNER")
+            service = await catalog_repo.service_by_id(session, booking.service_id)
+            owner = Principal(user_id=booking.customer_id, session_id=caller.session_id, role=Role.CUSTOMER)
+            slot = await self._bookable_slot(session, owner, service, new_start, booking.seats, now,
+                                             exclude=booking.id)
+            if slot.id == booking.slot_id:
+                raise FailedPrecondition("the booking is already in that slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+            if not await repo.take_seats(session, slot.id, booking.seats):
+                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
+            await repo.release_seats(session, booking.slot_id, booking.seats)
+            booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
+            if booking.approval_deadline is not None:
+                booking.approval_deadline = slot.start_at - self._catalog.minimum_notice(service)
+            booking.reschedule_count += 1
+            booking.updated_at = now
+            await repo.flush_booking(session)
+            repo.remember_request(session, key, booking.id, now)
+            await self._record(session, booking, "rescheduled", now)
+            return booking
+
+        booking = await self._idempotent(move, caller, key)
+        self._dispatcher.notify()
+        return booking
+
+    async def expire_approvals(self) -> int:
+        """Cancels pending bookings whose approval deadline passed; each claimed once, by one process."""
+        now = self._clock.now()
+        ids = await self._db.run(lambda s: repo.expired_approvals(s, now))
+        system = Principal(user_id=uuid.UUID(int=0), session_id=uuid.UUID(int=0), role=Role.ADMIN)
+        for booking_id in ids:
+            async def expire(session: AsyncSession, booking_id: uuid.UUID = booking_id) -> None:
+                booking = await repo.booking_for(session, system, booking_id, for_update=True)
+                if booking.status == Status.PENDING.value:  # another process may have got there first
+                    await self._cancel(session, booking, reason="APPROVAL_EXPIRED", fee=0, now=now)
+            await self._db.run(expire)
+        if ids:
+            self._dispatcher.notify()
+        return len(ids)
+
+    # --- events --------------------------------------------------------------------------
+
+    async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
+        """The event and the customer's mail, in the same transaction as the change."""
+        await repo.append_event(session, booking, kind, now)
+        user = await user_by_id(session, booking.customer_id)
+        service = await catalog_repo.service_by_id(session, booking.service_id)
+        start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
+        outbox.enqueue(session, recipient=user.email, now=now,
+                       subject=f"Booking {kind}: {service.display_name}, {start}",
+                       body=(f"Hello {user.display_name},\n\nYour booking of {service.display_name} on {start} "
+                             f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
+                             f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
+
+    async def latest_event(self) -> int:
+        return await self._db.run(repo.latest_event_id)
+
+    async def events_after(self, caller: Principal, after: int) -> list[tuple[BookingEvent, Booking]]:
+        return await self._db.run(lambda s: repo.events_after(s, caller, after))
+
+
+def _quote_json(quote: Quote) -> dict[str, object]:
+    return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
+            "total_minor": quote.total_minor, "currency": quote.currency,
+            "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}

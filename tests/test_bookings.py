@@ -1,0 +1,476 @@
+"""BookingService through the real server: the rules, the status machine, idempotency, mail, watching."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from foothills.booking.v1 import booking_pb2
+from foothills.catalog.v1 import catalog_pb2
+from foothills.type.v1 import types_pb2
+from foothills_rpc.domain.users import Role
+from tests.catalog_support import CatalogWorld, at, duration, mask, ts
+from tests.conftest import Caller, Running
+from tests.support import reason, violations
+
+TUESDAY_10 = at("2030-01-08T10:00")  # the clock starts Monday 2030-01-07 09:00 UTC
+POLICY = catalog_pb2.CancellationPolicy(tiers=[
+    catalog_pb2.CancellationTier(before_start=duration(hours=24), fee_bps=5000),
+    catalog_pb2.CancellationTier(before_start=duration(hours=2), refused=True)])
+
+
+async def _error(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+class Desk:
+    """A catalog with one service and helpers to book it."""
+
+    def __init__(self, world: CatalogWorld, service: catalog_pb2.Service) -> None:
+        self.world = world
+        self.running = world.running
+        self.service = service
+        self._count = 0
+
+    @classmethod
+    async def open(cls, running: Running, **fields: object) -> Desk:
+        world = await CatalogWorld.create(running)
+        fields.setdefault("cancellation_policy", POLICY)
+        return cls(world, await world.service(**fields))
+
+    async def customer(self, email: str | None = None) -> Caller:
+        self._count += 1
+        return await self.running.signed_in(email or f"customer{self._count}@example.com")
+
+    def request(self, start: object = TUESDAY_10, **fields: object) -> booking_pb2.CreateBookingRequest:
+        self._count += 1
+        fields.setdefault("request_id", f"req-{self._count}")
+        fields.setdefault("service", self.service.name)
+        return booking_pb2.CreateBookingRequest(start_time=ts(start), **fields)  # type: ignore[arg-type]
+
+    async def book(self, who: Caller, start: object = TUESDAY_10, **fields: object) -> booking_pb2.Booking:
+        return (await self.running.booking.CreateBooking(self.request(start, **fields), metadata=who.metadata)).booking
+
+    async def remaining(self, start: object = TUESDAY_10) -> int:
+        day = at(start.strftime("%Y-%m-%dT00:00"))  # type: ignore[attr-defined]
+        slots = await self.world.slots(self.service.name, day, day + timedelta(days=1))
+        return next(s.remaining_seats for s in slots if s.start_time == ts(start))
+
+
+async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(running: Running) -> None:
+    desk = await Desk.open(running, capacity=3)
+    ann = await desk.customer("ann@example.com")
+    quote = (await running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(
+        service=desk.service.name, start_time=ts(TUESDAY_10), seats=2))).quote
+    booking = await desk.book(ann, seats=2, notes="Window seat", expected_total_price=quote.total_price)
+    assert booking.status == booking_pb2.BOOKING_STATUS_CONFIRMED
+    assert (booking.customer, booking.provider, booking.service) == (ann.name, desk.world.provider.name,
+                                                                     desk.service.name)
+    assert booking.price == quote
+    assert (booking.seats, booking.notes) == (2, "Window seat")
+    assert booking.cancellation_policy == POLICY
+    assert await desk.remaining() == 1
+    assert (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                             metadata=ann.metadata)).booking == booking
+    mail = await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com")
+    assert "created" in mail["Subject"] and booking.name in mail.get_content()
+
+
+async def test_capacity_fills_exactly(running: Running) -> None:
+    desk = await Desk.open(running, capacity=2)
+    await desk.book(await desk.customer())
+    error = await _error(desk.book(await desk.customer(), seats=2))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SLOT_UNAVAILABLE")
+    await desk.book(await desk.customer())
+    error = await _error(desk.book(await desk.customer()))
+    assert reason(error) == "SLOT_UNAVAILABLE"
+    assert await desk.remaining() == 0
+
+
+async def test_simultaneous_bookings_of_the_last_seat_let_exactly_one_through(running: Running) -> None:
+    desk = await Desk.open(running)
+    customers = [await desk.customer() for _ in range(12)]
+    results = await asyncio.gather(*(running.booking.CreateBooking(desk.request(), metadata=c.metadata)
+                                     for c in customers), return_exceptions=True)
+    won = [r for r in results if isinstance(r, booking_pb2.CreateBookingResponse)]
+    lost = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(won) == 1
+    assert {(e.code(), reason(e)) for e in lost} <= {(grpc.StatusCode.FAILED_PRECONDITION, "SLOT_UNAVAILABLE"),
+                                                     (grpc.StatusCode.ABORTED, "CONCURRENT_MODIFICATION"),
+                                                     (grpc.StatusCode.ABORTED, "DATABASE_BUSY")}
+    assert await desk.remaining() == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [pytest.param(at("2030-01-08T10:30"), "SLOT_UNAVAILABLE", id="off-grid"),
+     pytest.param(at("2030-01-12T10:00"), "SLOT_UNAVAILABLE", id="closed-saturday"),
+     pytest.param(at("2030-01-07T09:00"), "MINIMUM_NOTICE", id="inside-notice"),
+     pytest.param(at("2030-03-20T10:00"), "SLOT_UNAVAILABLE", id="beyond-the-60-day-horizon")],
+)
+async def test_only_real_slots_inside_the_booking_window(running: Running, start: object, expected: str) -> None:
+    desk = await Desk.open(running)
+    error = await _error(desk.book(await desk.customer(), start))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, expected)
+
+
+async def test_an_archived_service_takes_no_bookings(running: Running) -> None:
+    desk = await Desk.open(running)
+    await running.catalog.DeleteService(catalog_pb2.DeleteServiceRequest(name=desk.service.name),
+                                        metadata=desk.world.provider.metadata)
+    error = await _error(desk.book(await desk.customer()))
+    assert reason(error) == "SERVICE_ARCHIVED"
+
+
+async def test_a_user_holds_no_two_overlapping_bookings(running: Running) -> None:
+    desk = await Desk.open(running, capacity=3)
+    other_provider = await running.signed_in("p2@example.com", role=Role.PROVIDER)
+    other = await desk.world.service(by=other_provider, display_name="Other", duration=duration(minutes=90))
+    ann = await desk.customer()
+    await desk.book(ann)
+    assert reason(await _error(desk.book(ann))) == "SLOT_ALREADY_BOOKED_BY_USER"
+    error = await _error(running.booking.CreateBooking(desk.request(at("2030-01-08T09:00"), service=other.name),
+                                                       metadata=ann.metadata))
+    assert reason(error) == "OVERLAPPING_BOOKING"
+    await desk.book(ann, at("2030-01-08T11:00"))  # touching, not overlapping
+
+
+async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_without_them(running: Running) -> None:
+    desk = await Desk.open(running)
+    second = await desk.world.service(display_name="Second service")
+    await desk.book(await desk.customer())
+    error = await _error(running.booking.CreateBooking(desk.request(service=second.name),
+                                                       metadata=(await desk.customer()).metadata))
+    assert reason(error) == "PROVIDER_UNAVAILABLE"
+    staffed = await desk.world.service(display_name="Staffed class", runs_without_provider=True, capacity=5)
+    await running.booking.CreateBooking(desk.request(service=staffed.name), metadata=(await desk.customer()).metadata)
+
+
+async def test_a_changed_price_is_refused_with_the_new_quote(running: Running) -> None:
+    desk = await Desk.open(running)
+    error = await _error(desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
+        amount_minor=4000, currency_code="EUR")))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "PRICE_CHANGED")
+    assert await desk.remaining() == 1
+
+
+async def test_the_charged_price_never_changes_afterwards(running: Running) -> None:
+    desk = await Desk.open(running, capacity=2)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    service = (await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=desk.service.name))).service
+    await running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=service.name, etag=service.etag,
+                                    base_price=types_pb2.Money(amount_minor=9900, currency_code="EUR")),
+        update_mask=mask("base_price")), metadata=desk.world.provider.metadata)
+    again = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                              metadata=ann.metadata)).booking
+    assert again.price.total_price.amount_minor == 5000
+
+
+async def test_a_retry_with_the_same_request_id_returns_the_first_booking(running: Running) -> None:
+    desk = await Desk.open(running, capacity=5)
+    ann = await desk.customer()
+    request = desk.request(request_id="retry-1", seats=2)
+    first = (await running.booking.CreateBooking(request, metadata=ann.metadata)).booking
+    second = (await running.booking.CreateBooking(request, metadata=ann.metadata)).booking
+    assert first == second
+    assert await desk.remaining() == 3
+    request.seats = 3
+    error = await _error(running.booking.CreateBooking(request, metadata=ann.metadata))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
+    # Another caller's request_id is theirs alone.
+    bob = await desk.customer()
+    request.seats = 1
+    theirs = (await running.booking.CreateBooking(request, metadata=bob.metadata)).booking
+    assert theirs.name != first.name
+
+
+async def test_simultaneous_retries_create_one_booking(running: Running) -> None:
+    desk = await Desk.open(running, capacity=5)
+    ann = await desk.customer()
+    request = desk.request(request_id="burst")
+    results = await asyncio.gather(*(running.booking.CreateBooking(request, metadata=ann.metadata)
+                                     for _ in range(6)), return_exceptions=True)
+    names = {r.booking.name for r in results if isinstance(r, booking_pb2.CreateBookingResponse)}
+    errors = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(names) == 1
+    assert all(e.code() == grpc.StatusCode.ABORTED for e in errors)
+    assert await desk.remaining() == 4
+
+
+@pytest.mark.parametrize("request_id", ["", "x" * 65, "has space"])
+async def test_create_booking_validates_its_fields(running: Running, request_id: str) -> None:
+    desk = await Desk.open(running, availability=[])
+    ann = await desk.customer()
+    error = await _error(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
+        service="services/nope", request_id=request_id, seats=-1, notes="n" * 2001), metadata=ann.metadata))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(error)) == {"service", "start_time"}
+    error = await _error(running.booking.CreateBooking(desk.request(request_id=request_id, seats=-1,
+                                                                    notes="n" * 2001), metadata=ann.metadata))
+    assert set(violations(error)) == {"request_id", "seats", "notes"}
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before_start", "fee", "refused"),
+    [pytest.param(timedelta(hours=24), 0, False, id="exactly-24h-free"),
+     pytest.param(timedelta(hours=24) - timedelta(seconds=1), 2500, False, id="inside-24h-half"),
+     pytest.param(timedelta(hours=2), 2500, False, id="exactly-2h-half"),
+     pytest.param(timedelta(hours=2) - timedelta(seconds=1), 0, True, id="last-2h-refused"),
+     pytest.param(timedelta(0), 0, True, id="at-start-refused")],
+)
+async def test_the_customer_cancels_under_the_agreed_policy(running: Running, before_start: timedelta, fee: int,
+                                                            refused: bool) -> None:
+    start = at("2030-01-10T10:00")
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann, start)
+    # Later policy edits do not change what the customer agreed to.
+    service = (await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=desk.service.name))).service
+    await running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=service.name, etag=service.etag), update_mask=mask("cancellation_policy")),
+        metadata=desk.world.provider.metadata)
+    running.clock.advance(start.replace(tzinfo=running.clock.now().tzinfo) - before_start - running.clock.now())
+    ann = await running.again(ann)
+    call = running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name, reason="ill"),
+                                         metadata=ann.metadata)
+    if refused:
+        error = await _error(call)
+        assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "OUTSIDE_CANCELLATION_WINDOW")
+        return
+    cancelled = (await call).booking
+    assert cancelled.status == booking_pb2.BOOKING_STATUS_CANCELLED
+    assert cancelled.cancellation_fee.amount_minor == fee
+    assert cancelled.cancel_reason == "ill"
+    assert await desk.remaining(start) == 1
+
+
+async def test_cancelling_twice_says_already_cancelled(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name), metadata=ann.metadata)
+    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+                                                       metadata=ann.metadata))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_ALREADY_CANCELLED")
+
+
+async def test_admins_override_the_policy_with_a_reason_and_others_cannot(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    running.clock.advance(timedelta(hours=24))  # Tuesday 09:00: inside the no-cancellation tier
+    ann, admin = await running.again(ann), await running.again(desk.world.admin)
+    override = booking_pb2.CancelBookingRequest(name=booking.name, override_policy=True, reason="storm")
+    error = await _error(running.booking.CancelBooking(override, metadata=ann.metadata))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "OVERRIDE_NOT_ALLOWED")
+    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+        name=booking.name, override_policy=True), metadata=admin.metadata))
+    assert violations(error) == {"reason": "INVALID_VALUE"}
+    cancelled = (await running.booking.CancelBooking(override, metadata=admin.metadata)).booking
+    assert (cancelled.status, cancelled.cancel_reason, cancelled.cancellation_fee.amount_minor) == (
+        booking_pb2.BOOKING_STATUS_CANCELLED, "storm", 0)
+
+
+async def test_the_provider_cancels_without_a_fee(running: Running) -> None:
+    desk = await Desk.open(running)
+    booking = await desk.book(await desk.customer())
+    running.clock.advance(timedelta(hours=23))  # inside the 50 % tier for a customer
+    provider = await running.again(desk.world.provider)
+    cancelled = (await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+                                                     metadata=provider.metadata)).booking
+    assert cancelled.cancellation_fee.amount_minor == 0
+
+
+# --- approval, completion, status machine -----------------------------------------------------
+
+
+async def test_approval_flow_confirm_then_complete_after_the_end(running: Running) -> None:
+    desk = await Desk.open(running, booking_settings=catalog_pb2.BookingSettings(
+        minimum_notice=duration(hours=1), maximum_days_ahead=60, requires_approval=True))
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    assert booking.status == booking_pb2.BOOKING_STATUS_PENDING
+    assert await desk.remaining() == 0  # pending holds its seat
+    error = await _error(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
+                                                        metadata=ann.metadata))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    stranger = await running.signed_in("stranger@example.com", role=Role.PROVIDER)
+    error = await _error(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
+                                                        metadata=stranger.metadata))
+    assert error.code() == grpc.StatusCode.NOT_FOUND  # not theirs to see
+    error = await _error(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
+                                                         metadata=desk.world.provider.metadata))
+    assert reason(error) == "INVALID_STATUS_TRANSITION"
+    confirmed = (await running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
+                                                      metadata=desk.world.provider.metadata)).booking
+    assert confirmed.status == booking_pb2.BOOKING_STATUS_CONFIRMED
+    error = await _error(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
+                                                         metadata=desk.world.provider.metadata))
+    assert reason(error) == "BOOKING_NOT_ENDED"
+    running.clock.advance(timedelta(days=1, hours=2))  # Tuesday 11:00: it has ended
+    admin = await running.again(desk.world.admin)
+    completed = (await running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
+                                                       metadata=admin.metadata)).booking
+    assert completed.status == booking_pb2.BOOKING_STATUS_COMPLETED
+    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+                                                       metadata=admin.metadata))
+    assert reason(error) == "INVALID_STATUS_TRANSITION"
+
+
+async def test_unconfirmed_bookings_expire_at_the_notice_deadline(running: Running) -> None:
+    desk = await Desk.open(running, booking_settings=catalog_pb2.BookingSettings(
+        minimum_notice=duration(hours=1), maximum_days_ahead=60, requires_approval=True))
+    booking = await desk.book(await desk.customer())
+    bookings = running.server.components.bookings
+    running.clock.advance(timedelta(hours=23, minutes=59))  # Tuesday 08:59: one minute before the deadline
+    assert await bookings.expire_approvals() == 0
+    running.clock.advance(timedelta(minutes=1))
+    assert await bookings.expire_approvals() == 1
+    assert await bookings.expire_approvals() == 0  # claimed once
+    expired = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                                metadata=(await running.again(desk.world.admin)).metadata)).booking
+    assert (expired.status, expired.cancel_reason) == (booking_pb2.BOOKING_STATUS_CANCELLED, "APPROVAL_EXPIRED")
+
+
+# --- rescheduling ----------------------------------------------------------------------------
+
+
+async def test_reschedule_moves_the_seats_atomically_and_keeps_the_price(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    later = at("2030-01-08T14:00")
+    moved = (await running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=booking.name, new_start_time=ts(later), request_id="move-1"), metadata=ann.metadata)).booking
+    assert (moved.start_time, moved.reschedule_count, moved.price) == (ts(later), 1, booking.price)
+    assert await desk.remaining() == 1 and await desk.remaining(later) == 0
+    again = (await running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=booking.name, new_start_time=ts(later), request_id="move-1"), metadata=ann.metadata)).booking
+    assert again == moved  # a retry, not a second move
+    bob = await desk.customer()
+    await desk.book(bob, at("2030-01-08T15:00"))
+    error = await _error(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=booking.name, new_start_time=ts(at("2030-01-08T15:00")), request_id="move-2"), metadata=ann.metadata))
+    assert reason(error) == "SLOT_UNAVAILABLE"
+    still = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                              metadata=ann.metadata)).booking
+    assert still.start_time == ts(later)  # nothing changed
+
+
+async def test_a_cancelled_booking_cannot_be_rescheduled(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name), metadata=ann.metadata)
+    error = await _error(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=booking.name, new_start_time=ts(at("2030-01-08T14:00")), request_id="m"), metadata=ann.metadata))
+    assert reason(error) == "BOOKING_ALREADY_CANCELLED"
+
+
+# --- reading and visibility ------------------------------------------------------------------
+
+
+async def test_who_sees_which_booking(running: Running) -> None:
+    desk = await Desk.open(running, capacity=4)
+    ann, bob = await desk.customer(), await desk.customer()
+    booking = await desk.book(ann)
+    await desk.book(bob)
+    error = await _error(running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                                    metadata=bob.metadata))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+                                                       metadata=bob.metadata))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    mine = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(), metadata=ann.metadata)
+    assert [b.name for b in mine.bookings] == [booking.name]
+    provider_view = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(),
+                                                       metadata=desk.world.provider.metadata)
+    assert len(provider_view.bookings) == 2
+    admin_view = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(customer=ann.name),
+                                                    metadata=desk.world.admin.metadata)
+    assert [b.name for b in admin_view.bookings] == [booking.name]
+    error = await _error(running.booking.ListBookings(booking_pb2.ListBookingsRequest(customer=ann.name),
+                                                      metadata=bob.metadata))
+    assert violations(error) == {"customer": "INVALID_VALUE"}
+
+
+async def test_list_bookings_filters_sorts_and_pages(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    starts = [at(f"2030-01-{day:02d}T10:00") for day in (8, 9, 10, 11)]
+    made = []
+    for start in reversed(starts):
+        made.append(await desk.book(ann, start))
+        running.clock.advance(timedelta(seconds=1))
+    await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=made[0].name), metadata=ann.metadata)
+    newest = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(), metadata=ann.metadata)
+    assert [b.name for b in newest.bookings] == [b.name for b in reversed(made)]
+    seen, token = [], ""
+    while True:
+        page = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(
+            page_size=1, page_token=token, order_by=booking_pb2.BOOKING_ORDER_SOONEST_FIRST,
+            statuses=[booking_pb2.BOOKING_STATUS_CONFIRMED]), metadata=ann.metadata)
+        seen += [b.start_time for b in page.bookings]
+        if not (token := page.next_page_token):
+            break
+    assert seen == [ts(s) for s in starts[:3]]
+    ranged = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(
+        start_after=ts(starts[1]), start_before=ts(starts[3])), metadata=ann.metadata)
+    assert sorted(b.start_time.seconds for b in ranged.bookings) == [ts(s).seconds for s in starts[1:3]]
+
+
+# --- watching --------------------------------------------------------------------------------
+
+
+async def test_watch_streams_changes_and_resumes_without_gaps(running: Running) -> None:
+    desk = await Desk.open(running, capacity=3)
+    ann, bob = await desk.customer(), await desk.customer()
+    stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(), metadata=ann.metadata)
+    await stream.initial_metadata()  # live from here
+    first = await desk.book(ann)
+    await desk.book(bob)  # not ann's: she must not see it
+    await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=first.name), metadata=ann.metadata)
+    events = []
+    async with asyncio.timeout(10):
+        async for event in stream:
+            events.append(event)
+            if len(events) == 2:
+                break
+    stream.cancel()
+    assert [(e.type, e.booking.name) for e in events] == [
+        (booking_pb2.BOOKING_EVENT_TYPE_CREATED, first.name), (booking_pb2.BOOKING_EVENT_TYPE_CANCELLED, first.name)]
+    # Resuming from the first event replays the second, once.
+    resumed = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id=events[0].event_id),
+                                            metadata=ann.metadata)
+    async with asyncio.timeout(10):
+        replay = await anext(aiter(resumed))
+    resumed.cancel()
+    assert replay.event_id == events[1].event_id
+    provider_stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="0"),
+                                                    metadata=desk.world.provider.metadata)
+    seen = []
+    async with asyncio.timeout(10):
+        async for event in provider_stream:
+            seen.append(event.type)
+            if len(seen) == 3:
+                break
+    provider_stream.cancel()
+    assert seen == [booking_pb2.BOOKING_EVENT_TYPE_CREATED] * 2 + [booking_pb2.BOOKING_EVENT_TYPE_CANCELLED]
+
+
+async def test_watch_refuses_a_malformed_resume_point(running: Running) -> None:
+    ann = await running.signed_in("w@example.com")
+    stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="abc"),
+                                           metadata=ann.metadata)
+    error = await _error(anext(aiter(stream)))
+    assert violations(error) == {"after_event_id": "INVALID_VALUE"}
