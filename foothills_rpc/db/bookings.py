@@ -51,6 +51,12 @@ def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UU
 # --- seats and overlaps ----------------------------------------------------------------------
 
 
+async def lock_slots(session: AsyncSession, slot_ids: list[uuid.UUID]) -> None:
+    """Row-locks slots in id order, so two reschedules crossing between the same slots queue instead of
+    deadlocking (each would otherwise hold one slot and wait for the other)."""
+    await session.execute(select(Slot.id).where(Slot.id.in_(slot_ids)).order_by(Slot.id).with_for_update())
+
+
 async def take_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> bool:
     """Adds `seats` to the slot only if they fit its capacity now: one atomic statement."""
     result = await session.execute(

@@ -280,6 +280,7 @@ class Bookings:
                                              exclude=booking.id)
             if slot.id == booking.slot_id:
                 raise FailedPrecondition("the booking is already in that slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+            await repo.lock_slots(session, [booking.slot_id, slot.id])
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)

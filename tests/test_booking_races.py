@@ -1,0 +1,702 @@
+"""Booking races: simultaneous calls through two real server processes on one PostgreSQL database.
+
+Jepsen in miniature. Two `foothills-rpc serve` subprocesses share one fresh, migrated PostgreSQL
+database and run on the real clock. Everything is set up through the API (the first admin from
+`foothills-rpc create-admin`), then each race fires its calls at once with `asyncio.gather`,
+alternating between the two processes, and checks every answer:
+
+1. a capacity-1 slot, 100 users at once: exactly one booking;
+2. a capacity-5 slot, 60 users at once: exactly five;
+3. one user, two overlapping slots of two providers' services, 10 attempts at each: exactly one;
+4. a reschedule into a capacity-1 slot racing 20 creates there (and 10 creates at the slot it frees):
+   exactly one of them gets the seat, and the freed seat is free exactly when the reschedule won;
+4b. 10 reschedules at once, 5 from S1 to S2 and 5 from S2 to S1, with room for all: all succeed;
+5. one request_id sent 20 times at once: one booking and the same answer every time (and the same
+   for a reschedule); the request_id with other content: REQUEST_ID_REUSED.
+
+Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
+5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
+timeout. Each race runs ROUNDS rounds (3; set RACE_ROUNDS for more) on fresh slots. After each race
+a checker reads the database directly: no slot over capacity, every slot's seats_taken equal to the
+seats of its active bookings, no customer (nor provider) with overlapping active bookings, one
+`created` event per booking, and the stored bookings exactly the acknowledged ones (nothing lost,
+nothing phantom). Run with `-s` to see the one-line summary of each race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+from google.protobuf import timestamp_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from foothills.admin.v1 import admin_pb2, admin_pb2_grpc
+from foothills.auth.v1 import auth_pb2, auth_pb2_grpc, user_pb2
+from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
+from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from foothills.type.v1 import types_pb2
+from tests.catalog_support import duration, hours, ts
+from tests.conftest import _admin_execute, _psycopg_conninfo
+from tests.support import free_port, reason
+
+ROUNDS = int(os.environ.get("RACE_ROUNDS", "3"))
+CUSTOMERS = 100
+SECRET = "booking-races-jwt-secret-7f3a9c1e5b2d4f6a8c0e"  # 40+ characters, shared by both processes
+PASSWORD = "race passphrase 4d8e2b"
+ADMIN_EMAIL = "race.admin@example.com"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+CALL_TIMEOUT = 30.0
+
+OK = grpc.StatusCode.OK
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+ABORTED = grpc.StatusCode.ABORTED
+ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS
+ACTIVE = (booking_pb2.BOOKING_STATUS_PENDING, booking_pb2.BOOKING_STATUS_CONFIRMED)
+EVERY_DAY = [types_pb2.DAY_OF_WEEK_MONDAY, types_pb2.DAY_OF_WEEK_TUESDAY, types_pb2.DAY_OF_WEEK_WEDNESDAY,
+             types_pb2.DAY_OF_WEEK_THURSDAY, types_pb2.DAY_OF_WEEK_FRIDAY, types_pb2.DAY_OF_WEEK_SATURDAY,
+             types_pb2.DAY_OF_WEEK_SUNDAY]
+
+
+# --- the cluster: one database, two server processes -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def race_database(postgres_url: str, postgres_template: str) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for this module (cloned from the session's template)."""
+    name = f"foothills_race_{uuid.uuid4().hex[:12]}"
+    _admin_execute(postgres_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(postgres_template)))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    _admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _env(database_url: str, folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
+    env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_JWT_SECRET=SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
+               FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
+               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING")
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, then wait; kill only if it hangs. The exit code, or None if it had to be killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+        return None
+
+
+@pytest.fixture(scope="module")
+def processes(race_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Process]]:
+    """The first admin (from the command line), then two `serve` processes on the same database."""
+    folder = tmp_path_factory.mktemp("races")
+    env = _env(race_database, folder)
+    created = subprocess.run(
+        [sys.executable, "-m", "foothills_rpc.cli", "create-admin", ADMIN_EMAIL, "--display-name", "Race Admin"],
+        cwd=folder, env={**env, "FOOTHILLS_ADMIN_PASSWORD": PASSWORD}, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+    assert created.returncode == 0, created.stderr
+    assert re.fullmatch(r"created admin users/[0-9a-f]{32} <.+>\n", created.stdout), created.stdout
+    started: list[Process] = []
+    try:
+        for index in range(2):
+            port = free_port()
+            log = folder / f"server{index}.log"
+            with log.open("wb") as stderr:
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+                    cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+            started.append(Process(popen=popen, port=port, log=log))
+        yield started
+    finally:
+        codes = [_stop(process.popen) for process in started]
+    for process, code in zip(started, codes, strict=True):
+        assert code == 0, f"server on {process.port} exited with {code} after SIGTERM:\n{process.log_text()}"
+
+
+@dataclass
+class Node:
+    """Stubs on a channel to one server process."""
+
+    channel: grpc.aio.Channel
+    auth: auth_pb2_grpc.AuthServiceStub
+    admin: admin_pb2_grpc.AdminServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    booking: booking_pb2_grpc.BookingServiceStub
+
+    @classmethod
+    def connect(cls, port: int) -> Node:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        return cls(channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
+                   admin=admin_pb2_grpc.AdminServiceStub(channel),
+                   catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
+                   booking=booking_pb2_grpc.BookingServiceStub(channel))
+
+
+async def _wait_until_serving(process: Process, node: Node) -> None:
+    health = health_pb2_grpc.HealthStub(node.channel)
+    deadline = time.monotonic() + START_TIMEOUT
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            pytest.fail(f"server exited with {process.popen.returncode} before serving:\n{process.log_text()}")
+        try:
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            last = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+        except grpc.aio.AioRpcError as error:
+            last = f"{error.code().name}: {error.details()}"
+        await asyncio.sleep(0.05)  # between polls only; readiness is the health answer
+    pytest.fail(f"server on {process.port} not SERVING within {START_TIMEOUT}s ({last}):\n{process.log_text()}")
+
+
+@dataclass
+class User:
+    name: str
+    email: str
+    token: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+
+@dataclass
+class World:
+    """Both servers, an admin, two providers, a category and a pool of signed-in customers."""
+
+    nodes: list[Node]
+    processes: list[Process]
+    database_url: str
+    admin: User
+    providers: list[str]
+    category: str
+    customers: list[User]
+    first_start: datetime
+    hours_used: int = 0
+    acknowledged: set[str] = field(default_factory=set)  # every booking a caller was told exists
+
+    def node(self, index: int) -> Node:
+        return self.nodes[index % len(self.nodes)]
+
+    def take_hours(self, count: int) -> datetime:
+        """A fresh block of `count` whole hours, aligned to `count`, used by no other race or round."""
+        self.hours_used += -self.hours_used % count
+        start = self.first_start + timedelta(hours=self.hours_used)
+        self.hours_used += count
+        return start
+
+    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60) -> str:
+        """A UTC service bookable every day round the clock, 0s notice, 30 days ahead; made by the admin."""
+        created = (await self.node(0).catalog.CreateService(catalog_pb2.CreateServiceRequest(
+            service=catalog_pb2.Service(
+                display_name=f"Race {label} {uuid.uuid4().hex[:6]}", category=self.category,
+                provider=self.providers[provider], duration=duration(minutes=minutes), capacity=capacity,
+                base_price=types_pb2.Money(amount_minor=2500, currency_code="EUR"), time_zone="UTC",
+                booking_settings=catalog_pb2.BookingSettings(minimum_notice=duration(seconds=0),
+                                                             maximum_days_ahead=30))),
+            metadata=self.admin.metadata)).service
+        await self.node(1).catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(
+            availability=catalog_pb2.Availability(name=f"{created.name}/availability", weekly_windows=[
+                catalog_pb2.WeeklyWindow(day_of_week=day, hours=hours("00:00", "24:00")) for day in EVERY_DAY])),
+            metadata=self.admin.metadata)
+        return str(created.name)
+
+    async def slot(self, service: str, start: datetime, *, node: int = 0) -> catalog_pb2.Slot:
+        """The slot of `service` starting at `start`, as ListSlots shows it."""
+        slots = (await self.node(node).catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+            service=service, start_time=ts(start), end_time=ts(start + timedelta(minutes=1))))).slots
+        assert [s.start_time.ToDatetime(tzinfo=UTC) for s in slots] == [start], (service, start, slots)
+        return slots[0]
+
+    async def remaining(self, service: str, start: datetime) -> int:
+        """Seats left at `start`, asked of both processes (they must agree)."""
+        seen = {(await self.slot(service, start, node=n)).remaining_seats for n in range(len(self.nodes))}
+        assert len(seen) == 1, seen
+        return seen.pop()
+
+    async def active_bookings(self, service: str, start: datetime, end: datetime,
+                              caller: User | None = None) -> list[booking_pb2.Booking]:
+        """Active bookings of `service` starting in [start, end), as the admin (or `caller`) lists them."""
+        response = await self.node(1).booking.ListBookings(booking_pb2.ListBookingsRequest(
+            page_size=200, statuses=list(ACTIVE), service=service, start_after=ts(start), start_before=ts(end)),
+            metadata=(caller or self.admin).metadata)
+        assert not response.next_page_token
+        return list(response.bookings)
+
+
+async def _sign_up(nodes: list[Node], emails: Sequence[str]) -> list[User]:
+    """Registers and signs in each email, spread across the processes, all at once."""
+    registered = await asyncio.gather(*(
+        nodes[i % len(nodes)].auth.Register(auth_pb2.RegisterRequest(
+            email=email, password=PASSWORD, display_name=f"Racer {i}"), timeout=CALL_TIMEOUT)
+        for i, email in enumerate(emails)))
+    logins = await asyncio.gather(*(
+        nodes[(i + 1) % len(nodes)].auth.Login(auth_pb2.LoginRequest(email=email, password=PASSWORD),
+                                               timeout=CALL_TIMEOUT)
+        for i, email in enumerate(emails)))
+    return [User(name=str(r.user.name), email=email, token=str(login.credentials.access_token))
+            for r, email, login in zip(registered, emails, logins, strict=True)]
+
+
+@pytest.fixture(scope="module")
+async def world(processes: list[Process], race_database: str) -> AsyncIterator[World]:
+    nodes = [Node.connect(process.port) for process in processes]
+    try:
+        await asyncio.gather(*(_wait_until_serving(p, n) for p, n in zip(processes, nodes, strict=True)))
+        login = await nodes[0].auth.Login(auth_pb2.LoginRequest(email=ADMIN_EMAIL, password=PASSWORD))
+        assert login.user.role == user_pb2.ROLE_ADMIN
+        admin = User(name=str(login.user.name), email=ADMIN_EMAIL, token=str(login.credentials.access_token))
+        tag = uuid.uuid4().hex[:8]
+        providers = await _sign_up(nodes, [f"race.provider{i}.{tag}@example.com" for i in range(2)])
+        for i, provider in enumerate(providers):
+            promoted = await nodes[i % 2].admin.SetUserRole(admin_pb2.SetUserRoleRequest(
+                name=provider.name, role=user_pb2.ROLE_PROVIDER), metadata=admin.metadata)
+            assert promoted.user.role == user_pb2.ROLE_PROVIDER
+        category = (await nodes[1].catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
+            category=catalog_pb2.Category(display_name=f"Races {tag}")), metadata=admin.metadata)).category.name
+        customers = await _sign_up(nodes, [f"race.customer{i}.{tag}@example.com" for i in range(CUSTOMERS)])
+        # Slots at least two days ahead on the real clock, from a UTC midnight; races never share an hour.
+        first = (datetime.now(UTC) + timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+        yield World(nodes=nodes, processes=processes, database_url=race_database, admin=admin,
+                    providers=[p.name for p in providers], category=str(category), customers=customers,
+                    first_start=first)
+    finally:
+        for node in nodes:
+            await node.channel.close()
+
+
+# --- firing calls and judging answers --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: grpc.StatusCode
+    reason: str
+    response: Any = None
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.code.name if self.code is OK else f"{self.code.name}/{self.reason}"
+
+
+async def _outcome(call: Awaitable[Any]) -> Outcome:
+    try:
+        return Outcome(code=OK, reason="", response=await call)
+    except grpc.aio.AioRpcError as error:
+        try:
+            why = reason(error)
+        except AssertionError:
+            why = "<no ErrorInfo>"
+        return Outcome(code=error.code(), reason=why, message=str(error.details()))
+
+
+async def later(delay: float, call: Awaitable[Any]) -> Any:
+    """`call`, started `delay` seconds from now (0: at once)."""
+    if delay:
+        await asyncio.sleep(delay)
+    return await call
+
+
+async def fire(calls: Sequence[Awaitable[Any]]) -> list[Outcome]:
+    """All calls at once; every answer, in order."""
+    return list(await asyncio.gather(*(_outcome(call) for call in calls)))
+
+
+def assert_clean(outcomes: Sequence[Outcome], refusals: set[str], *,
+                 also: frozenset[tuple[grpc.StatusCode, str]] = frozenset()) -> None:
+    """Every failure is FAILED_PRECONDITION with one of `refusals`, ABORTED with a reason, or in `also`."""
+    bad = [o for o in outcomes if o.code is not OK and not (
+        (o.code is FAILED_PRECONDITION and o.reason in refusals)
+        or (o.code is ABORTED and o.reason not in {"", "<no ErrorInfo>"})
+        or (o.code, o.reason) in also)]
+    assert not bad, f"unclean answers {Counter(o.label for o in bad)}; first: {bad[0]}"
+
+
+@dataclass
+class Tally:
+    """What one race saw over its rounds, for the summary line."""
+
+    race: str
+    rounds: int = 0
+    calls: int = 0
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        self.calls += len(outcomes)
+        self.ok += sum(o.code is OK for o in outcomes)
+        self.errors.update(o.label for o in outcomes if o.code is not OK)
+
+    def line(self) -> str:
+        errors = ", ".join(f"{label} x{count}" for label, count in sorted(self.errors.items())) or "none"
+        extra = f"; {'; '.join(self.notes)}" if self.notes else ""
+        return (f"[races] {self.race}: {self.rounds} rounds, {self.calls} calls fired, {self.ok} OK; "
+                f"errors: {errors}{extra} ({time.monotonic() - self.started:.1f}s)")
+
+
+async def create(world: World, index: int, user: User, service: str, start: timestamp_pb2.Timestamp, *,
+                 seats: int = 0, request_id: str | None = None) -> booking_pb2.CreateBookingResponse:
+    """CreateBooking on process `index % 2`; a coroutine, so the call starts when `fire` schedules it."""
+    return await world.node(index).booking.CreateBooking(booking_pb2.CreateBookingRequest(
+        service=service, start_time=start, seats=seats, request_id=request_id or uuid.uuid4().hex),
+        metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+async def reschedule(world: World, index: int, user: User, name: str, start: timestamp_pb2.Timestamp,
+                     request_id: str) -> booking_pb2.RescheduleBookingResponse:
+    return await world.node(index).booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=name, new_start_time=start, request_id=request_id), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+def booked(world: World, outcomes: Sequence[Outcome]) -> list[booking_pb2.Booking]:
+    """The bookings of the successful outcomes, remembered as acknowledged."""
+    bookings = [o.response.booking for o in outcomes if o.code is OK]
+    world.acknowledged.update(b.name for b in bookings)
+    return bookings
+
+
+# --- the checker: the database itself --------------------------------------------------------
+
+CHECKS = {
+    "slots over capacity": "SELECT id, capacity, seats_taken FROM slots WHERE seats_taken > capacity",
+    "slots whose seats_taken differ from their active bookings' seats": """
+        SELECT s.id, s.seats_taken, COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
+        FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id
+        GROUP BY s.id, s.seats_taken
+        HAVING s.seats_taken <> COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)""",
+    "overlapping active bookings of one customer": """
+        SELECT a.id, b.id FROM bookings a JOIN bookings b
+          ON a.customer_id = b.customer_id AND a.id < b.id AND a.start_at < b.end_at AND b.start_at < a.end_at
+        WHERE a.status IN ('pending', 'confirmed') AND b.status IN ('pending', 'confirmed')""",
+    "overlapping active bookings of one provider in different slots": """
+        SELECT a.id, b.id FROM bookings a JOIN bookings b
+          ON a.provider_id = b.provider_id AND a.id < b.id AND a.slot_id <> b.slot_id
+             AND a.start_at < b.end_at AND b.start_at < a.end_at
+        WHERE a.status IN ('pending', 'confirmed') AND b.status IN ('pending', 'confirmed') AND a.uses_provider_time
+          AND b.uses_provider_time""",
+    "bookings at another time than their slot": """
+        SELECT b.id FROM bookings b JOIN slots s ON s.id = b.slot_id
+        WHERE b.start_at <> s.start_at OR b.end_at <> s.end_at""",
+    "bookings without exactly one created event": """
+        SELECT b.id, COUNT(e.id) FROM bookings b
+        LEFT JOIN booking_events e ON e.booking_id = b.id AND e.type = 'created'
+        GROUP BY b.id HAVING COUNT(e.id) <> 1""",
+    "bookings whose reschedule_count differs from their rescheduled events": """
+        SELECT b.id, b.reschedule_count, COUNT(e.id) FROM bookings b
+        LEFT JOIN booking_events e ON e.booking_id = b.id AND e.type = 'rescheduled'
+        GROUP BY b.id, b.reschedule_count HAVING b.reschedule_count <> COUNT(e.id)""",
+    "idempotency keys pointing at another caller's booking": """
+        SELECT k.caller_id, k.request_id FROM idempotency_keys k JOIN bookings b ON b.id = k.booking_id
+        WHERE b.customer_id <> k.caller_id""",
+}
+
+
+def check_database(url: str, acknowledged: set[str]) -> str:
+    """Jepsen's set checker, on the rows: invariants hold, and stored bookings == acknowledged ones."""
+    with psycopg.connect(_psycopg_conninfo(url)) as conn:
+        failures = {name: rows for name, query in CHECKS.items() if (rows := conn.execute(query).fetchall())}
+        stored = {f"bookings/{row[0].hex}" for row in conn.execute("SELECT id FROM bookings").fetchall()}
+        (events, last_event), = conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM booking_events").fetchall()
+        (sequence,), = conn.execute("SELECT last_value FROM event_sequence WHERE id = 1").fetchall()
+        (slots,), = conn.execute("SELECT COUNT(*) FROM slots WHERE seats_taken > 0").fetchall()
+    assert not failures, f"invariants broken: {failures}"
+    assert not (lost := acknowledged - stored), f"acknowledged bookings missing from the database: {lost}"
+    assert not (phantom := stored - acknowledged), f"bookings nobody was told about: {phantom}"
+    assert events == last_event == sequence, (events, last_event, sequence)  # numbers 1..N, no gaps
+    return (f"[races] checker: {len(stored)} bookings, {events} events, {slots} occupied slots; no slot over "
+            "capacity, seats_taken == active seats everywhere, no overlaps, stored == acknowledged")
+
+
+async def checked(world: World) -> None:
+    print(await asyncio.to_thread(check_database, world.database_url, set(world.acknowledged)))
+
+
+# --- the races -------------------------------------------------------------------------------
+
+
+async def test_a_capacity_one_slot_has_exactly_one_winner(world: World) -> None:
+    tally = Tally(f"race 1, capacity-1 slot, {CUSTOMERS} users at once")
+    service = await world.service("one seat", capacity=1, provider=0)
+    for _ in range(ROUNDS):
+        start = world.take_hours(1)
+        slot = await world.slot(service, start)
+        assert (slot.capacity, slot.remaining_seats) == (1, 1)
+        outcomes = await fire([create(world, i, user, service, slot.start_time)
+                               for i, user in enumerate(world.customers)])
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        winners = booked(world, outcomes)
+        assert len(winners) == 1, Counter(o.label for o in outcomes)
+        assert winners[0].start_time.ToDatetime(tzinfo=UTC) == start
+        assert await world.remaining(service, start) == 0
+        listed = await world.active_bookings(service, start, start + timedelta(minutes=1))
+        assert [b.name for b in listed] == [winners[0].name]
+    print(tally.line())
+    await checked(world)
+
+
+async def test_a_capacity_five_slot_has_exactly_five_winners(world: World) -> None:
+    users = world.customers[CUSTOMERS - 60:]
+    tally = Tally(f"race 2, capacity-5 slot, {len(users)} users at once")
+    service = await world.service("five seats", capacity=5, provider=1)
+    for _ in range(ROUNDS):
+        start = world.take_hours(1)
+        slot = await world.slot(service, start)
+        assert (slot.capacity, slot.remaining_seats) == (5, 5)
+        outcomes = await fire([create(world, i, user, service, slot.start_time) for i, user in enumerate(users)])
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        winners = booked(world, outcomes)
+        assert len(winners) == 5, Counter(o.label for o in outcomes)
+        assert len({b.customer for b in winners}) == 5
+        assert await world.remaining(service, start) == 0
+        listed = await world.active_bookings(service, start, start + timedelta(minutes=1))
+        assert sorted(b.name for b in listed) == sorted(b.name for b in winners)
+        assert sum(b.seats for b in listed) == 5
+    print(tally.line())
+    await checked(world)
+
+
+async def test_one_user_racing_for_two_overlapping_services_gets_one(world: World) -> None:
+    tally = Tally("race 3, one user, 10 attempts at each of two overlapping services of two providers")
+    # Y runs 120 minutes from each even hour; X runs 60 minutes, so X at T+1h overlaps Y at T.
+    short = await world.service("overlap short", capacity=10, provider=0, minutes=60)
+    long = await world.service("overlap long", capacity=10, provider=1, minutes=120)
+    winners_by_service: Counter[str] = Counter()
+    for round_ in range(ROUNDS):
+        start = world.take_hours(2)
+        long_slot = await world.slot(long, start)
+        short_slot = await world.slot(short, start + timedelta(hours=1))
+        user = world.customers[round_]
+        calls = []
+        for i in range(20):
+            # Alternate which service's attempt leaves first, round by round.
+            service, slot = (short, short_slot) if (i + round_) % 2 == 0 else (long, long_slot)
+            calls.append(create(world, i // 2, user, service, slot.start_time))
+        outcomes = await fire(calls)
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert_clean(outcomes, {"OVERLAPPING_BOOKING", "SLOT_ALREADY_BOOKED_BY_USER"})
+        winners = booked(world, outcomes)
+        assert len(winners) == 1, Counter(o.label for o in outcomes)
+        winners_by_service["short" if winners[0].service == short else "long"] += 1
+        mine = [b for service in (short, long)
+                for b in await world.active_bookings(service, start, start + timedelta(hours=2), caller=user)]
+        assert [b.name for b in mine] == [winners[0].name]
+        assert await world.remaining(short, short_slot.start_time.ToDatetime(tzinfo=UTC)) == 10 - (
+            winners[0].service == short)
+        assert await world.remaining(long, start) == 10 - (winners[0].service == long)
+    tally.notes.append(f"winning service: {dict(winners_by_service)}")
+    print(tally.line())
+    await checked(world)
+
+
+async def test_a_reschedule_racing_creates_for_the_same_seat(world: World) -> None:
+    tally = Tally("race 4, RescheduleBooking into a capacity-1 slot vs 20 creates there + 10 creates at the "
+                  "slot it frees")
+    service = await world.service("reschedule", capacity=1, provider=0)
+    into_new, into_old = world.customers[:20], world.customers[20:30]
+    won: list[str] = []  # per round: R when the reschedule got the seat, C when a create did
+    freed: list[list[booking_pb2.Booking]] = []  # per round: creates that took the seat the reschedule freed
+    # Rounds 1..ROUNDS: everything at once, the reschedule sent first, amid the creates, or last. Then
+    # as many rounds where the creates leave a few milliseconds after the reschedule, still while its
+    # transaction runs, so that the branch where the reschedule wins is exercised too.
+    head_starts = [0.0] * ROUNDS + [0.002 * 2 ** (i % 3) for i in range(ROUNDS)]  # 2, 4, 8 ms
+    for round_, head_start in enumerate(head_starts):
+        old = world.take_hours(2)
+        new = old + timedelta(hours=1)
+        old_slot, new_slot = await world.slot(service, old), await world.slot(service, new)
+        mover = world.customers[90 + round_ % 10]
+        first = await _outcome(create(world, round_, mover, service, old_slot.start_time))
+        assert first.code is OK, first
+        (booking,) = booked(world, [first])
+        assert await world.remaining(service, old) == 0
+
+        calls: list[tuple[str, Awaitable[Any]]] = [
+            ("create-new", later(head_start, create(world, i, user, service, new_slot.start_time)))
+            for i, user in enumerate(into_new)]
+        calls += [("create-old", later(head_start, create(world, i, user, service, old_slot.start_time)))
+                  for i, user in enumerate(into_old)]
+        move = reschedule(world, round_ + 1, mover, booking.name, new_slot.start_time, uuid.uuid4().hex)
+        position = 0 if head_start else [0, 10, 30][round_ % 3]  # sent first, amid the creates, or last
+        calls.insert(position, ("reschedule", move))
+        outcomes = await fire([call for _, call in calls])
+        by_kind: dict[str, list[Outcome]] = {}
+        for (kind, _), outcome in zip(calls, outcomes, strict=True):
+            by_kind.setdefault(kind, []).append(outcome)
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        (moved,) = by_kind["reschedule"]
+        new_winners = booked(world, by_kind["create-new"])
+        old_winners = booked(world, by_kind["create-old"])
+        freed.append(old_winners)
+        current = (await world.node(round_).booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                                               metadata=mover.metadata)).booking
+        if moved.code is OK:
+            won.append("R")
+            assert new_winners == [], "a create and the reschedule both got the one seat"
+            assert len(old_winners) <= 1
+            assert moved.response.booking.start_time.ToDatetime(tzinfo=UTC) == new
+            assert (current.start_time.ToDatetime(tzinfo=UTC), current.reschedule_count) == (new, 1)
+            expected = {booking.name: new, **{b.name: old for b in old_winners}}
+        else:
+            won.append("C")
+            assert len(new_winners) == 1, [o.label for o in by_kind["create-new"]]
+            assert old_winners == [], "a create got the seat of a booking that never moved"
+            assert (current.start_time.ToDatetime(tzinfo=UTC), current.reschedule_count) == (old, 0)
+            expected = {booking.name: old, new_winners[0].name: new}
+        assert await world.remaining(service, new) == 0
+        assert await world.remaining(service, old) == 1 - sum(start == old for start in expected.values())
+        listed = await world.active_bookings(service, old, new + timedelta(minutes=1))
+        assert {b.name: b.start_time.ToDatetime(tzinfo=UTC) for b in listed} == expected
+    delays = "/".join(f"{d * 1000:g}" for d in head_starts[ROUNDS:ROUNDS + 3])
+    tally.notes.append(f"the seat went to (R reschedule, C a create): {''.join(won[:ROUNDS])} all at once, "
+                       f"{''.join(won[ROUNDS:])} with the creates {delays} ms behind; "
+                       f"{sum(len(b) for b in freed)} create(s) took a freed seat")
+    print(tally.line())
+    await checked(world)
+
+
+async def test_reschedules_swapping_two_slots_all_succeed(world: World) -> None:
+    tally = Tally("race 4b, 5 bookings at S1 and 5 at S2 (capacity 10) all rescheduled to the other slot at once")
+    service = await world.service("swap", capacity=10, provider=0)
+    users = world.customers[60:70]
+    for round_ in range(ROUNDS):
+        first = world.take_hours(2)
+        starts = [first, first + timedelta(hours=1)]
+        slots = [await world.slot(service, start) for start in starts]
+        bookings = booked(world, await fire([create(world, i, user, service, slots[i % 2].start_time)
+                                             for i, user in enumerate(users)]))
+        assert len(bookings) == len(users)
+        assert [await world.remaining(service, start) for start in starts] == [5, 5]
+        outcomes = await fire([
+            reschedule(world, i + round_, user, booking.name, slots[(i + 1) % 2].start_time, uuid.uuid4().hex)
+            for i, (user, booking) in enumerate(zip(users, bookings, strict=True))])
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert_clean(outcomes, set())
+        # Nothing conflicts (there is room for every move), so no move may be refused, not even with
+        # ABORTED: opposite moves must not deadlock on the two slots' rows.
+        assert all(o.code is OK for o in outcomes), Counter(o.label for o in outcomes)
+        assert [await world.remaining(service, start) for start in starts] == [5, 5]
+        listed = await world.active_bookings(service, first, first + timedelta(hours=2))
+        assert {b.name: b.start_time.ToDatetime(tzinfo=UTC) for b in listed} == {
+            b.name: starts[(i + 1) % 2] for i, b in enumerate(bookings)}
+    print(tally.line())
+    await checked(world)
+
+
+async def test_one_request_id_sent_at_once_books_once(world: World) -> None:
+    tally = Tally("race 5, one request_id sent 20 times at once (create), 10 times (reschedule), "
+                  "and 10+10 with different seats")
+    services = {1: await world.service("idempotent one seat", capacity=1, provider=1),
+                5: await world.service("idempotent five seats", capacity=5, provider=1)}
+    reused = frozenset({(ALREADY_EXISTS, "REQUEST_ID_REUSED")})
+    for round_ in range(ROUNDS):
+        capacity = 1 if round_ % 2 == 0 else 5
+        service, user = services[capacity], world.customers[40 + round_]
+        start = world.take_hours(2)
+        slot = await world.slot(service, start)
+        request_id = f"race5-{uuid.uuid4()}"
+        outcomes = await fire([create(world, i, user, service, slot.start_time, request_id=request_id)
+                               for i in range(20)])
+        tally.add(outcomes)
+        tally.rounds += 1
+        assert {o.label for o in outcomes} == {"OK"}, Counter(o.label for o in outcomes)
+        names = {b.name for b in booked(world, outcomes)}
+        assert len(names) == 1, names
+        listed = await world.active_bookings(service, start, start + timedelta(hours=2))
+        assert [b.name for b in listed] == list(names)
+        assert await world.remaining(service, start) == capacity - 1
+
+        # The same request_id with other content is refused, on either process.
+        for index in range(2):
+            other = await _outcome(create(world, index, user, service, slot.start_time, seats=2,
+                                          request_id=request_id))
+            tally.add([other])
+            assert (other.code, other.reason) == (ALREADY_EXISTS, "REQUEST_ID_REUSED"), other
+
+        # One reschedule, sent 10 times at once with one request_id, moves the booking once.
+        (name,) = names
+        target = start + timedelta(hours=1)
+        move_id = f"race5-move-{uuid.uuid4()}"
+        moves = await fire([reschedule(world, i, user, name, ts(target), move_id) for i in range(10)])
+        tally.add(moves)
+        assert {o.label for o in moves} == {"OK"}, Counter(o.label for o in moves)
+        assert {(o.response.booking.name, o.response.booking.start_time.ToDatetime(tzinfo=UTC),
+                 o.response.booking.reschedule_count) for o in moves} == {(name, target, 1)}
+        assert await world.remaining(service, start) == capacity
+        assert await world.remaining(service, target) == capacity - 1
+
+    # 10 callers send seats=2 and 10 send seats=1, all with one request_id: one content wins, the
+    # other is REQUEST_ID_REUSED, and exactly one booking exists.
+    service, user = services[5], world.customers[40 + ROUNDS]
+    start = world.take_hours(1)
+    slot = await world.slot(service, start)
+    request_id = f"race5-mixed-{uuid.uuid4()}"
+    seats = [2 - i % 2 for i in range(20)]
+    outcomes = await fire([create(world, i // 2, user, service, slot.start_time, seats=n, request_id=request_id)
+                           for i, n in enumerate(seats)])
+    tally.add(outcomes)
+    tally.rounds += 1
+    assert_clean(outcomes, set(), also=reused)
+    winners = booked(world, outcomes)
+    assert len({b.name for b in winners}) == 1, winners
+    winning_seats = winners[0].seats
+    for n, outcome in zip(seats, outcomes, strict=True):
+        assert outcome.code is (OK if n == winning_seats else ALREADY_EXISTS), (n, winning_seats, outcome)
+    listed = await world.active_bookings(service, start, start + timedelta(minutes=1))
+    assert [b.name for b in listed] == [winners[0].name]
+    assert await world.remaining(service, start) == 5 - winning_seats
+    tally.notes.append(f"mixed round: seats={winning_seats} won")
+    print(tally.line())
+    await checked(world)
+
+
+async def test_no_server_logged_an_unexpected_error(world: World) -> None:
+    await checked(world)
+    for process in world.processes:
+        log = process.log_text()
+        assert "unexpected error" not in log and "Traceback" not in log, log
