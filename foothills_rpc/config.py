@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///foothills.db"
@@ -69,6 +69,8 @@ class Settings:
     sweep_seconds: float = 30.0
     watch_poll_seconds: float = 0.5
     log_level: str = "INFO"
+    # Test mode only (FOOTHILLS_TEST_MODE=1): the server's clock starts at this instant.
+    test_clock_start: datetime | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +118,7 @@ class Settings:
             parallelism=int(number("FOOTHILLS_ARGON2_PARALLELISM", defaults.argon2.parallelism)),
         )
         return cls(
+            test_clock_start=_test_clock_start(env),
             database_url=text("FOOTHILLS_DATABASE_URL", DEFAULT_DATABASE_URL),
             jwt_secret=env.get("FOOTHILLS_JWT_SECRET") or None,
             jwt_issuer=text("FOOTHILLS_JWT_ISSUER", defaults.jwt_issuer),
@@ -136,3 +139,20 @@ class Settings:
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
         )
+
+
+def _test_clock_start(env: Mapping[str, str]) -> datetime | None:
+    """FOOTHILLS_TEST_CLOCK_START, honoured only with FOOTHILLS_TEST_MODE=1 and refused without it, so a
+    stray variable can never move a production server's clock."""
+    raw = env.get("FOOTHILLS_TEST_CLOCK_START", "").strip()
+    if not raw:
+        return None
+    if env.get("FOOTHILLS_TEST_MODE", "").strip().lower() not in {"1", "true", "yes"}:
+        raise ConfigError("FOOTHILLS_TEST_CLOCK_START is only honoured with FOOTHILLS_TEST_MODE=1")
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ConfigError(f"FOOTHILLS_TEST_CLOCK_START must be an ISO 8601 instant, got {raw!r}") from exc
+    if start.tzinfo is None:
+        raise ConfigError(f"FOOTHILLS_TEST_CLOCK_START needs a UTC offset, got {raw!r}")
+    return start

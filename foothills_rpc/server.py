@@ -21,8 +21,9 @@ from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills_rpc.background import Periodic
-from foothills_rpc.clock import Clock, SystemClock
+from foothills_rpc.clock import Clock, ShiftedClock, SystemClock
 from foothills_rpc.config import ConfigError, Settings
+from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
@@ -85,6 +86,9 @@ class Components:
 
 
 def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None) -> Components:
+    if clock is None and settings.test_clock_start is not None:
+        log.warning("TEST MODE: the clock starts at %s", settings.test_clock_start.isoformat())
+        clock = ShiftedClock(settings.test_clock_start)
     clock = clock or SystemClock()
     secret = resolve_jwt_secret(settings)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -101,7 +105,9 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
         catalog=catalog,
-        bookings=Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher, page_tokens=page_tokens),
+        bookings=Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
+                          changes=ChangeFeed(settings.database_url, poll_seconds=settings.watch_poll_seconds),
+                          page_tokens=page_tokens),
         authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
     )
 
@@ -128,9 +134,7 @@ class FoothillsServer:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(components.users), self._server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
-        booking_pb2_grpc.add_BookingServiceServicer_to_server(
-            BookingServicer(components.bookings, watch_poll_seconds=components.settings.watch_poll_seconds),
-            self._server)
+        booking_pb2_grpc.add_BookingServiceServicer_to_server(BookingServicer(components.bookings), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
@@ -142,6 +146,7 @@ class FoothillsServer:
         await self._set_health(await self.components.db.ping())
         await self._server.start()
         self.components.dispatcher.start()
+        self.components.bookings.changes.start()
         for task in self._background:
             task.start()
         return port
@@ -152,6 +157,7 @@ class FoothillsServer:
             await task.stop()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        await self.components.bookings.changes.stop()
         await self.components.dispatcher.stop()
         self.components.hasher.close()
         await self.components.db.dispose()

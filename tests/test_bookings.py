@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import pytest
 
-from foothills.booking.v1 import booking_pb2
+from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
+from foothills_rpc.clock import ManualClock
 from foothills_rpc.domain.users import Role
+from foothills_rpc.mail.mailer import FileMailer
+from foothills_rpc.server import FoothillsServer, build_components
 from tests.catalog_support import CatalogWorld, at, duration, mask, ts
 from tests.conftest import Caller, Running
-from tests.support import reason, violations
+from tests.support import make_settings, reason, violations
 
 TUESDAY_10 = at("2030-01-08T10:00")  # the clock starts Monday 2030-01-07 09:00 UTC
 POLICY = catalog_pb2.CancellationPolicy(tiers=[
@@ -474,3 +478,28 @@ async def test_watch_refuses_a_malformed_resume_point(running: Running) -> None:
                                            metadata=ann.metadata)
     error = await _error(anext(aiter(stream)))
     assert violations(error) == {"after_event_id": "INVALID_VALUE"}
+
+
+async def test_a_change_made_through_another_server_process_reaches_watchers(
+        running: Running, database_url: str, clock: ManualClock, tmp_path: Path) -> None:
+    # A second server on the same database, as another process would be. On PostgreSQL its watchers
+    # must be woken by NOTIFY: polling is set far beyond the test's patience. SQLite can only poll.
+    poll = 0.05 if database_url.startswith("sqlite") else 600.0
+    other = FoothillsServer(build_components(make_settings(database_url, watch_poll_seconds=poll), clock=clock,
+                                             mailer=FileMailer(tmp_path / "outbox")))
+    port = await other.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            desk = await Desk.open(running)
+            ann = await desk.customer()
+            stream = booking_pb2_grpc.BookingServiceStub(channel).WatchBookings(
+                booking_pb2.WatchBookingsRequest(), metadata=ann.metadata)
+            await stream.initial_metadata()
+            await asyncio.sleep(0.2)  # the idle stream is now parked in its wait
+            booked = await desk.book(ann)  # through the first server
+            async with asyncio.timeout(5):
+                event = await anext(aiter(stream))
+            stream.cancel()
+    finally:
+        await other.stop(0)
+    assert (event.type, event.booking.name) == (booking_pb2.BOOKING_EVENT_TYPE_CREATED, booked.name)

@@ -40,6 +40,7 @@ SERVICES = (
 AUTH = "foothills.auth.v1.AuthService"
 ADMIN = "foothills.admin.v1.AdminService"
 CATALOG = "foothills.catalog.v1.CatalogService"
+BOOKING = "foothills.booking.v1.BookingService"
 PASSWORD = "e2e passphrase 9c1f7b"  # distinctive, so the log check cannot match by accident
 START_TIMEOUT = 20.0
 CALL_TIMEOUT = 15.0
@@ -50,6 +51,7 @@ UNAUTHENTICATED = 64 + 16
 PERMISSION_DENIED = 64 + 7
 INVALID_ARGUMENT = 64 + 3
 NOT_FOUND = 64 + 5
+FAILED_PRECONDITION = 64 + 9
 
 
 def _find_grpcurl() -> str | None:
@@ -141,18 +143,23 @@ def _stop(process: subprocess.Popen[bytes]) -> int | None:
         return None
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if GRPCURL is None:
-        pytest.fail("no grpcurl binary beside the interpreter or on PATH: install the dev group (uv sync)")
-    folder = tmp_path_factory.mktemp("e2e")
+def _spawn(folder: Path, **env: str) -> Server:
+    """`foothills-rpc serve` on a free port, its output in `folder`."""
     port = free_port()
     log = folder / "server.log"
     with log.open("wb") as stderr, (folder / "server.out").open("wb") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
-            cwd=folder, env=_server_env(folder), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
-    running = Server(process=process, port=port, folder=folder, log=log)
+            cwd=folder, env={**_server_env(folder), **env}, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+    return Server(process=process, port=port, folder=folder, log=log)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if GRPCURL is None:
+        pytest.fail("no grpcurl binary beside the interpreter or on PATH: install the dev group (uv sync)")
+    running = _spawn(tmp_path_factory.mktemp("e2e"))
+    process = running.process
     try:
         _wait_until_serving(running)
         yield running
@@ -402,6 +409,15 @@ def _reason(result: subprocess.CompletedProcess[str]) -> str:
     return str(_detail(_details(result.stderr), "ErrorInfo")["reason"])
 
 
+def _create_admin(server: Server, email: str) -> subprocess.CompletedProcess[str]:
+    cli = subprocess.run(
+        [sys.executable, "-m", "foothills_rpc.cli", "create-admin", email, "--display-name", "E2E Admin"],
+        cwd=server.folder, env={**_server_env(server.folder), "FOOTHILLS_ADMIN_PASSWORD": PASSWORD},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+    assert cli.returncode == 0, cli.stderr
+    return cli
+
+
 EVERY_DAY = ["DAY_OF_WEEK_MONDAY", "DAY_OF_WEEK_TUESDAY", "DAY_OF_WEEK_WEDNESDAY", "DAY_OF_WEEK_THURSDAY",
              "DAY_OF_WEEK_FRIDAY", "DAY_OF_WEEK_SATURDAY", "DAY_OF_WEEK_SUNDAY"]
 
@@ -411,11 +427,7 @@ def test_catalog_journey_from_the_first_admin_to_an_anonymous_quote(server: Serv
 
     # The first admin comes from the command line, on the server's own database.
     admin_email = _unique_email("admin")
-    cli = subprocess.run(
-        [sys.executable, "-m", "foothills_rpc.cli", "create-admin", admin_email, "--display-name", "E2E Admin"],
-        cwd=server.folder, env={**_server_env(server.folder), "FOOTHILLS_ADMIN_PASSWORD": PASSWORD},
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
-    assert cli.returncode == 0, cli.stderr
+    cli = _create_admin(server, admin_email)
     created = re.fullmatch(r"created admin (users/[0-9a-f]{32}) <(.+)>\n", cli.stdout)
     assert created is not None, cli.stdout
     assert created.group(2) == admin_email
@@ -505,3 +517,108 @@ def test_creating_a_category_needs_an_admin(server: Server) -> None:
 
     listed = ok_json(grpcurl(server, f"{CATALOG}/ListCategories", data={"page_size": 200}))
     assert data["category"]["display_name"] not in {c["display_name"] for c in listed.get("categories", [])}
+
+
+def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    admin_email = _unique_email("admin")
+    _create_admin(server, admin_email)
+    admin = _bearer(_login(server, admin_email)["credentials"])
+    provider_email = _unique_email("provider")
+    provider_name = _register(server, provider_email, name="Booking Provider")["user"]["name"]
+    ok(grpcurl(server, f"{ADMIN}/SetUserRole", headers=admin, data={"name": provider_name, "role": "ROLE_PROVIDER"}))
+    provider = _bearer(_login(server, provider_email)["credentials"])
+    category = ok_json(grpcurl(server, f"{CATALOG}/CreateCategory", headers=admin,
+                               data={"category": {"display_name": f"Yoga {suffix}"}}))["category"]
+    service = ok_json(grpcurl(server, f"{CATALOG}/CreateService", headers=provider, data={"service": {
+        "display_name": f"Private yoga {suffix}", "category": category["name"], "duration": "3600s",
+        "base_price": {"amount_minor": 3000, "currency_code": "EUR"}, "time_zone": "Europe/Paris",
+        # Free cancellation until 2 h before; a slot is at least 3 h ahead, so the cancel below is free.
+        "booking_settings": {"minimum_notice": "10800s"},
+        "cancellation_policy": {"tiers": [{"before_start": "7200s", "refused": True}]}}}))["service"]
+    windows = [{"day_of_week": day, "hours": {"start_time": {"hours": 8}, "end_time": {"hours": 20}}}
+               for day in EVERY_DAY]
+    ok(grpcurl(server, f"{CATALOG}/SetAvailability", headers=provider, data={
+        "availability": {"name": f"{service['name']}/availability", "weekly_windows": windows}}))
+    now = datetime.now(UTC).replace(microsecond=0)
+    slots = ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
+        "service": service["name"], "start_time": _rfc3339(now), "end_time": _rfc3339(now + timedelta(days=3))}))["slots"]
+    first, second = slots[0], slots[1]
+
+    customer_email = _unique_email("customer")
+    customer_name = _register(server, customer_email)["user"]["name"]
+    customer = _bearer(_login(server, customer_email)["credentials"])
+    create = {"service": service["name"], "start_time": first["start_time"], "request_id": f"e2e-{suffix}",
+              "expected_total_price": first["price"]["total_price"]}
+    booking = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=customer, data=create))["booking"]
+    assert re.fullmatch(r"bookings/[0-9a-f]{32}", booking["name"])
+    assert (booking["service"], booking["customer"], booking["provider"]) == (
+        service["name"], customer_name, provider_name)
+    assert (booking["status"], booking["start_time"], booking["seats"]) == (
+        "BOOKING_STATUS_CONFIRMED", first["start_time"], 1)
+    assert booking["price"]["total_price"] == {"amount_minor": "3000", "currency_code": "EUR"}
+    # A retry with the same request_id is the same booking, not a second one.
+    again = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=customer, data=create))["booking"]
+    assert again["name"] == booking["name"]
+    # The slot is now full (capacity 1): another customer is refused with a reason to branch on.
+    other_email = _unique_email("other")
+    _register(server, other_email)
+    other = _bearer(_login(server, other_email)["credentials"])
+    full = grpcurl(server, f"{BOOKING}/CreateBooking", headers=other, flags=["-format-error"],
+                   data={**create, "request_id": f"e2e-other-{suffix}"})
+    assert full.returncode == FAILED_PRECONDITION, full.stderr
+    assert _reason(full) == "SLOT_UNAVAILABLE"
+
+    listed = ok_json(grpcurl(server, f"{BOOKING}/ListBookings", headers=customer, data={}))["bookings"]
+    assert [b["name"] for b in listed] == [booking["name"]]
+
+    moved = ok_json(grpcurl(server, f"{BOOKING}/RescheduleBooking", headers=customer, data={
+        "name": booking["name"], "new_start_time": second["start_time"], "request_id": f"e2e-move-{suffix}"}))["booking"]
+    assert (moved["start_time"], moved["reschedule_count"]) == (second["start_time"], 1)
+    seats = {s["start_time"]: s.get("remaining_seats", 0)  # proto3 JSON leaves out zeros
+             for s in ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
+                 "service": service["name"], "start_time": first["start_time"], "end_time": second["end_time"]}))["slots"]}
+    assert seats == {first["start_time"]: 1, second["start_time"]: 0}  # the old slot is free again, the new one full
+
+    cancelled = ok_json(grpcurl(server, f"{BOOKING}/CancelBooking", headers=customer,
+                                data={"name": booking["name"], "reason": "plans changed"}))["booking"]
+    assert (cancelled["status"], cancelled["cancel_reason"]) == ("BOOKING_STATUS_CANCELLED", "plans changed")
+    assert "cancellation_fee" not in cancelled or cancelled["cancellation_fee"].get("amount_minor", "0") == "0"
+    fetched = ok_json(grpcurl(server, f"{BOOKING}/GetBooking", headers=customer, data={"name": booking["name"]}))
+    assert fetched["booking"]["status"] == "BOOKING_STATUS_CANCELLED"
+    twice = grpcurl(server, f"{BOOKING}/CancelBooking", headers=customer, flags=["-format-error"],
+                    data={"name": booking["name"]})
+    assert twice.returncode == FAILED_PRECONDITION, twice.stderr
+    assert _reason(twice) == "BOOKING_ALREADY_CANCELLED"
+
+    # The confirmations went to the default file outbox, one per change, addressed to the customer.
+    deadline = time.monotonic() + 10.0  # the dispatcher is another task of the server: wait briefly
+    while time.monotonic() < deadline:
+        mails = [m.read_text() for m in (server.folder / "outbox").glob("*.eml")]
+        mine = [m for m in mails if customer_email in m]
+        if len(mine) >= 3:
+            break
+        time.sleep(0.05)
+    assert len(mine) == 3, mine
+    assert all(booking["name"].split("/")[1] in m for m in mine)
+
+
+def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{free_port()}"],
+        cwd=tmp_path, env={**_server_env(tmp_path), "FOOTHILLS_TEST_CLOCK_START": "2030-01-07T09:00:00+00:00"},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+    assert refused.returncode != 0
+    assert "FOOTHILLS_TEST_CLOCK_START is only honoured with FOOTHILLS_TEST_MODE=1" in refused.stderr
+
+    server = _spawn(tmp_path, FOOTHILLS_TEST_MODE="1", FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:00+00:00")
+    try:
+        _wait_until_serving(server)
+        email = _unique_email("timetraveller")
+        _register(server, email)
+        expires = _instant(_login(server, email)["credentials"]["access_token_expire_time"])
+    finally:
+        assert _stop(server.process) == 0
+    # 15 minutes after the server's "now", which started at 09:00 on 7 January 2030.
+    assert datetime(2030, 1, 7, 9, 15, tzinfo=UTC) <= expires < datetime(2030, 1, 7, 9, 16, tzinfo=UTC)
+    assert "TEST MODE: the clock starts at 2030-01-07T09:00:00+00:00" in server.log_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,9 +62,8 @@ def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
 
 
 class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
-    def __init__(self, bookings: Bookings, *, watch_poll_seconds: float) -> None:
+    def __init__(self, bookings: Bookings) -> None:
         self._bookings = bookings
-        self._watch_poll_seconds = watch_poll_seconds
 
     async def CreateBooking(self, request: booking_pb2.CreateBookingRequest,
                             context: Any) -> booking_pb2.CreateBookingResponse:
@@ -147,7 +145,9 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             after = await self._bookings.latest_event()
         # Headers mark the moment the stream is live: every change from here on will be sent.
         await context.send_initial_metadata((("x-watch-after-event-id", str(after)),))
+        changes = self._bookings.changes
         while True:
+            mark = changes.mark()
             events = await self._bookings.events_after(caller, after)
             for event, booking in events:
                 after = event.id
@@ -155,4 +155,4 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
                     event_id=str(event.id), type=EVENT_TO_PROTO[event.type], booking=booking_to_proto(booking),
                     event_time=timestamp(event.created_at))
             if not events:
-                await asyncio.sleep(self._watch_poll_seconds)  # new events are polled for; cheap indexed read
+                await changes.wait(mark)

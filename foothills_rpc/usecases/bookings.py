@@ -16,6 +16,7 @@ from foothills_rpc.clock import Clock
 from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db.accounts import user_by_id
+from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Booking, BookingEvent, Service, Slot
 from foothills_rpc.domain.bookings import Status, check_transition
@@ -64,12 +65,18 @@ def _check_request_id(request_id: str, errors: Collector) -> None:
 
 class Bookings:
     def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, dispatcher: Dispatcher,
-                 page_tokens: PageTokens) -> None:
+                 changes: ChangeFeed, page_tokens: PageTokens) -> None:
         self._db = db
         self._clock = clock
         self._catalog = catalog
         self._dispatcher = dispatcher
+        self.changes = changes
         self._page_tokens = page_tokens
+
+    def _committed(self) -> None:
+        """After a change commits: its mail can go, and this process's watchers can look."""
+        self._dispatcher.notify()
+        self.changes.changed()
 
     # --- create --------------------------------------------------------------------------
 
@@ -117,7 +124,7 @@ class Bookings:
             return booking
 
         booking = await self._idempotent(book, caller, key)
-        self._dispatcher.notify()
+        self._committed()
         return booking
 
     async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[Booking]], caller: Principal,
@@ -222,7 +229,7 @@ class Bookings:
             return booking
 
         booking = await self._db.run(apply)
-        self._dispatcher.notify()
+        self._committed()
         return booking
 
     async def _cancel(self, session: AsyncSession, booking: Booking, *, reason: str, fee: int, now: datetime) -> None:
@@ -255,7 +262,7 @@ class Bookings:
             return booking
 
         booking = await self._db.run(apply)
-        self._dispatcher.notify()
+        self._committed()
         return booking
 
     async def reschedule(self, caller: Principal, booking_id: uuid.UUID, new_start: datetime,
@@ -295,7 +302,7 @@ class Bookings:
             return booking
 
         booking = await self._idempotent(move, caller, key)
-        self._dispatcher.notify()
+        self._committed()
         return booking
 
     async def expire_approvals(self) -> int:
@@ -310,7 +317,7 @@ class Bookings:
                     await self._cancel(session, booking, reason="APPROVAL_EXPIRED", fee=0, now=now)
             await self._db.run(expire)
         if ids:
-            self._dispatcher.notify()
+            self._committed()
         return len(ids)
 
     # --- events --------------------------------------------------------------------------
