@@ -115,7 +115,7 @@ async def test_simultaneous_bookings_of_the_last_seat_let_exactly_one_through(ru
     [pytest.param(at("2030-01-08T10:30"), "SLOT_UNAVAILABLE", id="off-grid"),
      pytest.param(at("2030-01-12T10:00"), "SLOT_UNAVAILABLE", id="closed-saturday"),
      pytest.param(at("2030-01-07T09:00"), "MINIMUM_NOTICE", id="inside-notice"),
-     pytest.param(at("2030-03-20T10:00"), "SLOT_UNAVAILABLE", id="beyond-the-60-day-horizon")],
+     pytest.param(at("2030-03-20T10:00"), "TOO_FAR_AHEAD", id="beyond-the-60-day-horizon")],
 )
 async def test_only_real_slots_inside_the_booking_window(running: Running, start: object, expected: str) -> None:
     desk = await Desk.open(running)

@@ -154,14 +154,15 @@ class Bookings:
         """The slot at `start` if every booking rule allows the caller to take it (seats aside)."""
         if service.archived:
             raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
+        # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
+        if start > self._catalog.horizon(service, now):
+            raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
+                                     reason="TOO_FAR_AHEAD")
         slot = await catalog_repo.slot_at(session, service.id, start)
         if slot is None:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         if slot.start_at < now + self._catalog.minimum_notice(service):
             raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
-        if slot.start_at > self._catalog.horizon(service, now):
-            raise FailedPrecondition("that slot is beyond how far ahead the service takes bookings",
-                                     reason="TOO_FAR_AHEAD")
         if seats > slot.capacity:
             raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
         clash = await repo.customer_overlap(session, customer_id=caller.user_id, start=slot.start_at,
