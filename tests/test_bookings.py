@@ -177,6 +177,33 @@ async def test_the_charged_price_never_changes_afterwards(running: Running) -> N
     assert again.price.total_price.amount_minor == 5000
 
 
+async def test_prices_rise_with_demand_as_bookings_fill_the_slot(running: Running) -> None:
+    # +10 % from half the seats taken, +25 % from 80 %: the tier reached by the bookings that exist.
+    desk = await Desk.open(running, capacity=5, pricing=catalog_pb2.PricingPolicy(rules=[
+        catalog_pb2.PricingRule(adjustment_bps=1000, label="filling up",
+                                occupancy=catalog_pb2.OccupancyCondition(min_occupancy_bps=5000)),
+        catalog_pb2.PricingRule(adjustment_bps=2500, label="busy",
+                                occupancy=catalog_pb2.OccupancyCondition(min_occupancy_bps=8000))]))
+
+    async def quote() -> int:
+        return (await running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(
+            service=desk.service.name, start_time=ts(TUESDAY_10)))).quote.total_price.amount_minor
+
+    charged = []
+    for _ in range(5):
+        shown = await quote()
+        booking = await desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
+            amount_minor=shown, currency_code="EUR"))
+        charged.append(booking.price.total_price.amount_minor)
+    assert charged == [5000, 5000, 5000, 5500, 6250]  # up to 2/5 taken: base; 3/5: +10 %; 4/5: +25 %
+    first = (await running.booking.ListBookings(booking_pb2.ListBookingsRequest(),
+                                                metadata=desk.world.admin.metadata)).bookings
+    await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=first[0].name, reason="test",
+                                                                         override_policy=True),
+                                        metadata=desk.world.admin.metadata)
+    assert await quote() == 6250  # 4/5 taken again after the cancellation
+
+
 async def test_a_retry_with_the_same_request_id_returns_the_first_booking(running: Running) -> None:
     desk = await Desk.open(running, capacity=5)
     ann = await desk.customer()
