@@ -7,6 +7,7 @@ embedded SQLite set-up. Nothing else in the package reads `os.environ`.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -40,6 +41,46 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """The PEM contents `TlsSettings.load` read and checked."""
+
+    cert_chain: bytes
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """PEM files for serving TLS; with `client_ca`, every caller must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def load(self) -> TlsFiles:
+        """The files' contents, checked as the server will use them; ConfigError naming the culprit."""
+        cert, key = _read("FOOTHILLS_TLS_CERT", self.cert), _read("FOOTHILLS_TLS_KEY", self.key)
+        if b"-----BEGIN CERTIFICATE-----" not in cert:
+            raise ConfigError(f"FOOTHILLS_TLS_CERT ({self.cert}) is not a PEM certificate")
+        if b"PRIVATE KEY-----" not in key or b"ENCRYPTED" in key:
+            raise ConfigError(f"FOOTHILLS_TLS_KEY ({self.key}) is not an unencrypted PEM private key")
+        try:  # OpenSSL parses both and checks that the key belongs to the certificate
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.cert, self.key, password=b"")
+        except ssl.SSLError as exc:
+            problem = "is not the key of" if exc.reason == "KEY_VALUES_MISMATCH" else "cannot be used with"
+            raise ConfigError(f"FOOTHILLS_TLS_KEY ({self.key}) {problem} the certificate in "
+                              f"FOOTHILLS_TLS_CERT ({self.cert}): {exc}") from exc
+        if self.client_ca is None:
+            return TlsFiles(cert_chain=cert, private_key=key)
+        client_ca = _read("FOOTHILLS_TLS_CLIENT_CA", self.client_ca)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=client_ca.decode("ascii"))
+        except (ssl.SSLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"FOOTHILLS_TLS_CLIENT_CA ({self.client_ca}) holds no PEM CA certificate: {exc}") from exc
+        return TlsFiles(cert_chain=cert, private_key=key, client_ca=client_ca)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # None means: generate one beside an embedded database (refused with PostgreSQL).
@@ -69,6 +110,8 @@ class Settings:
     sweep_seconds: float = 30.0
     watch_poll_seconds: float = 0.5
     log_level: str = "INFO"
+    # None: plaintext (for a trusted network or a TLS-terminating proxy in front).
+    tls: TlsSettings | None = None
     # Test mode only (FOOTHILLS_TEST_MODE=1): the server's clock starts at this instant.
     test_clock_start: datetime | None = None
 
@@ -138,6 +181,7 @@ class Settings:
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
+            tls=_tls(env),
         )
 
 
@@ -156,3 +200,25 @@ def _test_clock_start(env: Mapping[str, str]) -> datetime | None:
     if start.tzinfo is None:
         raise ConfigError(f"FOOTHILLS_TEST_CLOCK_START needs a UTC offset, got {raw!r}")
     return start
+
+
+def _tls(env: Mapping[str, str]) -> TlsSettings | None:
+    """FOOTHILLS_TLS_CERT and FOOTHILLS_TLS_KEY together or not at all; FOOTHILLS_TLS_CLIENT_CA only with both.
+    The files are read and checked when the server starts (`TlsSettings.load`)."""
+    cert, key, client_ca = (env.get(f"FOOTHILLS_TLS_{name}", "").strip() for name in ("CERT", "KEY", "CLIENT_CA"))
+    if not cert and not key:
+        if client_ca:
+            raise ConfigError("FOOTHILLS_TLS_CLIENT_CA needs FOOTHILLS_TLS_CERT and FOOTHILLS_TLS_KEY "
+                              "(client certificates are checked inside TLS)")
+        return None
+    if not cert or not key:
+        missing = "FOOTHILLS_TLS_KEY" if cert else "FOOTHILLS_TLS_CERT"
+        raise ConfigError(f"{missing} is not set: TLS needs FOOTHILLS_TLS_CERT and FOOTHILLS_TLS_KEY together")
+    return TlsSettings(cert=Path(cert), key=Path(key), client_ca=Path(client_ca) if client_ca else None)
+
+
+def _read(name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name} ({path}): {exc.strerror or exc}") from exc

@@ -140,7 +140,15 @@ class FoothillsServer:
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
 
     async def start(self, listen: str) -> int:
-        port = self._server.add_insecure_port(listen)
+        tls = self.components.settings.tls
+        if tls is None:
+            port = self._server.add_insecure_port(listen)
+        else:
+            files = tls.load()  # ConfigError before anything binds or starts
+            port = self._server.add_secure_port(listen, grpc.ssl_server_credentials(
+                [(files.private_key, files.cert_chain)], root_certificates=files.client_ca,
+                require_client_auth=files.client_ca is not None))
+            log.info("TLS on %s%s", listen, ": client certificates required" if files.client_ca else "")
         if port == 0:
             raise OSError(f"cannot listen on {listen}")
         await self._set_health(await self.components.db.ping())
