@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate
-from foothills_rpc.db.models import Category, Service, Slot
+from foothills_rpc.db.models import Booking, Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
@@ -287,8 +287,10 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
         .where(Slot.service_id == service.id, Slot.start_at >= now))).all()}
     gone = [start for start, row in existing.items() if start not in wanted and row.seats_taken == 0]
     if gone:
-        await session.execute(delete(Slot).where(Slot.service_id == service.id, Slot.start_at.in_(gone)))
-    stale = [start for start, row in existing.items() if start not in wanted and row.seats_taken > 0 and row.offered]
+        # Cancelled bookings still point at their slot (history, reports): such slots stay, unoffered.
+        await session.execute(delete(Slot).where(
+            Slot.service_id == service.id, Slot.start_at.in_(gone), ~exists().where(Booking.slot_id == Slot.id)))
+    stale = [start for start, row in existing.items() if start not in wanted and row.offered]
     if stale:
         await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at.in_(stale))
                               .values(offered=False))
