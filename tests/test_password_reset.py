@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.message import EmailMessage
 
 import grpc
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.auth.v1 import auth_pb2
+from foothills_rpc.db.models import OutboxMessage
 from tests.conftest import Running
 from tests.support import reason, violations
 
@@ -40,6 +44,24 @@ async def test_reset_by_mail_sets_the_password_and_ends_every_session(running: R
     await running.login("reset1@example.com", password=NEW_PASSWORD)
     with pytest.raises(grpc.aio.AioRpcError):
         await running.login("reset1@example.com")  # the old password is gone
+
+
+async def test_a_sent_reset_mail_leaves_no_token_in_the_database(running: Running) -> None:
+    await running.signed_in("kept@example.com")
+    token = await _request_reset(running, "kept@example.com")
+
+    async def stored(session: AsyncSession) -> list[tuple[str, object]]:
+        rows = await session.execute(select(OutboxMessage.body, OutboxMessage.sent_at)
+                                     .where(OutboxMessage.subject == "Reset your Foothills password"))
+        return [(body, sent) for body, sent in rows.all()]
+
+    for _ in range(100):  # the dispatcher records the delivery just after the SMTP server got it
+        rows = await running.server.components.db.run(stored)
+        if rows and rows[0][1] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert len(rows) == 1 and rows[0][1] is not None
+    assert token not in rows[0][0]
 
 
 async def test_a_reset_token_works_once(running: Running) -> None:

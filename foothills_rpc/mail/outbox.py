@@ -107,7 +107,8 @@ class Dispatcher:
                         message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
             await self._db.run(lambda s: self._mark(s, message.id, available_at=retry_at, last_error=error))
             return
-        await self._db.run(lambda s: self._mark(s, message.id, sent_at=self._clock.now()))
+        # Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
+        await self._db.run(lambda s: self._mark(s, message.id, sent_at=self._clock.now(), body=""))
         log.info("mail sent message_id=%s", message.id)
 
     @staticmethod
