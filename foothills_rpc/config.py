@@ -104,6 +104,8 @@ class Settings:
     default_minimum_notice: timedelta = timedelta(hours=1)
     default_maximum_days_ahead: int = 90
     db_pool_size: int = 10
+    # Unary calls served at once per process; more are refused with RESOURCE_EXHAUSTED (health exempt).
+    max_in_flight: int = 2000
     shutdown_grace_seconds: float = 10.0
     health_probe_seconds: float = 2.0
     slot_horizon_seconds: float = 3600.0
@@ -179,6 +181,7 @@ class Settings:
             default_maximum_days_ahead=int(number("FOOTHILLS_DEFAULT_MAXIMUM_DAYS_AHEAD",
                                                   defaults.default_maximum_days_ahead)),
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
+            max_in_flight=int(number("FOOTHILLS_MAX_IN_FLIGHT", defaults.max_in_flight)),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
             tls=_tls(env),

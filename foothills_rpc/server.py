@@ -118,7 +118,7 @@ class FoothillsServer:
     def __init__(self, components: Components) -> None:
         self.components = components
         self._server = aio.server(
-            interceptors=[RpcPipeline(components.authenticator)],
+            interceptors=[RpcPipeline(components.authenticator, max_in_flight=components.settings.max_in_flight)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", 0)],

@@ -1,4 +1,4 @@
-"""The one server interceptor: request id, authorization, error mapping and one log line per RPC.
+"""The one server interceptor: admission, request id, authorization, error mapping, one log line per RPC.
 
 grpc.aio interceptors see only the handler, so this wraps each handler's behaviour function in
 `_call`, which does all four things around the servicer call (around the whole stream, for
@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc import aio
 
-from foothills_rpc.domain.errors import DomainError, InvalidArgument
+from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted
 from foothills_rpc.interceptors.auth import Authenticator, optional_principal
 from foothills_rpc.interceptors.errors import rich_status
 from foothills_rpc.interceptors.hygiene import nul_characters
@@ -28,6 +28,7 @@ log = logging.getLogger("foothills_rpc.rpc")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_ALWAYS_ADMITTED = "/grpc.health.v1.Health/"
 
 
 def _check(request: Message) -> None:
@@ -36,8 +37,15 @@ def _check(request: Message) -> None:
 
 
 class RpcPipeline(aio.ServerInterceptor):
-    def __init__(self, authenticator: Authenticator) -> None:
+    """`max_in_flight` bounds the unary calls being served at once: beyond it a call is refused at once
+    with RESOURCE_EXHAUSTED instead of queueing behind the others (grpc's own limit would also count,
+    and so refuse, the health checks that load balancers need answered). Streams are not counted:
+    they are long-lived and mostly idle."""
+
+    def __init__(self, authenticator: Authenticator, *, max_in_flight: int) -> None:
         self._auth = authenticator
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
@@ -51,7 +59,7 @@ class RpcPipeline(aio.ServerInterceptor):
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
-                async with self._call(method, metadata, context):
+                async with self._call(method, metadata, context, counted=True):
                     _check(request)
                     return await unary(request, context)
 
@@ -71,13 +79,19 @@ class RpcPipeline(aio.ServerInterceptor):
         return wrap(stream, **kwargs)
 
     @contextlib.asynccontextmanager
-    async def _call(self, method: str, metadata: dict[str, str], context: aio.ServicerContext) -> AsyncIterator[None]:
+    async def _call(self, method: str, metadata: dict[str, str], context: aio.ServicerContext, *,
+                    counted: bool = False) -> AsyncIterator[None]:
         supplied = metadata.get("x-request-id", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         token = None
+        counted = counted and not method.startswith(_ALWAYS_ADMITTED)
+        if counted:
+            self._in_flight += 1
         try:
+            if counted and self._in_flight > self._max_in_flight:
+                raise ResourceExhausted("the server is at capacity; retry shortly", reason="SERVER_OVERLOADED")
             token = await self._auth.authorize(method, metadata)
             context.set_trailing_metadata((("x-request-id", request_id),))
             yield
@@ -94,6 +108,8 @@ class RpcPipeline(aio.ServerInterceptor):
             await context.abort(code, f"internal error; quote request id {request_id}",
                                 trailing_metadata=(("x-request-id", request_id),))
         finally:
+            if counted:
+                self._in_flight -= 1
             caller = optional_principal()
             if token is not None:
                 Authenticator.reset(token)
