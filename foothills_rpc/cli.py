@@ -70,15 +70,24 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     async def seed() -> dict[str, object]:
         components = build_components(settings)
         try:
-            return await seed_demo(components, services=args.services, users=args.users)
+            return await seed_demo(components, services=args.services, users=args.users, bookings=args.bookings)
         finally:
             components.hasher.close()
             await components.db.dispose()
 
+    if min(args.services, args.users, args.bookings) < 0:
+        print("error: --services, --users and --bookings must not be negative", file=sys.stderr)
+        return 2
+    if args.bookings and not (args.services and args.users):
+        print("error: --bookings needs at least one service and one user", file=sys.stderr)
+        return 2
     if settings.is_sqlite:
         upgrade(settings.database_url)
     counts = asyncio.run(seed())
     sign_in_as = counts.pop("sign_in_as")
+    if counts.get("bookings", args.bookings) != args.bookings:
+        print(f"warning: only {counts['bookings']} of {args.bookings} bookings fit the catalog's diaries; "
+              "add services or users", file=sys.stderr)
     print("seeded " + ", ".join(f"{value} {key}" for key, value in counts.items())
           + f"; every demo account's password is {DEMO_PASSWORD!r} (try {sign_in_as})")
     return 0
@@ -99,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed-demo", help="fill the database with a realistic demo catalog")
     seed.add_argument("--services", type=int, default=40, help="services to create (default %(default)s)")
     seed.add_argument("--users", type=int, default=50, help="customers to create (default %(default)s)")
+    seed.add_argument("--bookings", type=int, default=0, help="bookings to create, past and future, obeying every "
+                      "booking rule (default %(default)s)")
     seed.set_defaults(run=_seed_demo)
     args = parser.parse_args(argv)
     try:

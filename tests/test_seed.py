@@ -14,18 +14,23 @@ import re
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc, user_pb2
+from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from foothills_rpc.db.models import User
+from foothills_rpc.db.models import Booking, BookingEvent, EventSequence, Service, Slot, User
 from foothills_rpc.seed import CATEGORIES, DEMO_PASSWORD
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.catalog_support import ts
@@ -38,11 +43,12 @@ EXPECTED_OUTPUT = re.compile(re.escape(f"seeded 30 users, 3 providers, 6 categor
                              + r"[0-9a-f]{6}@demo\.foothills\.invalid\)\n")
 
 
-def _seed(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
+def _seed(url: str, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
     env.update(FOOTHILLS_DATABASE_URL=url, FOOTHILLS_JWT_SECRET=TEST_SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
                FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"))
-    return subprocess.run([sys.executable, "-m", "foothills_rpc.cli", "seed-demo", "--services", "12", "--users", "30"],
+    return subprocess.run([sys.executable, "-m", "foothills_rpc.cli", "seed-demo", "--services", "12", "--users", "30",
+                           *extra],
                           cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=SEED_TIMEOUT, check=False)
 
@@ -52,6 +58,7 @@ class Browser:
     server: FoothillsServer
     auth: auth_pb2_grpc.AuthServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
+    booking: booking_pb2_grpc.BookingServiceStub
 
     async def services(self) -> list[catalog_pb2.Service]:
         """Every active service, page by page (small pages, so paging really happens)."""
@@ -83,7 +90,8 @@ async def _browse(url: str, folder: Path) -> AsyncIterator[Browser]:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Browser(server=server, auth=auth_pb2_grpc.AuthServiceStub(channel),
-                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel))
+                      catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
+                      booking=booking_pb2_grpc.BookingServiceStub(channel))
     finally:
         await channel.close()
         await server.stop(0)
@@ -151,3 +159,117 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
             f"{run_id}@demo.foothills.invalid"))
         login = await browser.auth.Login(auth_pb2.LoginRequest(email=newest, password=DEMO_PASSWORD))
         assert login.user.email == newest
+
+
+BOOKED_OUTPUT = re.compile(re.escape("seeded 30 users, 3 providers, 6 categories, 12 services, 400 bookings; ")
+                           + r".*\n")
+
+
+async def _booking_facts(session: AsyncSession) -> dict[str, Any]:
+    """Everything the invariants test needs, read with plain SQL through SQLAlchemy (both databases)."""
+    held = (select(Booking.slot_id, func.sum(Booking.seats).label("seats")).where(Booking.status != "cancelled")
+            .group_by(Booking.slot_id).subquery())
+    seat_mismatches = (await session.execute(
+        select(func.count()).select_from(Slot).outerjoin(held, held.c.slot_id == Slot.id)
+        .where(or_(Slot.seats_taken != func.coalesce(held.c.seats, 0), Slot.seats_taken > Slot.capacity)))).scalar()
+    off_slot = (await session.execute(
+        select(func.count()).select_from(Booking).join(Slot, Slot.id == Booking.slot_id)
+        .join(Service, Service.id == Booking.service_id)
+        .where(or_(Slot.service_id != Booking.service_id, Slot.start_at != Booking.start_at,
+                   Slot.end_at != Booking.end_at, Service.provider_id != Booking.provider_id,
+                   Booking.uses_provider_time == Service.runs_without_provider)))).scalar()
+    a, b = aliased(Booking), aliased(Booking)
+    overlapping = and_(a.id != b.id, a.start_at < b.end_at, b.start_at < a.end_at, a.status != "cancelled",
+                       b.status != "cancelled")
+    customer_overlaps = (await session.execute(
+        select(func.count()).select_from(a).join(b, and_(a.customer_id == b.customer_id, overlapping)))).scalar()
+    provider_overlaps = (await session.execute(
+        select(func.count()).select_from(a).join(b, and_(
+            a.provider_id == b.provider_id, a.slot_id != b.slot_id, a.uses_provider_time, b.uses_provider_time,
+            overlapping)))).scalar()
+    bookings = list((await session.execute(select(Booking))).scalars())
+    services = {s.id: s for s in (await session.execute(select(Service))).scalars()}
+    events = [(e.id, e.booking_id, e.type) for e in (await session.execute(select(BookingEvent))).scalars()]
+    sequence = (await session.execute(select(EventSequence.last_value))).scalar()
+    used_slots = (await session.execute(select(func.count()).where(Slot.seats_taken > 0))).scalar()
+    return {"seat_mismatches": seat_mismatches, "off_slot": off_slot, "customer_overlaps": customer_overlaps,
+            "provider_overlaps": provider_overlaps, "bookings": bookings, "services": services, "events": events,
+            "sequence": sequence, "used_slots": used_slots}
+
+
+async def test_seed_demo_bookings_keep_every_booking_invariant(database_url: str, tmp_path: Path) -> None:
+    """`--bookings N` adds N bookings, past and future, that the booking path itself could have made.
+
+    Seats taken equal the seats of the bookings holding them (all but cancelled ones) within capacity;
+    no customer, and no provider of services that take their time, has overlapping bookings; every
+    status obeys the status machine and the clock; prices are the server's own quotes; each booking
+    has its `created` event and one event per later change, numbered like the booking path numbers them.
+    """
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{tmp_path / 'seed.db'}"
+    started = datetime.now(UTC)
+    result = _seed(database_url, tmp_path, "--bookings", "400")
+    finished = datetime.now(UTC)
+    assert result.returncode == 0, result.stderr
+    assert BOOKED_OUTPUT.fullmatch(result.stdout), result.stdout
+
+    async with _browse(database_url, tmp_path) as browser:
+        facts = await browser.server.components.db.run(_booking_facts)
+        assert facts["seat_mismatches"] == 0
+        assert facts["used_slots"] > 0
+        assert facts["off_slot"] == 0
+        assert facts["customer_overlaps"] == 0
+        assert facts["provider_overlaps"] == 0
+
+        bookings: list[Booking] = facts["bookings"]
+        services: dict[uuid.UUID, Service] = facts["services"]
+        assert len(bookings) == 400
+        assert {b.status for b in bookings} == {"pending", "confirmed", "cancelled", "completed"}
+        assert any(b.end_at < started for b in bookings) and any(b.start_at > finished for b in bookings)
+        assert any(not b.uses_provider_time for b in bookings)  # courts run without the provider
+        assert any(b.seats > 1 for b in bookings)
+        for booking in bookings:
+            service = services[booking.service_id]
+            assert booking.created_at <= booking.updated_at <= finished
+            assert booking.created_at <= booking.start_at - timedelta(hours=1)  # the default minimum notice
+            assert booking.start_at - booking.created_at <= timedelta(days=90)  # the default horizon
+            if booking.status == "completed":
+                assert booking.end_at <= booking.updated_at
+            if booking.status == "pending":
+                assert service.requires_approval
+                assert booking.approval_deadline is not None and booking.approval_deadline > started
+            assert (booking.approval_deadline is not None) == service.requires_approval
+            assert booking.currency == service.currency
+            assert booking.total_price_minor == booking.unit_price_minor * booking.seats
+            assert booking.price_breakdown["total_minor"] == booking.total_price_minor
+            assert booking.price_breakdown["base_unit_minor"] == service.base_price_minor
+            assert booking.cancellation_policy == service.cancellation_policy
+            assert 0 <= booking.cancellation_fee_minor <= booking.total_price_minor
+            assert booking.cancellation_fee_minor == 0 or booking.status == "cancelled"
+
+        events = facts["events"]
+        assert facts["sequence"] == len(events) == max(event_id for event_id, _, _ in events)
+        kinds: dict[uuid.UUID, list[str]] = {}
+        for _, booking_id, kind in sorted(events):
+            kinds.setdefault(booking_id, []).append(kind)
+        for booking in bookings:
+            expected = ["created"]
+            if services[booking.service_id].requires_approval and booking.status != "pending":
+                expected.append("confirmed")
+            if booking.status in ("cancelled", "completed"):
+                expected.append(booking.status)
+            assert sorted(kinds[booking.id]) == sorted(expected), booking.status
+
+        # The server reads them like its own: the busiest customer's list through ListBookings.
+        busiest = Counter(b.customer_id for b in bookings).most_common(1)[0][0]
+        email = next(e for e, _, user_id in await browser.users() if user_id == busiest)
+        login = await browser.auth.Login(auth_pb2.LoginRequest(email=email, password=DEMO_PASSWORD))
+        listed = await browser.booking.ListBookings(
+            booking_pb2.ListBookingsRequest(page_size=200),
+            metadata=(("authorization", f"Bearer {login.credentials.access_token}"),))
+        theirs = {f"bookings/{b.id.hex}": b for b in bookings if b.customer_id == busiest}
+        assert {b.name for b in listed.bookings} == set(theirs)
+        for listed_booking in listed.bookings:
+            stored = theirs[listed_booking.name]
+            assert listed_booking.price.total_price.amount_minor == stored.total_price_minor
+            assert booking_pb2.BookingStatus.Name(listed_booking.status) == f"BOOKING_STATUS_{stored.status.upper()}"
