@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.clock import Clock
+from foothills_rpc.db import audit
 from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db.accounts import user_by_id
@@ -58,7 +59,7 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _check_request_id(request_id: str, errors: Collector) -> None:
+def check_request_id(request_id: str, errors: Collector) -> None:
     if not REQUEST_ID.match(request_id):
         errors.add("request_id", "is required: 1 to 64 of A-Z a-z 0-9 . _ - (a UUID works)")
 
@@ -86,7 +87,7 @@ class Bookings:
             errors.add("seats", "must be between 1 and 10000 (0 means 1)")
         if len(request.notes) > MAX_NOTES:
             errors.add("notes", f"must be at most {MAX_NOTES} characters")
-        _check_request_id(request.request_id, errors)
+        check_request_id(request.request_id, errors)
         errors.check()
         seats = request.seats or 1
         key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id,
@@ -211,6 +212,7 @@ class Bookings:
         async def apply(session: AsyncSession) -> Booking:
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             check_transition(Status(booking.status), Status.CANCELLED)
+            before = _audited(booking)
             fee = 0
             if override:
                 pass  # an admin's decision, recorded with its reason; no fee
@@ -227,6 +229,7 @@ class Bookings:
                                              reason="OUTSIDE_CANCELLATION_WINDOW")
                 fee = verdict.fee_minor
             await self._cancel(session, booking, reason=reason.strip(), fee=fee, now=now)
+            _audit(session, caller, booking, "CancelBooking", before, now, reason=reason.strip())
             return booking
 
         booking = await self._db.run(apply)
@@ -257,8 +260,11 @@ class Bookings:
             check_transition(Status(booking.status), target)
             if target is Status.COMPLETED and booking.end_at > now:
                 raise FailedPrecondition("the booking has not ended yet", reason="BOOKING_NOT_ENDED")
+            before = _audited(booking)
             booking.status = target.value
             booking.updated_at = now
+            _audit(session, caller, booking, "ConfirmBooking" if target is Status.CONFIRMED else "CompleteBooking",
+                   before, now)
             await self._record(session, booking, target.value, now)
             return booking
 
@@ -269,7 +275,7 @@ class Bookings:
     async def reschedule(self, caller: Principal, booking_id: uuid.UUID, new_start: datetime,
                          request_id: str) -> Booking:
         errors = Collector()
-        _check_request_id(request_id, errors)
+        check_request_id(request_id, errors)
         errors.check()
         key = repo.RequestKey(caller.user_id, "RescheduleBooking", request_id, _digest(booking_id, new_start))
         now = self._clock.now()
@@ -289,6 +295,7 @@ class Bookings:
             if slot.id == booking.slot_id:
                 raise FailedPrecondition("the booking is already in that slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
             await repo.lock_slots(session, [booking.slot_id, slot.id])
+            before = _audited(booking)
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
@@ -299,6 +306,7 @@ class Bookings:
             booking.updated_at = now
             await repo.flush_booking(session)
             repo.remember_request(session, key, booking.id, now)
+            _audit(session, caller, booking, "RescheduleBooking", before, now)
             await self._record(session, booking, "rescheduled", now)
             return booking
 
@@ -325,7 +333,6 @@ class Bookings:
 
     async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
         """The event and the customer's mail, in the same transaction as the change."""
-        await repo.append_event(session, booking, kind, now)
         user = await user_by_id(session, booking.customer_id)
         service = await catalog_repo.service_by_id(session, booking.service_id)
         start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -334,12 +341,29 @@ class Bookings:
                        body=(f"Hello {user.display_name},\n\nYour booking of {service.display_name} on {start} "
                              f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
                              f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
+        # Last: numbering takes the event sequence's row lock, held until commit, so every other write
+        # of this transaction is flushed before it to keep the lock (which serialises booking writes) short.
+        await session.flush()
+        await repo.append_event(session, booking, kind, now)
 
     async def latest_event(self) -> int:
         return await self._db.run(repo.latest_event_id)
 
     async def events_after(self, caller: Principal, after: int) -> list[tuple[BookingEvent, Booking]]:
         return await self._db.run(lambda s: repo.events_after(s, caller, after))
+
+
+def _audited(booking: Booking) -> dict[str, object]:
+    return {"status": booking.status, "start_time": booking.start_at, "cancellation_fee_minor":
+            booking.cancellation_fee_minor}
+
+
+def _audit(session: AsyncSession, actor: Principal, booking: Booking, action: str, before: dict[str, object],
+           now: datetime, *, reason: str = "") -> None:
+    """Changes made by someone other than the customer (a provider, an admin) go to the audit log."""
+    if actor.user_id != booking.customer_id:
+        audit.record(session, actor_id=actor.user_id, action=action, target=f"bookings/{booking.id.hex}",
+                     before=before, after=_audited(booking), reason=reason, now=now)
 
 
 def _quote_json(quote: Quote) -> dict[str, object]:

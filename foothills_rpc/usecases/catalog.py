@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foothills_rpc.clock import Clock
 from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
+from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
@@ -56,13 +57,20 @@ class Catalog:
 
     # --- categories ----------------------------------------------------------------------
 
-    async def create_category(self, display_name: str, description: str) -> Category:
+    async def create_category(self, actor: Principal, display_name: str, description: str) -> Category:
         errors = Collector()
         validate_category(display_name, description, errors)
         errors.check()
         now = self._clock.now()
-        return await self._db.run(lambda s: repo.insert_category(
-            s, display_name=display_name.strip(), description=description, now=now))
+
+        async def create(session: AsyncSession) -> Category:
+            category = await repo.insert_category(session, display_name=display_name.strip(), description=description,
+                                                  now=now)
+            audit.record(session, actor_id=actor.user_id, action="CreateCategory",
+                         target=f"categories/{category.id.hex}", after=_category_fields(category), now=now)
+            return category
+
+        return await self._db.run(create)
 
     async def category(self, category_id: uuid.UUID) -> Category:
         return await self._db.run(lambda s: repo.category_by_id(s, category_id))
@@ -77,7 +85,7 @@ class Catalog:
         last = rows[limit - 1]
         return rows[:limit], self._page_tokens.encode([last.name_key, str(last.id)], "categories")
 
-    async def update_category(self, category_id: uuid.UUID, *, display_name: str | None,
+    async def update_category(self, actor: Principal, category_id: uuid.UUID, *, display_name: str | None,
                               description: str | None) -> Category:
         current = await self.category(category_id)
         errors = Collector()
@@ -88,17 +96,29 @@ class Catalog:
 
         async def apply(session: AsyncSession) -> Category:
             category = await repo.category_by_id(session, category_id)
+            before = _category_fields(category)
             if display_name is not None:
                 await repo.rename_category(session, category, display_name.strip())
             if description is not None:
                 category.description = description
             category.updated_at = now
+            audit.record(session, actor_id=actor.user_id, action="UpdateCategory",
+                         target=f"categories/{category.id.hex}", before=before, after=_category_fields(category),
+                         now=now)
             return category
 
         return await self._db.run(apply)
 
-    async def delete_category(self, category_id: uuid.UUID) -> None:
-        await self._db.run(lambda s: repo.delete_category(s, category_id))
+    async def delete_category(self, actor: Principal, category_id: uuid.UUID) -> None:
+        now = self._clock.now()
+
+        async def delete(session: AsyncSession) -> None:
+            before = _category_fields(await repo.category_by_id(session, category_id))
+            await repo.delete_category(session, category_id)
+            audit.record(session, actor_id=actor.user_id, action="DeleteCategory",
+                         target=f"categories/{category_id.hex}", before=before, now=now)
+
+        await self._db.run(delete)
 
     # --- services ------------------------------------------------------------------------
 
@@ -125,6 +145,8 @@ class Catalog:
             repo.apply_spec(service, spec)
             session.add(service)
             await session.flush()
+            audit.record(session, actor_id=caller.user_id, action="CreateService",
+                         target=f"services/{service.id.hex}", after=_service_fields(service), now=now)
             return service
 
         return await self._db.run(create)
@@ -171,6 +193,7 @@ class Catalog:
                 raise FailedPrecondition("archived services cannot be changed", reason="SERVICE_ARCHIVED")
             if etag(service) != expected_etag:
                 raise Aborted("the service changed since you read it; read it again", reason="ETAG_MISMATCH")
+            before = _service_fields(service)
             spec = replace(repo.spec_of(service), **changes)  # type: ignore[arg-type]
             errors = Collector()
             validate_service(spec, errors)
@@ -182,6 +205,8 @@ class Catalog:
             service.version += 1
             service.updated_at = now
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+            audit.record(session, actor_id=caller.user_id, action="UpdateService",
+                         target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
 
         return await self._db.run(apply)
@@ -198,6 +223,9 @@ class Catalog:
                 service.version += 1
                 service.updated_at = now
                 await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+                audit.record(session, actor_id=caller.user_id, action="DeleteService",
+                             target=f"services/{service.id.hex}", before={"archived": False},
+                             after={"archived": True}, now=now)
             return service
 
         return await self._db.run(apply)
@@ -215,7 +243,11 @@ class Catalog:
             service = await self._owned(session, caller, service_id)
             if service.archived:
                 raise FailedPrecondition("archived services cannot be changed", reason="SERVICE_ARCHIVED")
+            before = {"availability": service.availability}
             repo.store_availability(service, availability)
+            audit.record(session, actor_id=caller.user_id, action="SetAvailability",
+                         target=f"services/{service.id.hex}", before=before,
+                         after={"availability": service.availability}, now=now)
             service.version += 1
             service.updated_at = now
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
@@ -242,7 +274,8 @@ class Catalog:
             return service, await repo.slots_between(session, service_id, bookable_from, bookable_until)
 
         service, rows = await self._db.run(read)
-        return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now)) for slot in rows]
+        spec = repo.spec_of(service)  # once per call, not once per slot
+        return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec)) for slot in rows]
 
     async def quote(self, service_id: uuid.UUID, start: datetime, seats: int) -> Quote:
         errors = Collector()
@@ -259,9 +292,11 @@ class Catalog:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self.price(service, slot, seats=seats or 1, now=now)
 
-    def price(self, service: Service, slot: Slot, *, seats: int, now: datetime) -> Quote:
-        """The one pricing function: slots, quotes and bookings all price through here."""
-        spec = repo.spec_of(service)
+    def price(self, service: Service, slot: Slot, *, seats: int, now: datetime,
+              spec: ServiceSpec | None = None) -> Quote:
+        """The one pricing function: slots, quotes and bookings all price through here. `spec`: the
+        service's, when the caller already has it."""
+        spec = spec or repo.spec_of(service)
         return quote(base_unit_minor=spec.base_price_minor, currency=spec.currency, policy=spec.pricing,
                      slot_start=slot.start_at, zone=ZoneInfo(spec.time_zone), now=now,
                      seats_taken=slot.seats_taken, capacity=slot.capacity, seats=seats)
@@ -305,3 +340,13 @@ def _uuid(value: object) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+
+
+def _category_fields(category: Category) -> dict[str, object]:
+    return {"display_name": category.display_name, "description": category.description}
+
+
+def _service_fields(service: Service) -> dict[str, object]:
+    fields: dict[str, object] = audit.plain(repo.spec_of(service))
+    fields.update(category=f"categories/{service.category_id.hex}", provider=f"users/{service.provider_id.hex}")
+    return fields
