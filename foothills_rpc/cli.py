@@ -21,11 +21,20 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc import supervisor
+
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:  # a supervisor of fresh worker processes (it never loads gRPC); refuses SQLite
+        return supervisor.run(settings, args.listen, args.workers)
     from foothills_rpc.server import serve
 
-    if settings.is_sqlite:
+    if args.supervisor_pid is not None:  # one of those workers: shares the port, never migrates
+        supervisor.become_worker(args.supervisor_pid)
+    elif settings.is_sqlite:
         upgrade(settings.database_url)  # the embedded default needs no set-up step
-    asyncio.run(serve(settings, args.listen))
+    asyncio.run(serve(settings, args.listen, reuse_port=args.supervisor_pid is not None))
     return 0
 
 
@@ -98,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC server (migrates an embedded SQLite database)")
     serve.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT (default %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port through "
+                       "SO_REUSEPORT, under a supervisor (default %(default)s; more than 1 needs PostgreSQL)")
+    serve.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)  # set for the supervisor's workers
     serve.set_defaults(run=_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     admin = commands.add_parser("create-admin", help="create an admin account (password from "

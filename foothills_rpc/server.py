@@ -115,13 +115,14 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
 class FoothillsServer:
     """A running server: `start()` binds and serves, `stop()` drains and releases everything."""
 
-    def __init__(self, components: Components) -> None:
+    def __init__(self, components: Components, *, reuse_port: bool = False) -> None:
+        """`reuse_port`: share the port with sibling workers (SO_REUSEPORT); only under `serve --workers`."""
         self.components = components
         self._server = aio.server(
             interceptors=[RpcPipeline(components.authenticator, max_in_flight=components.settings.max_in_flight)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)],
+                     ("grpc.so_reuseport", int(reuse_port))],
         )
         self._health = health.aio.HealthServicer()
         settings = components.settings
@@ -186,9 +187,9 @@ class FoothillsServer:
         await self._set_health(serving)
 
 
-async def serve(settings: Settings, listen: str) -> None:
+async def serve(settings: Settings, listen: str, *, reuse_port: bool = False) -> None:
     """Runs until SIGTERM or SIGINT, then stops accepting and lets in-flight calls finish."""
-    server = FoothillsServer(build_components(settings))
+    server = FoothillsServer(build_components(settings), reuse_port=reuse_port)
     port = await server.start(listen)
     host = listen.rsplit(":", 1)[0]
     log.info("serving on %s:%d database=%s", host, port, make_url(settings.database_url).render_as_string())
