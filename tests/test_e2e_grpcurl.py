@@ -541,8 +541,8 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
     ok(grpcurl(server, f"{CATALOG}/SetAvailability", headers=provider, data={
         "availability": {"name": f"{service['name']}/availability", "weekly_windows": windows}}))
     now = datetime.now(UTC).replace(microsecond=0)
-    slots = ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
-        "service": service["name"], "start_time": _rfc3339(now), "end_time": _rfc3339(now + timedelta(days=3))}))["slots"]
+    week = {"service": service["name"], "start_time": _rfc3339(now), "end_time": _rfc3339(now + timedelta(days=3))}
+    slots = ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data=week))["slots"]
     first, second = slots[0], slots[1]
 
     customer_email = _unique_email("customer")
@@ -572,12 +572,12 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
     listed = ok_json(grpcurl(server, f"{BOOKING}/ListBookings", headers=customer, data={}))["bookings"]
     assert [b["name"] for b in listed] == [booking["name"]]
 
-    moved = ok_json(grpcurl(server, f"{BOOKING}/RescheduleBooking", headers=customer, data={
-        "name": booking["name"], "new_start_time": second["start_time"], "request_id": f"e2e-move-{suffix}"}))["booking"]
+    move = {"name": booking["name"], "new_start_time": second["start_time"], "request_id": f"e2e-move-{suffix}"}
+    moved = ok_json(grpcurl(server, f"{BOOKING}/RescheduleBooking", headers=customer, data=move))["booking"]
     assert (moved["start_time"], moved["reschedule_count"]) == (second["start_time"], 1)
+    both = {"service": service["name"], "start_time": first["start_time"], "end_time": second["end_time"]}
     seats = {s["start_time"]: s.get("remaining_seats", 0)  # proto3 JSON leaves out zeros
-             for s in ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
-                 "service": service["name"], "start_time": first["start_time"], "end_time": second["end_time"]}))["slots"]}
+             for s in ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data=both))["slots"]}
     assert seats == {first["start_time"]: 1, second["start_time"]: 0}  # the old slot is free again, the new one full
 
     cancelled = ok_json(grpcurl(server, f"{BOOKING}/CancelBooking", headers=customer,
