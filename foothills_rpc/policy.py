@@ -50,7 +50,12 @@ POLICY: dict[str, Access] = {
                "WatchBookings"),
     **_methods("foothills.booking.v1.BookingService", PROVIDER_OR_ADMIN, "ConfirmBooking", "CompleteBooking"),
     **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
-               "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser"),
+               "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser", "AssignSupportRequest",
+               "SetSupportRequestStatus", "ListConflicts", "ResolveConflict", "GetBookingStats", "ExportBookings",
+               "ListAuditEvents"),
+    # Anyone signed in asks for help; the use case shows each user only their own requests.
+    **_methods("foothills.admin.v1.AdminService", SIGNED_IN,
+               "CreateSupportRequest", "GetSupportRequest", "ListSupportRequests", "AddSupportMessage"),
 }
 
 

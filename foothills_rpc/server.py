@@ -37,8 +37,12 @@ from foothills_rpc.services.auth import AuthServicer
 from foothills_rpc.services.booking import BookingServicer
 from foothills_rpc.services.catalog import CatalogServicer
 from foothills_rpc.usecases.accounts import Accounts
+from foothills_rpc.usecases.audit import AuditLog
 from foothills_rpc.usecases.bookings import Bookings
 from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.conflicts import Conflicts
+from foothills_rpc.usecases.reports import Reports
+from foothills_rpc.usecases.support import Support
 from foothills_rpc.usecases.users import UserAdmin
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,10 @@ class Components:
     users: UserAdmin
     catalog: Catalog
     bookings: Bookings
+    support: Support
+    conflicts: Conflicts
+    audit_log: AuditLog
+    reports: Reports
     authenticator: Authenticator
 
 
@@ -100,14 +108,19 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
     page_tokens = PageTokens(secret)
     catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens)
+    bookings = Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
+                        changes=ChangeFeed(settings.database_url, poll_seconds=settings.watch_poll_seconds),
+                        page_tokens=page_tokens)
     return Components(
         settings=settings, clock=clock, db=db, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
         catalog=catalog,
-        bookings=Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
-                          changes=ChangeFeed(settings.database_url, poll_seconds=settings.watch_poll_seconds),
-                          page_tokens=page_tokens),
+        bookings=bookings,
+        support=Support(db=db, clock=clock, page_tokens=page_tokens),
+        conflicts=Conflicts(db=db, clock=clock, bookings=bookings, page_tokens=page_tokens),
+        audit_log=AuditLog(db=db, page_tokens=page_tokens),
+        reports=Reports(db=db, clock=clock),
         authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
     )
 
@@ -133,7 +146,9 @@ class FoothillsServer:
             Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
         ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
-        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(components.users), self._server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(
+            components.users, components.support, components.conflicts, components.audit_log, components.reports),
+            self._server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
         booking_pb2_grpc.add_BookingServiceServicer_to_server(BookingServicer(components.bookings), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

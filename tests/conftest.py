@@ -152,7 +152,7 @@ class Running:
         """A new user with `role`, signed in."""
         name = await self.register(email)
         if role is not Role.CUSTOMER:
-            await self.server.components.users.set_role(uuid.UUID(name.split("/")[1]), role)
+            await self.server.components.users.set_role(None, uuid.UUID(name.split("/")[1]), role)
         login = await self.login(email)
         return Caller(name=name, email=email, credentials=login.credentials)
 

@@ -136,7 +136,7 @@ async def test_change_password_checks_the_current_one_and_the_policy(running: Ru
 async def test_a_disabled_users_tokens_stop_working_at_once(running: Running) -> None:
     caller = await running.signed_in("off@example.com")
     user_id = uuid.UUID(caller.name.removeprefix("users/"))
-    await running.server.components.users.set_disabled(user_id, True, "test")
+    await running.server.components.users.set_disabled(None, user_id, True, "test")
     await _expect_unauthenticated(_profile(running, caller.credentials.access_token), "SESSION_REVOKED")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.login("off@example.com")

@@ -311,3 +311,71 @@ class EventSequence(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+SUPPORT_STATUSES = ("open", "in_progress", "resolved", "closed")
+
+
+class SupportRequest(Base):
+    """A user's request for help. (requester, request_id) is unique, so a retried create cannot
+    open a second request even when the two calls race."""
+
+    __tablename__ = "support_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'in_progress', 'resolved', 'closed')", name="status"),
+        UniqueConstraint("requester_id", "request_id", name="uq_support_requests_requester_request"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    requester_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_support_requests_created_id", SupportRequest.created_at, SupportRequest.id)
+Index("ix_support_requests_requester_created", SupportRequest.requester_id, SupportRequest.created_at)
+
+
+class SupportMessage(Base):
+    __tablename__ = "support_messages"
+    __table_args__ = (UniqueConstraint("request_id", "position", name="uq_support_messages_request_position"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("support_requests.id"))
+    # 1, 2, 3... within the request: the conversation's order, whatever the clock says.
+    position: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    from_staff: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+
+
+class AuditEvent(Base):
+    """Who changed what, when, from what to what. Append-only: the migration adds triggers that make
+    the database refuse UPDATE and DELETE on this table."""
+
+    __tablename__ = "audit_events"
+
+    # Increasing, so "newest first" is exact even for events within one clock tick.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    actor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_audit_events_created_at", AuditEvent.created_at)
+Index("ix_audit_events_actor_id", AuditEvent.actor_id, AuditEvent.id)
+Index("ix_audit_events_target_id", AuditEvent.target, AuditEvent.id)

@@ -41,7 +41,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def CreateCategory(self, request: catalog_pb2.CreateCategoryRequest,
                              context: Any) -> catalog_pb2.CreateCategoryResponse:
-        category = await self._catalog.create_category(request.category.display_name, request.category.description)
+        category = await self._catalog.create_category(principal(), request.category.display_name,
+                                                       request.category.description)
         return catalog_pb2.CreateCategoryResponse(category=convert.category_to_proto(category))
 
     async def GetCategory(self, request: catalog_pb2.GetCategoryRequest,
@@ -60,14 +61,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         category_id = resource_id(request.category.name, "categories", field="category.name")
         paths = _mask(list(request.update_mask.paths), CATEGORY_FIELDS)
         category = await self._catalog.update_category(
-            category_id,
+            principal(), category_id,
             display_name=request.category.display_name if "display_name" in paths else None,
             description=request.category.description if "description" in paths else None)
         return catalog_pb2.UpdateCategoryResponse(category=convert.category_to_proto(category))
 
     async def DeleteCategory(self, request: catalog_pb2.DeleteCategoryRequest,
                              context: Any) -> catalog_pb2.DeleteCategoryResponse:
-        await self._catalog.delete_category(resource_id(request.name, "categories"))
+        await self._catalog.delete_category(principal(), resource_id(request.name, "categories"))
         return catalog_pb2.DeleteCategoryResponse()
 
     # --- services ------------------------------------------------------------------------

@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.clock import Clock
 from foothills_rpc.db import accounts as repo
+from foothills_rpc.db import audit
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
+from foothills_rpc.domain.principal import Principal
 from foothills_rpc.security.page_tokens import PageTokens, page_size
 
 MAX_QUERY_LENGTH = 100
@@ -46,7 +48,8 @@ class UserAdmin:
     async def get(self, user_id: uuid.UUID) -> User:
         return await self._db.run(lambda s: repo.user_by_id(s, user_id))
 
-    async def set_role(self, user_id: uuid.UUID, role: repo.Role) -> User:
+    async def set_role(self, actor: Principal | None, user_id: uuid.UUID, role: repo.Role) -> User:
+        """`actor` None: a set-up step outside the API (the command line, tests), not audited."""
         now = self._clock.now()
 
         async def apply(session: AsyncSession) -> User:
@@ -54,13 +57,18 @@ class UserAdmin:
                 await repo.ensure_other_active_admin(session, user_id=user_id)
             user = await repo.user_by_id(session, user_id, for_update=True)
             if user.role != role.value:
+                if actor is not None:
+                    audit.record(session, actor_id=actor.user_id, action="SetUserRole", target=f"users/{user.id.hex}",
+                                 before={"role": user.role}, after={"role": role.value}, now=now)
                 user.role = role.value
                 user.updated_at = now
             return user
 
         return await self._db.run(apply)
 
-    async def set_disabled(self, user_id: uuid.UUID, disabled: bool, reason: str = "") -> User:
+    async def set_disabled(self, actor: Principal | None, user_id: uuid.UUID, disabled: bool,
+                           reason: str = "") -> User:
+        """`actor` None: a set-up step outside the API (tests), not audited."""
         if len(reason) > MAX_REASON_LENGTH:
             raise InvalidArgument.single("reason", f"must be at most {MAX_REASON_LENGTH} characters")
         now = self._clock.now()
@@ -71,6 +79,10 @@ class UserAdmin:
             user = await repo.user_by_id(session, user_id, for_update=True)
             was_disabled = user.disabled
             if user.disabled != disabled:
+                if actor is not None:
+                    audit.record(session, actor_id=actor.user_id, action="DisableUser" if disabled else "EnableUser",
+                                 target=f"users/{user.id.hex}", before={"disabled": user.disabled},
+                                 after={"disabled": disabled}, reason=reason, now=now)
                 user.disabled = disabled
                 user.disabled_reason = reason if disabled else ""
                 user.updated_at = now

@@ -22,10 +22,16 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from foothills.admin.v1 import audit_pb2 as foothills_dot_admin_dot_v1_dot_audit__pb2
+from foothills.admin.v1 import conflicts_pb2 as foothills_dot_admin_dot_v1_dot_conflicts__pb2
+from foothills.admin.v1 import reports_pb2 as foothills_dot_admin_dot_v1_dot_reports__pb2
+from foothills.admin.v1 import support_pb2 as foothills_dot_admin_dot_v1_dot_support__pb2
 from foothills.auth.v1 import user_pb2 as foothills_dot_auth_dot_v1_dot_user__pb2
+from foothills.booking.v1 import booking_pb2 as foothills_dot_booking_dot_v1_dot_booking__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66oothills/admin/v1/admin.proto\x12\x12\x66oothills.admin.v1\x1a\x1c\x66oothills/auth/v1/user.proto\"\x93\x01\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x04role\x18\x04 \x01(\x0e\x32\x17.foothills.auth.v1.Role\x12\x15\n\x08\x64isabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x0b\n\t_disabled\"T\n\x11ListUsersResponse\x12&\n\x05users\x18\x01 \x03(\x0b\x32\x17.foothills.auth.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x0eGetUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x0fGetUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"I\n\x12SetUserRoleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.foothills.auth.v1.Role\"<\n\x13SetUserRoleResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"2\n\x12\x44isableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"<\n\x13\x44isableUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"!\n\x11\x45nableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12\x45nableUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User2\xd9\x03\n\x0c\x41\x64minService\x12X\n\tListUsers\x12$.foothills.admin.v1.ListUsersRequest\x1a%.foothills.admin.v1.ListUsersResponse\x12R\n\x07GetUser\x12\".foothills.admin.v1.GetUserRequest\x1a#.foothills.admin.v1.GetUserResponse\x12^\n\x0bSetUserRole\x12&.foothills.admin.v1.SetUserRoleRequest\x1a\'.foothills.admin.v1.SetUserRoleResponse\x12^\n\x0b\x44isableUser\x12&.foothills.admin.v1.DisableUserRequest\x1a\'.foothills.admin.v1.DisableUserResponse\x12[\n\nEnableUser\x12%.foothills.admin.v1.EnableUserRequest\x1a&.foothills.admin.v1.EnableUserResponseB:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66oothills/admin/v1/admin.proto\x12\x12\x66oothills.admin.v1\x1a\x1e\x66oothills/admin/v1/audit.proto\x1a\"foothills/admin/v1/conflicts.proto\x1a foothills/admin/v1/reports.proto\x1a foothills/admin/v1/support.proto\x1a\x1c\x66oothills/auth/v1/user.proto\x1a\"foothills/booking/v1/booking.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x01\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x04role\x18\x04 \x01(\x0e\x32\x17.foothills.auth.v1.Role\x12\x15\n\x08\x64isabled\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\x0b\n\t_disabled\"T\n\x11ListUsersResponse\x12&\n\x05users\x18\x01 \x03(\x0b\x32\x17.foothills.auth.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x0eGetUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x0fGetUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"I\n\x12SetUserRoleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.foothills.auth.v1.Role\"<\n\x13SetUserRoleResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"2\n\x12\x44isableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"<\n\x13\x44isableUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"!\n\x11\x45nableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\";\n\x12\x45nableUserResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"a\n\x1b\x43reateSupportRequestRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x0f\n\x07\x62ooking\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"[\n\x1c\x43reateSupportRequestResponse\x12;\n\x0fsupport_request\x18\x01 \x01(\x0b\x32\".foothills.admin.v1.SupportRequest\"(\n\x18GetSupportRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"X\n\x19GetSupportRequestResponse\x12;\n\x0fsupport_request\x18\x01 \x01(\x0b\x32\".foothills.admin.v1.SupportRequest\"\xd8\x01\n\x1aListSupportRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12:\n\x08statuses\x18\x03 \x03(\x0e\x32(.foothills.admin.v1.SupportRequestStatus\x12\x11\n\trequester\x18\x04 \x01(\t\x12\x32\n\x0e\x63reated_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ssignee\x18\x06 \x01(\t\"t\n\x1bListSupportRequestsResponse\x12<\n\x10support_requests\x18\x01 \x03(\x0b\x32\".foothills.admin.v1.SupportRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x18\x41\x64\x64SupportMessageRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\"X\n\x19\x41\x64\x64SupportMessageResponse\x12;\n\x0fsupport_request\x18\x01 \x01(\x0b\x32\".foothills.admin.v1.SupportRequest\"=\n\x1b\x41ssignSupportRequestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x61ssignee\x18\x02 \x01(\t\"[\n\x1c\x41ssignSupportRequestResponse\x12;\n\x0fsupport_request\x18\x01 \x01(\x0b\x32\".foothills.admin.v1.SupportRequest\"h\n\x1eSetSupportRequestStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x38\n\x06status\x18\x02 \x01(\x0e\x32(.foothills.admin.v1.SupportRequestStatus\"^\n\x1fSetSupportRequestStatusResponse\x12;\n\x0fsupport_request\x18\x01 \x01(\x0b\x32\".foothills.admin.v1.SupportRequest\"N\n\x14ListConflictsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\"a\n\x15ListConflictsResponse\x12/\n\tconflicts\x18\x01 \x03(\x0b\x32\x1c.foothills.admin.v1.Conflict\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa9\x01\n\x16ResolveConflictRequest\x12\x0f\n\x07\x62ooking\x18\x01 \x01(\t\x12:\n\nresolution\x18\x02 \x01(\x0e\x32&.foothills.admin.v1.ConflictResolution\x12\x32\n\x0enew_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x17ResolveConflictResponse\x12.\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.foothills.booking.v1.Booking\"\xc1\x01\n\x16GetBookingStatsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x08group_by\x18\x03 \x01(\x0e\x32!.foothills.admin.v1.StatsGrouping\x12\x14\n\x0ctop_services\x18\x04 \x01(\x05\"\xb2\x01\n\x17GetBookingStatsResponse\x12/\n\x05total\x18\x01 \x01(\x0b\x32 .foothills.admin.v1.BookingStats\x12\x30\n\x06groups\x18\x02 \x03(\x0b\x32 .foothills.admin.v1.BookingStats\x12\x34\n\x0ctop_services\x18\x03 \x03(\x0b\x32\x1e.foothills.admin.v1.TopService\"u\n\x15\x45xportBookingsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x16\x45xportBookingsResponse\x12,\n\x04rows\x18\x01 \x03(\x0b\x32\x1e.foothills.admin.v1.BookingRow\"\xbc\x01\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x17ListAuditEventsResponse\x12\x34\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32\x1e.foothills.admin.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*}\n\x12\x43onflictResolution\x12#\n\x1f\x43ONFLICT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONFLICT_RESOLUTION_CANCEL\x10\x01\x12\"\n\x1e\x43ONFLICT_RESOLUTION_RESCHEDULE\x10\x02\x32\xc5\r\n\x0c\x41\x64minService\x12X\n\tListUsers\x12$.foothills.admin.v1.ListUsersRequest\x1a%.foothills.admin.v1.ListUsersResponse\x12R\n\x07GetUser\x12\".foothills.admin.v1.GetUserRequest\x1a#.foothills.admin.v1.GetUserResponse\x12^\n\x0bSetUserRole\x12&.foothills.admin.v1.SetUserRoleRequest\x1a\'.foothills.admin.v1.SetUserRoleResponse\x12^\n\x0b\x44isableUser\x12&.foothills.admin.v1.DisableUserRequest\x1a\'.foothills.admin.v1.DisableUserResponse\x12[\n\nEnableUser\x12%.foothills.admin.v1.EnableUserRequest\x1a&.foothills.admin.v1.EnableUserResponse\x12y\n\x14\x43reateSupportRequest\x12/.foothills.admin.v1.CreateSupportRequestRequest\x1a\x30.foothills.admin.v1.CreateSupportRequestResponse\x12p\n\x11GetSupportRequest\x12,.foothills.admin.v1.GetSupportRequestRequest\x1a-.foothills.admin.v1.GetSupportRequestResponse\x12v\n\x13ListSupportRequests\x12..foothills.admin.v1.ListSupportRequestsRequest\x1a/.foothills.admin.v1.ListSupportRequestsResponse\x12p\n\x11\x41\x64\x64SupportMessage\x12,.foothills.admin.v1.AddSupportMessageRequest\x1a-.foothills.admin.v1.AddSupportMessageResponse\x12y\n\x14\x41ssignSupportRequest\x12/.foothills.admin.v1.AssignSupportRequestRequest\x1a\x30.foothills.admin.v1.AssignSupportRequestResponse\x12\x82\x01\n\x17SetSupportRequestStatus\x12\x32.foothills.admin.v1.SetSupportRequestStatusRequest\x1a\x33.foothills.admin.v1.SetSupportRequestStatusResponse\x12\x64\n\rListConflicts\x12(.foothills.admin.v1.ListConflictsRequest\x1a).foothills.admin.v1.ListConflictsResponse\x12j\n\x0fResolveConflict\x12*.foothills.admin.v1.ResolveConflictRequest\x1a+.foothills.admin.v1.ResolveConflictResponse\x12j\n\x0fGetBookingStats\x12*.foothills.admin.v1.GetBookingStatsRequest\x1a+.foothills.admin.v1.GetBookingStatsResponse\x12i\n\x0e\x45xportBookings\x12).foothills.admin.v1.ExportBookingsRequest\x1a*.foothills.admin.v1.ExportBookingsResponse0\x01\x12j\n\x0fListAuditEvents\x12*.foothills.admin.v1.ListAuditEventsRequest\x1a+.foothills.admin.v1.ListAuditEventsResponseB:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +39,72 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.admin.v1.admin_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026dev.foothills.admin.v1P\001Z\036foothills/gen/admin/v1;adminv1'
-  _globals['_LISTUSERSREQUEST']._serialized_start=85
-  _globals['_LISTUSERSREQUEST']._serialized_end=232
-  _globals['_LISTUSERSRESPONSE']._serialized_start=234
-  _globals['_LISTUSERSRESPONSE']._serialized_end=318
-  _globals['_GETUSERREQUEST']._serialized_start=320
-  _globals['_GETUSERREQUEST']._serialized_end=350
-  _globals['_GETUSERRESPONSE']._serialized_start=352
-  _globals['_GETUSERRESPONSE']._serialized_end=408
-  _globals['_SETUSERROLEREQUEST']._serialized_start=410
-  _globals['_SETUSERROLEREQUEST']._serialized_end=483
-  _globals['_SETUSERROLERESPONSE']._serialized_start=485
-  _globals['_SETUSERROLERESPONSE']._serialized_end=545
-  _globals['_DISABLEUSERREQUEST']._serialized_start=547
-  _globals['_DISABLEUSERREQUEST']._serialized_end=597
-  _globals['_DISABLEUSERRESPONSE']._serialized_start=599
-  _globals['_DISABLEUSERRESPONSE']._serialized_end=659
-  _globals['_ENABLEUSERREQUEST']._serialized_start=661
-  _globals['_ENABLEUSERREQUEST']._serialized_end=694
-  _globals['_ENABLEUSERRESPONSE']._serialized_start=696
-  _globals['_ENABLEUSERRESPONSE']._serialized_end=755
-  _globals['_ADMINSERVICE']._serialized_start=758
-  _globals['_ADMINSERVICE']._serialized_end=1231
+  _globals['_CONFLICTRESOLUTION']._serialized_start=3418
+  _globals['_CONFLICTRESOLUTION']._serialized_end=3543
+  _globals['_LISTUSERSREQUEST']._serialized_start=290
+  _globals['_LISTUSERSREQUEST']._serialized_end=437
+  _globals['_LISTUSERSRESPONSE']._serialized_start=439
+  _globals['_LISTUSERSRESPONSE']._serialized_end=523
+  _globals['_GETUSERREQUEST']._serialized_start=525
+  _globals['_GETUSERREQUEST']._serialized_end=555
+  _globals['_GETUSERRESPONSE']._serialized_start=557
+  _globals['_GETUSERRESPONSE']._serialized_end=613
+  _globals['_SETUSERROLEREQUEST']._serialized_start=615
+  _globals['_SETUSERROLEREQUEST']._serialized_end=688
+  _globals['_SETUSERROLERESPONSE']._serialized_start=690
+  _globals['_SETUSERROLERESPONSE']._serialized_end=750
+  _globals['_DISABLEUSERREQUEST']._serialized_start=752
+  _globals['_DISABLEUSERREQUEST']._serialized_end=802
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=804
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=864
+  _globals['_ENABLEUSERREQUEST']._serialized_start=866
+  _globals['_ENABLEUSERREQUEST']._serialized_end=899
+  _globals['_ENABLEUSERRESPONSE']._serialized_start=901
+  _globals['_ENABLEUSERRESPONSE']._serialized_end=960
+  _globals['_CREATESUPPORTREQUESTREQUEST']._serialized_start=962
+  _globals['_CREATESUPPORTREQUESTREQUEST']._serialized_end=1059
+  _globals['_CREATESUPPORTREQUESTRESPONSE']._serialized_start=1061
+  _globals['_CREATESUPPORTREQUESTRESPONSE']._serialized_end=1152
+  _globals['_GETSUPPORTREQUESTREQUEST']._serialized_start=1154
+  _globals['_GETSUPPORTREQUESTREQUEST']._serialized_end=1194
+  _globals['_GETSUPPORTREQUESTRESPONSE']._serialized_start=1196
+  _globals['_GETSUPPORTREQUESTRESPONSE']._serialized_end=1284
+  _globals['_LISTSUPPORTREQUESTSREQUEST']._serialized_start=1287
+  _globals['_LISTSUPPORTREQUESTSREQUEST']._serialized_end=1503
+  _globals['_LISTSUPPORTREQUESTSRESPONSE']._serialized_start=1505
+  _globals['_LISTSUPPORTREQUESTSRESPONSE']._serialized_end=1621
+  _globals['_ADDSUPPORTMESSAGEREQUEST']._serialized_start=1623
+  _globals['_ADDSUPPORTMESSAGEREQUEST']._serialized_end=1677
+  _globals['_ADDSUPPORTMESSAGERESPONSE']._serialized_start=1679
+  _globals['_ADDSUPPORTMESSAGERESPONSE']._serialized_end=1767
+  _globals['_ASSIGNSUPPORTREQUESTREQUEST']._serialized_start=1769
+  _globals['_ASSIGNSUPPORTREQUESTREQUEST']._serialized_end=1830
+  _globals['_ASSIGNSUPPORTREQUESTRESPONSE']._serialized_start=1832
+  _globals['_ASSIGNSUPPORTREQUESTRESPONSE']._serialized_end=1923
+  _globals['_SETSUPPORTREQUESTSTATUSREQUEST']._serialized_start=1925
+  _globals['_SETSUPPORTREQUESTSTATUSREQUEST']._serialized_end=2029
+  _globals['_SETSUPPORTREQUESTSTATUSRESPONSE']._serialized_start=2031
+  _globals['_SETSUPPORTREQUESTSTATUSRESPONSE']._serialized_end=2125
+  _globals['_LISTCONFLICTSREQUEST']._serialized_start=2127
+  _globals['_LISTCONFLICTSREQUEST']._serialized_end=2205
+  _globals['_LISTCONFLICTSRESPONSE']._serialized_start=2207
+  _globals['_LISTCONFLICTSRESPONSE']._serialized_end=2304
+  _globals['_RESOLVECONFLICTREQUEST']._serialized_start=2307
+  _globals['_RESOLVECONFLICTREQUEST']._serialized_end=2476
+  _globals['_RESOLVECONFLICTRESPONSE']._serialized_start=2478
+  _globals['_RESOLVECONFLICTRESPONSE']._serialized_end=2551
+  _globals['_GETBOOKINGSTATSREQUEST']._serialized_start=2554
+  _globals['_GETBOOKINGSTATSREQUEST']._serialized_end=2747
+  _globals['_GETBOOKINGSTATSRESPONSE']._serialized_start=2750
+  _globals['_GETBOOKINGSTATSRESPONSE']._serialized_end=2928
+  _globals['_EXPORTBOOKINGSREQUEST']._serialized_start=2930
+  _globals['_EXPORTBOOKINGSREQUEST']._serialized_end=3047
+  _globals['_EXPORTBOOKINGSRESPONSE']._serialized_start=3049
+  _globals['_EXPORTBOOKINGSRESPONSE']._serialized_end=3119
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=3122
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=3310
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=3312
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=3416
+  _globals['_ADMINSERVICE']._serialized_start=3546
+  _globals['_ADMINSERVICE']._serialized_end=5279
 # @@protoc_insertion_point(module_scope)

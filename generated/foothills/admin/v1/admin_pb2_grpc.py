@@ -26,8 +26,10 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Running the platform. Every RPC here is for admins only: other callers get PERMISSION_DENIED,
-    callers without a valid token UNAUTHENTICATED.
+    """Running the platform: users and roles, support requests, booking conflicts, reports and the audit
+    log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
+    token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
+    call for their own requests. A support request the caller may not see is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -61,11 +63,68 @@ class AdminServiceStub:
                 request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserRequest.SerializeToString,
                 response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserResponse.FromString,
                 _registered_method=True)
+        self.CreateSupportRequest = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/CreateSupportRequest',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestResponse.FromString,
+                _registered_method=True)
+        self.GetSupportRequest = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/GetSupportRequest',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestResponse.FromString,
+                _registered_method=True)
+        self.ListSupportRequests = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/ListSupportRequests',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsResponse.FromString,
+                _registered_method=True)
+        self.AddSupportMessage = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/AddSupportMessage',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageResponse.FromString,
+                _registered_method=True)
+        self.AssignSupportRequest = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/AssignSupportRequest',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestResponse.FromString,
+                _registered_method=True)
+        self.SetSupportRequestStatus = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/SetSupportRequestStatus',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusResponse.FromString,
+                _registered_method=True)
+        self.ListConflicts = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/ListConflicts',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsResponse.FromString,
+                _registered_method=True)
+        self.ResolveConflict = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/ResolveConflict',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.FromString,
+                _registered_method=True)
+        self.GetBookingStats = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/GetBookingStats',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsResponse.FromString,
+                _registered_method=True)
+        self.ExportBookings = channel.unary_stream(
+                '/foothills.admin.v1.AdminService/ExportBookings',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/ListAuditEvents',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Running the platform. Every RPC here is for admins only: other callers get PERMISSION_DENIED,
-    callers without a valid token UNAUTHENTICATED.
+    """Running the platform: users and roles, support requests, booking conflicts, reports and the audit
+    log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
+    token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
+    call for their own requests. A support request the caller may not see is NOT_FOUND.
     """
 
     def ListUsers(self, request, context):
@@ -117,6 +176,117 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSupportRequest(self, request, context):
+        """Opens a support request for the caller, optionally about one of their bookings. Signed in.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (a booking the caller cannot see); ALREADY_EXISTS reason
+        REQUEST_ID_REUSED (the same request_id with different content).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSupportRequest(self, request, context):
+        """Returns one support request with its whole conversation. Signed in: the requester or an admin.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSupportRequests(self, request, context):
+        """Lists support requests, newest first, without their messages. Signed in: a user sees their own,
+        an admin sees all and may filter by requester.
+
+        Errors: INVALID_ARGUMENT (including a `page_token` altered or issued for other filters).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddSupportMessage(self, request, context):
+        """Adds a message to a support request. Signed in: the requester (a follow-up) or an admin (a
+        reply, mailed to the requester).
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason SUPPORT_REQUEST_CLOSED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignSupportRequest(self, request, context):
+        """Assigns a support request to an admin (or, with an empty assignee, unassigns it).
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason ASSIGNEE_NOT_ADMIN (not an
+        enabled admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSupportRequestStatus(self, request, context):
+        """Moves a support request along open -> in progress -> resolved -> closed, or reopens a resolved
+        one; the requester is mailed the change.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason INVALID_STATUS_TRANSITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConflicts(self, request, context):
+        """Lists active future bookings that no longer fit: outside the service's current availability,
+        in a slot holding more seats than its capacity now allows, of an archived service, or of a
+        disabled provider or customer. Soonest first.
+
+        Errors: INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveConflict(self, request, context):
+        """Resolves a conflict by cancelling the booking (no fee, whatever the policy) or moving it to
+        another slot; the customer is mailed as for any cancellation or reschedule.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason NOT_IN_CONFLICT, or any reason
+        of BookingService.RescheduleBooking for the new slot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBookingStats(self, request, context):
+        """Booking statistics for bookings starting in a time range, grouped one way, with totals and the
+        top services. Computed by the database.
+
+        Errors: INVALID_ARGUMENT (missing or inverted range, longer than 366 days, no grouping).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportBookings(self, request, context):
+        """Streams every booking starting in a time range, soonest first, in batches of rows: for exports
+        (see scripts/export_bookings.py, which writes CSV).
+
+        Errors: INVALID_ARGUMENT (missing or inverted range, longer than 366 days).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """Lists audit events, newest first: every change admins and providers made, with before and
+        after values.
+
+        Errors: INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +315,61 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserRequest.FromString,
                     response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserResponse.SerializeToString,
             ),
+            'CreateSupportRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSupportRequest,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestResponse.SerializeToString,
+            ),
+            'GetSupportRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSupportRequest,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestResponse.SerializeToString,
+            ),
+            'ListSupportRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSupportRequests,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsResponse.SerializeToString,
+            ),
+            'AddSupportMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddSupportMessage,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageResponse.SerializeToString,
+            ),
+            'AssignSupportRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignSupportRequest,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestResponse.SerializeToString,
+            ),
+            'SetSupportRequestStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSupportRequestStatus,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusResponse.SerializeToString,
+            ),
+            'ListConflicts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConflicts,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsResponse.SerializeToString,
+            ),
+            'ResolveConflict': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveConflict,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.SerializeToString,
+            ),
+            'GetBookingStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBookingStats,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsResponse.SerializeToString,
+            ),
+            'ExportBookings': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportBookings,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'foothills.admin.v1.AdminService', rpc_method_handlers)
@@ -154,8 +379,10 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Running the platform. Every RPC here is for admins only: other callers get PERMISSION_DENIED,
-    callers without a valid token UNAUTHENTICATED.
+    """Running the platform: users and roles, support requests, booking conflicts, reports and the audit
+    log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
+    token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
+    call for their own requests. A support request the caller may not see is NOT_FOUND.
     """
 
     @staticmethod
@@ -283,6 +510,303 @@ class AdminService:
             '/foothills.admin.v1.AdminService/EnableUser',
             foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserRequest.SerializeToString,
             foothills_dot_admin_dot_v1_dot_admin__pb2.EnableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSupportRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/CreateSupportRequest',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.CreateSupportRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSupportRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/GetSupportRequest',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.GetSupportRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSupportRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ListSupportRequests',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListSupportRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddSupportMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/AddSupportMessage',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.AddSupportMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignSupportRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/AssignSupportRequest',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.AssignSupportRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSupportRequestStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/SetSupportRequestStatus',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.SetSupportRequestStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConflicts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ListConflicts',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListConflictsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveConflict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ResolveConflict',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBookingStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/GetBookingStats',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBookings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ExportBookings',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ExportBookingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ListAuditEvents',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
