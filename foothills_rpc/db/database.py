@@ -27,6 +27,7 @@ T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
 MAX_ATTEMPTS = 5
+PING_TIMEOUT_SECONDS = 2.0
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
@@ -104,6 +105,7 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
 
     async def run(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and commits; see the module docstring."""
@@ -123,14 +125,28 @@ class Database:
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
+        """True if the database answers `SELECT 1` within PING_TIMEOUT_SECONDS.
+
+        A database that accepts connections but never answers (hung, frozen, cut off by the network)
+        counts as down. The unanswered probe is not cancelled mid-query (see background.py); it stays
+        the one outstanding probe, which later pings wait for, until the database answers or the
+        connection fails."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._select_one())
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # any failure means: not serving
+            return await asyncio.wait_for(asyncio.shield(self._probe), PING_TIMEOUT_SECONDS)
+        except Exception:  # any failure, a timeout included, means: not serving
             return False
 
+    async def _select_one(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
     async def dispose(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         await self.engine.dispose()
 
 
