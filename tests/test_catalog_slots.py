@@ -10,9 +10,12 @@ import pytest
 
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
+from foothills_rpc.clock import ManualClock
+from foothills_rpc.security.page_tokens import PageTokens
+from foothills_rpc.usecases.catalog import Catalog
 from tests.catalog_support import WEEKDAYS, CatalogWorld, at, duration, hours, mask, ts, weekly
 from tests.conftest import Running
-from tests.support import reason, violations
+from tests.support import TEST_SECRET, reason, violations
 
 EVERY_DAY = [*WEEKDAYS, types_pb2.DAY_OF_WEEK_SATURDAY, types_pb2.DAY_OF_WEEK_SUNDAY]
 
@@ -107,6 +110,26 @@ async def test_nonexistent_local_starts_are_skipped_and_ambiguous_ones_happen_on
     # Local 00:00 and 00:30 are BST (23:00, 23:30 UTC the day before); 01:00 and 01:30 happen twice and
     # take their first (BST) occurrence; 02:00 and 02:30 are GMT.
     assert utc == ["23:00", "23:30", "00:00", "00:30", "02:00", "02:30"]
+
+
+async def test_a_lagging_horizon_extension_never_removes_slots(running: Running) -> None:
+    # Another process's periodic extension that read its clock earlier (a shorter horizon) runs after a
+    # service got slots further out: it may add slots, never take any away.
+    world = await CatalogWorld.create(running)
+    service = await world.service(booking_settings=catalog_pb2.BookingSettings(maximum_days_ahead=60))
+    running.clock.advance(timedelta(days=30))
+    provider = await running.again(world.provider)
+    await running.catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(availability=catalog_pb2.Availability(
+        name=f"{service.name}/availability", weekly_windows=weekly(WEEKDAYS, "09:00", "17:00"))),
+        metadata=provider.metadata)  # slots now reach 90 days past the start
+    far = at("2030-03-28T00:00"), at("2030-04-05T00:00")
+    before = [s.start_time for s in await world.slots(service.name, *far)]
+    assert before
+    components = running.server.components
+    lagging = Catalog(db=components.db, clock=ManualClock(at("2030-01-07T09:00")), settings=components.settings,
+                      page_tokens=PageTokens(TEST_SECRET))
+    await lagging.extend_horizons()
+    assert [s.start_time for s in await world.slots(service.name, *far)] == before
 
 
 @pytest.mark.parametrize(

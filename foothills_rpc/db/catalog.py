@@ -271,12 +271,15 @@ def sort_key(service: Service, next_free: datetime | None, order: str) -> list[A
 # --- slots -----------------------------------------------------------------------------------
 
 
-async def materialize_slots(session: AsyncSession, service: Service, *, now: datetime, horizon: datetime) -> None:
+async def materialize_slots(session: AsyncSession, service: Service, *, now: datetime, horizon: datetime,
+                            extend_only: bool = False) -> None:
     """Makes the slots table match the service's grid from `now` to `horizon`.
 
     New grid starts are inserted; starts that left the grid are deleted when nobody holds a seat,
     or kept but no longer offered when someone does (an admin resolves those). Future slots take the
-    service's current capacity.
+    service's current capacity. `extend_only` (the periodic horizon extension) only inserts: its `now`
+    may be older than a concurrent edit's, and pruning against its shorter horizon would delete slots
+    that edit just made.
     """
     spec = spec_of(service)
     zone = ZoneInfo(service.time_zone)
@@ -285,6 +288,13 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
     existing = {row.start_at: row for row in (await session.execute(
         select(Slot.start_at, Slot.seats_taken, Slot.offered, Slot.end_at)
         .where(Slot.service_id == service.id, Slot.start_at >= now))).all()}
+    new = [{"id": uuid.uuid4(), "service_id": service.id, "start_at": s.start, "end_at": s.end,
+            "capacity": service.capacity, "seats_taken": 0, "offered": True}
+           for start, s in wanted.items() if start not in existing]
+    for chunk in range(0, len(new), 1000):
+        await session.execute(insert(Slot), new[chunk:chunk + 1000])
+    if extend_only:
+        return
     gone = [start for start, row in existing.items() if start not in wanted and row.seats_taken == 0]
     if gone:
         # Cancelled bookings still point at their slot (history, reports): such slots stay, unoffered.
@@ -299,11 +309,6 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
         for start in revived:
             await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at == start)
                                   .values(offered=True, end_at=wanted[start].end))
-    new = [{"id": uuid.uuid4(), "service_id": service.id, "start_at": s.start, "end_at": s.end,
-            "capacity": service.capacity, "seats_taken": 0, "offered": True}
-           for start, s in wanted.items() if start not in existing]
-    for chunk in range(0, len(new), 1000):
-        await session.execute(insert(Slot), new[chunk:chunk + 1000])
     await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at >= now,
                                              Slot.capacity != service.capacity).values(capacity=service.capacity))
 

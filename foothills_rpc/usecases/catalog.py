@@ -313,12 +313,13 @@ class Catalog:
 
     async def extend_horizons(self) -> int:
         """Materialises every active service's slots up to today's horizon; returns how many services."""
-        now = self._clock.now()
         ids = await self._db.run(repo.active_service_ids)
         for service_id in ids:
             async def extend(session: AsyncSession, service_id: uuid.UUID = service_id) -> None:
+                now = self._clock.now()  # per service: a run over many services takes a while
                 service = await repo.service_by_id(session, service_id, for_update=True)
-                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now),
+                                             extend_only=True)
             await self._db.run(extend)
         return len(ids)
 
