@@ -62,7 +62,10 @@ class Authenticator:
 
     @staticmethod
     def reset(token: contextvars.Token[Principal | None]) -> None:
-        _current.reset(token)
+        try:
+            _current.reset(token)
+        except ValueError:  # a cancelled stream is cleaned up in another task's context
+            _current.set(None)
 
     async def _verify(self, header: str) -> Principal:
         scheme, _, token = header.partition(" ")

@@ -38,8 +38,9 @@ def rich_status(error: errors.DomainError) -> tuple[grpc.StatusCode, str, bytes]
     details.append(info)
     if isinstance(error, errors.InvalidArgument):
         details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description, reason=v.reason)
-            for v in error.violations
+            error_details_pb2.BadRequest.FieldViolation(field=_cut(v.field, 200), description=_cut(v.description, 300),
+                                                        reason=v.reason)
+            for v in error.violations[:MAX_VIOLATIONS]
         ]))
     if isinstance(error, errors.ResourceExhausted) and error.retry_after is not None:
         delay = duration_pb2.Duration()
@@ -50,5 +51,14 @@ def rich_status(error: errors.DomainError) -> tuple[grpc.StatusCode, str, bytes]
         holder = any_pb2.Any()
         holder.Pack(detail)
         packed.append(holder)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message, details=packed)
-    return code, error.message, status.SerializeToString()
+    message = _cut(error.message, 500)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=packed)
+    return code, message, status.SerializeToString()
+
+
+# Trailers must fit the client's metadata limit (16 KiB by default in grpc), whatever the request held.
+MAX_VIOLATIONS = 20
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"

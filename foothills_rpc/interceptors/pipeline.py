@@ -8,6 +8,7 @@ streaming RPCs).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted
@@ -31,7 +32,30 @@ _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _ALWAYS_ADMITTED = "/grpc.health.v1.Health/"
 
 
-def _check(request: Message) -> None:
+class _Undecodable:
+    """Stands in for a request whose bytes are not the method's message: grpc.aio would answer a
+    deserializer's exception with UNKNOWN, and the caller deserves INVALID_ARGUMENT."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return _UNDECODABLE
+    return parse
+
+
+def _check(request: Message | _Undecodable) -> None:
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument.single("request", "is not a valid message of this method's request type",
+                                     "MALFORMED_REQUEST")
     if violations := nul_characters(request):
         raise InvalidArgument(violations)
 
@@ -53,7 +77,7 @@ class RpcPipeline(aio.ServerInterceptor):
             return None
         method: str = details.method
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        kwargs = {"request_deserializer": handler.request_deserializer,
+        kwargs = {"request_deserializer": _tolerant(handler.request_deserializer),
                   "response_serializer": handler.response_serializer}
         if handler.unary_unary:
             unary = handler.unary_unary
@@ -72,6 +96,9 @@ class RpcPipeline(aio.ServerInterceptor):
             async with self._call(method, metadata, context):
                 if handler.unary_stream:
                     _check(request)
+                if inspect.iscoroutinefunction(streaming):  # writes with context.write (grpc's health Watch)
+                    await streaming(request, context)
+                    return
                 async for item in streaming(request, context):
                     yield item
 
@@ -102,6 +129,9 @@ class RpcPipeline(aio.ServerInterceptor):
         except aio.AbortError:
             code = context.code() or grpc.StatusCode.UNKNOWN
             raise
+        except NotImplementedError:  # a generated servicer's default method (grpc's health List, say)
+            code = grpc.StatusCode.UNIMPLEMENTED
+            await context.abort(code, "method not implemented", trailing_metadata=(("x-request-id", request_id),))
         except Exception:
             code = grpc.StatusCode.INTERNAL
             log.exception("unexpected error method=%s request_id=%s", method, request_id)

@@ -86,19 +86,31 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
     )
 
 
+# Beyond this a duration is nonsense for any field here; clamping keeps arithmetic on it safe and lets the
+# validators refuse it by its field, where `ToTimedelta` would overflow (far below protobuf's own limit).
+MAX_SPAN = timedelta(days=36500)
+
+
+def span(message: duration_pb2.Duration) -> timedelta:
+    """The duration as a timedelta, clamped to +-MAX_SPAN."""
+    if abs(message.seconds) > MAX_SPAN.total_seconds():
+        return MAX_SPAN if message.seconds > 0 else -MAX_SPAN
+    return message.ToTimedelta()
+
+
 def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> BookingSettings:
     return BookingSettings(
-        minimum_notice=message.minimum_notice.ToTimedelta() if message.HasField("minimum_notice") else None,
+        minimum_notice=span(message.minimum_notice) if message.HasField("minimum_notice") else None,
         maximum_days_ahead=message.maximum_days_ahead if message.HasField("maximum_days_ahead") else None,
-        buffer_before=message.buffer_before.ToTimedelta(),
-        buffer_after=message.buffer_after.ToTimedelta(),
+        buffer_before=span(message.buffer_before),
+        buffer_after=span(message.buffer_after),
         requires_approval=message.requires_approval,
     )
 
 
 def cancellation_from_proto(message: catalog_pb2.CancellationPolicy) -> CancellationPolicy:
     return CancellationPolicy(tiers=tuple(
-        CancellationTier(before_start=t.before_start.ToTimedelta(), fee_bps=t.fee_bps, allowed=not t.refused)
+        CancellationTier(before_start=span(t.before_start), fee_bps=t.fee_bps, allowed=not t.refused)
         for t in message.tiers))
 
 
@@ -130,8 +142,8 @@ def pricing_from_proto(message: catalog_pb2.PricingPolicy, errors: Collector,
             lead = rule.lead_time
             rules.append(PricingRule(
                 kind=RuleKind.LEAD_TIME, **common,  # type: ignore[arg-type]
-                max_lead=lead.max_lead.ToTimedelta() if lead.HasField("max_lead") else None,
-                min_lead=lead.min_lead.ToTimedelta() if lead.HasField("min_lead") else None))
+                max_lead=span(lead.max_lead) if lead.HasField("max_lead") else None,
+                min_lead=span(lead.min_lead) if lead.HasField("min_lead") else None))
         elif kind == "days_of_week":
             days = frozenset(weekday(d, f"{path}.days_of_week.days", errors) for d in rule.days_of_week.days)
             rules.append(PricingRule(kind=RuleKind.DAY_OF_WEEK, weekdays=days, **common))  # type: ignore[arg-type]
@@ -174,7 +186,7 @@ def service_spec_from_proto(message: catalog_pb2.Service, errors: Collector) -> 
     return ServiceSpec(
         display_name=message.display_name.strip(),
         description=message.description,
-        duration=message.duration.ToTimedelta(),
+        duration=span(message.duration),
         capacity=message.capacity or 1,
         base_price_minor=message.base_price.amount_minor,
         currency=message.base_price.currency_code,

@@ -24,6 +24,7 @@ from foothills_rpc.domain.errors import (
 from foothills_rpc.domain.passwords import password_violation
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import (
+    MAX_EMAIL_LENGTH,
     Role,
     display_name_problem,
     email_problem,
@@ -91,6 +92,8 @@ class Accounts:
         errors = Collector()
         if not email:
             errors.add("email", "is required")
+        elif len(email) > MAX_EMAIL_LENGTH:  # no account can have it; says nothing about who exists
+            errors.add("email", f"must be at most {MAX_EMAIL_LENGTH} characters")
         if not password:
             errors.add("password", "is required")
         errors.check()
