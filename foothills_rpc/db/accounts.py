@@ -1,4 +1,4 @@
-"""Data access for users, sessions, refresh and reset tokens and the login throttle.
+"""Data access for users, sessions, refresh and reset tokens, the login throttle and rate limits.
 
 Functions take the caller's AsyncSession and never commit: `Database.run` owns the transaction.
 """
@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
-from foothills_rpc.db.models import AuthSession, LoginThrottle, PasswordReset, RefreshToken, User, UtcDateTime
+from foothills_rpc.db.models import (
+    AuthSession,
+    LoginThrottle,
+    PasswordReset,
+    RateLimit,
+    RefreshToken,
+    User,
+    UtcDateTime,
+)
 from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from foothills_rpc.domain.users import Role
 
@@ -211,6 +219,33 @@ async def clear_login_failures(session: AsyncSession, *, email: str) -> None:
     row = await session.get(LoginThrottle, email)
     if row is not None:
         await session.delete(row)
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hits:
+    count: int
+    window_started_at: datetime
+
+
+async def hit_rate_limit(session: AsyncSession, *, scope: str, key: str, now: datetime, window: timedelta) -> Hits:
+    """Counts one call in one atomic upsert (a fresh window once the old one has passed) and returns the
+    count so far, so concurrent calls on many processes are all counted and each sees its own number."""
+    table = RateLimit.__table__
+    assert isinstance(table, Table)
+    window_open = table.c.window_started_at > now - window
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    upsert = insert(table).values(scope=scope, key=key, hits=1, window_started_at=now).on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.key],
+        set_={
+            "hits": case((window_open, table.c.hits + 1), else_=1),
+            "window_started_at": case((window_open, table.c.window_started_at), else_=at(now)),
+        },
+    )
+    row = (await session.execute(upsert.returning(table.c.hits, table.c.window_started_at))).one()
+    return Hits(count=row.hits, window_started_at=row.window_started_at)
 
 
 # --- admin: listing and changing users -------------------------------------------------------

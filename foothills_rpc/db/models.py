@@ -127,6 +127,18 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class RateLimit(Base):
+    """Calls counted per (scope, key) in a fixed window: registrations per client address, password
+    resets per email. Counted in the database so every server process sees the same count."""
+
+    __tablename__ = "rate_limits"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class OutboxMessage(Base):
     """A mail to send, written in the same transaction as the change it reports."""
 
