@@ -6,6 +6,7 @@ embedded SQLite set-up. Nothing else in the package reads `os.environ`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
@@ -96,6 +97,13 @@ class Settings:
     login_max_failures: int = 10
     login_window: timedelta = timedelta(minutes=15)
     login_lockout: timedelta = timedelta(minutes=15)
+    # Registrations per client address, and password-reset requests per email, per `rate_window`:
+    # Register's ALREADY_EXISTS cannot be used to sweep addresses, nor resets to flood an inbox.
+    registrations_per_address: int = 20
+    password_resets_per_email: int = 5
+    rate_window: timedelta = timedelta(hours=1)
+    # Peers whose x-forwarded-for is believed (a proxy such as deploy/nginx.conf); others' is ignored.
+    trusted_proxies: frozenset[str] = frozenset()
     smtp: SmtpSettings | None = None
     # Mail goes here as .eml files when no SMTP server is configured.
     outbox_dir: Path = Path("outbox")
@@ -174,6 +182,12 @@ class Settings:
             login_max_failures=int(number("FOOTHILLS_LOGIN_MAX_FAILURES", defaults.login_max_failures)),
             login_window=seconds("FOOTHILLS_LOGIN_WINDOW_SECONDS", defaults.login_window),
             login_lockout=seconds("FOOTHILLS_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout),
+            registrations_per_address=int(number("FOOTHILLS_REGISTRATIONS_PER_ADDRESS",
+                                                 defaults.registrations_per_address)),
+            password_resets_per_email=int(number("FOOTHILLS_PASSWORD_RESETS_PER_EMAIL",
+                                                 defaults.password_resets_per_email)),
+            rate_window=seconds("FOOTHILLS_RATE_WINDOW_SECONDS", defaults.rate_window),
+            trusted_proxies=_addresses("FOOTHILLS_TRUSTED_PROXIES", env),
             smtp=smtp,
             outbox_dir=Path(text("FOOTHILLS_OUTBOX_DIR", str(defaults.outbox_dir))),
             mail_sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
@@ -186,6 +200,18 @@ class Settings:
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
             tls=_tls(env),
         )
+
+
+def _addresses(name: str, env: Mapping[str, str]) -> frozenset[str]:
+    """A comma-separated list of IP addresses, normalised (so '::1' and '0:0::1' match)."""
+    found = set()
+    for raw in env.get(name, "").split(","):
+        if raw := raw.strip():
+            try:
+                found.add(str(ipaddress.ip_address(raw)))
+            except ValueError as exc:
+                raise ConfigError(f"{name} must list IP addresses, got {raw!r}") from exc
+    return frozenset(found)
 
 
 def _test_clock_start(env: Mapping[str, str]) -> datetime | None:

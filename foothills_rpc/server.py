@@ -145,7 +145,8 @@ class FoothillsServer:
             Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
             Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
         ]
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(components.accounts), self._server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(
             components.users, components.support, components.conflicts, components.audit_log, components.reports),
             self._server)

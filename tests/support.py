@@ -21,8 +21,9 @@ TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    """Production settings except a cheap password hash (one test checks the real parameters)."""
-    base = Settings(database_url=database_url, jwt_secret=TEST_SECRET,
+    """Production settings except a cheap password hash (one test checks the real parameters) and a
+    registration limit that tests registering many users from 127.0.0.1 do not reach."""
+    base = Settings(database_url=database_url, jwt_secret=TEST_SECRET, registrations_per_address=100_000,
                     argon2=Argon2Params(memory_kib=64, time_cost=1, parallelism=1),
                     health_probe_seconds=0.2, shutdown_grace_seconds=1.0, watch_poll_seconds=0.05)
     return base.with_overrides(**overrides)

@@ -103,7 +103,8 @@ def _env(database_url: str, folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
     env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_JWT_SECRET=SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
                FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
-               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING")
+               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING",
+               FOOTHILLS_REGISTRATIONS_PER_ADDRESS="100000")  # hundreds of customers from 127.0.0.1
     return env
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.interceptors.auth import principal
+from foothills_rpc.interceptors.peer import client_address
 from foothills_rpc.services.converters import timestamp, user_to_proto
 from foothills_rpc.usecases.accounts import Accounts, Credentials, ProfileChanges
 
@@ -23,12 +24,14 @@ def _credentials(credentials: Credentials) -> auth_pb2.Credentials:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, *, trusted_proxies: frozenset[str] = frozenset()) -> None:
         self._accounts = accounts
+        self._trusted_proxies = trusted_proxies
 
     async def Register(self, request: auth_pb2.RegisterRequest, context: Any) -> auth_pb2.RegisterResponse:
         user = await self._accounts.register(email=request.email, password=request.password,
-                                             display_name=request.display_name)
+                                             display_name=request.display_name,
+                                             client_address=client_address(context, self._trusted_proxies))
         return auth_pb2.RegisterResponse(user=user_to_proto(user))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Any) -> auth_pb2.LoginResponse:

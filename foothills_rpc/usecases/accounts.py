@@ -72,7 +72,9 @@ class Accounts:
     # --- registration and sign-in ------------------------------------------------------------
 
     async def register(self, *, email: str, password: str, display_name: str,
-                       role: Role = Role.CUSTOMER) -> User:
+                       role: Role = Role.CUSTOMER, client_address: str | None = None) -> User:
+        """`client_address` is the caller's for a self-service sign-up (rate-limited per address);
+        None for an operator's command line."""
         email = normalize_email(email)
         errors = Collector()
         if problem := email_problem(email):
@@ -82,6 +84,10 @@ class Accounts:
         if violation := password_violation(password, email=email, field="password"):
             errors.violations.append(violation)
         errors.check()
+        if client_address is not None:
+            await self._rate_limit("register", client_address, self._settings.registrations_per_address,
+                                   reason="REGISTRATION_RATE_LIMITED",
+                                   message="too many registrations from this address; try again later")
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         return await self._db.run(lambda s: repo.insert_user(
@@ -184,6 +190,10 @@ class Accounts:
         email = normalize_email(email)
         if problem := email_problem(email):
             raise InvalidArgument.single("email", problem)
+        # Counted per email whether or not an account has it, so the answer still reveals nothing.
+        await self._rate_limit("password_reset", email, self._settings.password_resets_per_email,
+                               reason="PASSWORD_RESET_RATE_LIMITED",
+                               message="too many password-reset requests for this email; try again later")
         now = self._clock.now()
         token = new_opaque_token()
         expires_at = now + self._settings.password_reset_ttl
@@ -225,6 +235,14 @@ class Accounts:
             await repo.clear_login_failures(session, email=user.email)
 
         await self._db.run(apply)
+
+    async def _rate_limit(self, scope: str, key: str, limit: int, *, reason: str, message: str) -> None:
+        """Counts this call in its own transaction (so a refused call that follows still counts) and
+        refuses it once the window holds more than `limit`."""
+        now, window = self._clock.now(), self._settings.rate_window
+        hits = await self._db.run(lambda s: repo.hit_rate_limit(s, scope=scope, key=key, now=now, window=window))
+        if hits.count > limit:
+            raise ResourceExhausted(message, reason=reason, retry_after=hits.window_started_at + window - now)
 
     # --- profile -----------------------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+"""Who is on the other end of a call: the client's IP address, for limits kept per address."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import unquote
+
+
+def client_address(context: Any, trusted_proxies: frozenset[str]) -> str:
+    """The TCP peer's address; when that peer is a trusted proxy, the nearest address in
+    x-forwarded-for that is not itself a trusted proxy (proxies append, so a client's own forged
+    entries sit to the left and are never reached)."""
+    address = _peer_host(context.peer())
+    if address not in trusted_proxies:
+        return address
+    forwarded = ",".join(value for key, value in context.invocation_metadata() or ()
+                         if key == "x-forwarded-for" and isinstance(value, str))
+    for entry in reversed(forwarded.split(",")):
+        hop = _normalised(entry.strip())
+        if hop is None:
+            break  # garbage in the header: stop at the last proxy we trust
+        if hop not in trusted_proxies:
+            return hop
+        address = hop
+    return address
+
+
+def _peer_host(peer: str) -> str:
+    """'ipv4:10.0.0.1:5000' -> '10.0.0.1'; 'ipv6:[::1]:5000' -> '::1'; anything else as it came."""
+    kind, _, rest = unquote(peer).partition(":")  # some gRPC versions percent-encode the brackets
+    if kind == "ipv4":
+        rest = rest.rpartition(":")[0]
+    elif kind == "ipv6":
+        rest = rest.rpartition(":")[0].strip("[]")
+    else:
+        return peer
+    return _normalised(rest) or peer
+
+
+def _normalised(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
