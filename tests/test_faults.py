@@ -674,8 +674,9 @@ class FlakySmtp(Mailbox):
     - "down": nothing listens on the port (connections are refused);
     - "mute": a plain TCP listener accepts and never says a word (no SMTP greeting);
     - "stall": SMTP, but after the message it says nothing for longer than the client waits, then 451;
-    - "busy": 451 to RCPT (a temporary refusal); "reject": 554 to DATA (a permanent-looking one);
-    - "up": accepts and keeps every message.
+    - "busy": 451 to RCPT (a temporary refusal); "reject": 554 to DATA (a permanent-looking one, but
+      about the relay rather than one recipient, so it is retried);
+    - "up": accepts and keeps every message, except 550 (no such user, for good) to RCPT of gone@...
     """
 
     STALL_SECONDS = 2.0
@@ -731,6 +732,8 @@ class FlakySmtp(Mailbox):
                           rcpt_options: list[str]) -> str:
         if self.mode == "busy":
             return "451 4.3.2 try again later"
+        if address.startswith("gone@"):
+            return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
         return "250 OK"
 
@@ -835,3 +838,56 @@ async def test_the_mail_dispatcher_survives_smtp_down_slow_and_refusing_and_then
     assert all(r.body == "" and r.sent_at == clock.now() - outbox.MAX_BACKOFF - outbox.CLAIM_LEASE for r in rows)
     print(f"[faults] SMTP {', '.join(history)}; then up: {len(rows)} mails, each delivered once "
           f"(attempts {sorted(r.attempts for r in rows)})")
+
+
+async def test_a_recipient_refused_for_good_is_abandoned_at_once_and_a_stale_mail_after_two_days(
+        database_url: str) -> None:
+    """550 to RCPT: one attempt, then the row is abandoned (body dropped, error kept) and never claimed
+    again, while the other mails go out. A mail that cannot be delivered for GIVE_UP_AFTER (the SMTP
+    server down all along) is abandoned at its next attempt instead of being retried forever."""
+    clock = ManualClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
+    smtp = FlakySmtp()
+    db = Database(database_url, pool_size=4)
+    settings = SmtpSettings(host="127.0.0.1", port=smtp.port, starttls=False, timeout_seconds=0.5)
+    dispatcher = outbox.Dispatcher(db, SmtpMailer(settings), clock, sender="foothills@example.com")
+
+    async def enqueue(*recipients: str) -> None:
+        async def write(session: AsyncSession) -> None:
+            for recipient in recipients:
+                outbox.enqueue(session, recipient=recipient, subject="news", body="hello", now=clock.now())
+
+        await db.run(write)
+
+    def by_recipient(rows: list[OutboxMessage]) -> dict[str, OutboxMessage]:
+        return {row.recipient: row for row in rows}
+
+    try:
+        smtp.switch("up")
+        await enqueue("gone@example.com", "here@example.com")
+        assert await dispatcher.deliver_due() == 2
+        rows = by_recipient(await _outbox_rows(db))
+        gone, here = rows["gone@example.com"], rows["here@example.com"]
+        assert gone.abandoned_at == clock.now() and gone.sent_at is None and gone.attempts == 1
+        assert "550" in gone.last_error and gone.body == ""
+        assert here.sent_at == clock.now() and here.abandoned_at is None
+        clock.advance(outbox.GIVE_UP_AFTER)
+        assert await dispatcher.deliver_due() == 0  # never claimed again
+
+        smtp.switch("down")
+        await enqueue("patient@example.com")
+        assert await dispatcher.deliver_due() == 1
+        patient = by_recipient(await _outbox_rows(db))["patient@example.com"]
+        assert patient.abandoned_at is None and patient.available_at == clock.now() + outbox.backoff(1)
+        clock.advance(outbox.GIVE_UP_AFTER)  # still down two days later
+        assert await dispatcher.deliver_due() == 1
+        patient = by_recipient(await _outbox_rows(db))["patient@example.com"]
+        assert patient.abandoned_at == clock.now() and patient.attempts == 2 and patient.body == ""
+        assert "ConnectionRefusedError" in patient.last_error
+        clock.advance(outbox.MAX_BACKOFF + outbox.CLAIM_LEASE)
+        assert await dispatcher.deliver_due() == 0
+    finally:
+        smtp.close()
+        await db.dispose()
+    assert [str(m["To"]) for m in smtp.messages] == ["here@example.com"]
+    print("[faults] SMTP 550 to RCPT: abandoned after 1 attempt; SMTP down for "
+          f"{outbox.GIVE_UP_AFTER}: abandoned after 2 attempts; the healthy mail delivered once")

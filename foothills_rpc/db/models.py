@@ -153,6 +153,8 @@ class OutboxMessage(Base):
     available_at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Set when delivery was given up (the recipient refused for good, or the mail grew too old).
+    abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
 
 

@@ -15,9 +15,14 @@ from foothills_rpc.config import SmtpSettings
 log = logging.getLogger(__name__)
 
 
+class UndeliverableMail(Exception):
+    """The receiving server refused the recipient for good (a 5xx reply to RCPT): retrying cannot help."""
+
+
 class Mailer(Protocol):
     async def send(self, message: EmailMessage) -> None:
-        """Delivers `message` or raises; the dispatcher retries on any exception."""
+        """Delivers `message` or raises: UndeliverableMail when retrying cannot help; any other
+        exception is taken as temporary and retried."""
         ...
 
 
@@ -35,7 +40,16 @@ class SmtpMailer:
                 smtp.starttls(context=ssl.create_default_context())
             if s.username:
                 smtp.login(s.username, s.password)
-            smtp.send_message(message)
+            try:
+                smtp.send_message(message)
+            except smtplib.SMTPRecipientsRefused as exc:
+                # Only a recipient refused with 5xx is permanent. A 5xx elsewhere (sender, DATA, auth)
+                # usually means our relay is misconfigured, which would refuse every mail alike:
+                # those are retried (until the mail is too old) rather than dropped.
+                codes = [code for code, _ in exc.recipients.values()]
+                if codes and all(500 <= code < 600 for code in codes):
+                    raise UndeliverableMail(f"recipient refused: {exc.recipients}") from exc
+                raise
 
 
 class FileMailer:

@@ -2,8 +2,10 @@
 
 `enqueue` adds a row inside the caller's transaction, so a mail exists if and only if its change
 committed. `Dispatcher` claims due rows with a conditional update (one claimer per row, even with
-several server processes), sends them, and records success; a failure is retried with backoff.
-Delivery is at least once; each message has a stable Message-ID so a receiver can drop duplicates.
+several server processes), sends them, and records success; a failure is retried with backoff until
+the mail is GIVE_UP_AFTER old, and a recipient refused for good is not retried at all (the row is
+marked abandoned). Delivery is at least once; each message has a stable Message-ID so a receiver can
+drop duplicates.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import OutboxMessage
-from foothills_rpc.mail.mailer import Mailer
+from foothills_rpc.mail.mailer import Mailer, UndeliverableMail
 
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=2)  # a claimer that dies mid-send leaves the row due again after this
 MAX_BACKOFF = timedelta(minutes=30)
+# Past this a mail is stale (reset tokens and booking news lose their point long before): give up.
+GIVE_UP_AFTER = timedelta(days=2)
 BATCH = 20
 
 
@@ -73,7 +77,8 @@ class Dispatcher:
         now = self._clock.now()
         due = (
             select(OutboxMessage.id)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.available_at <= now)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.abandoned_at.is_(None),
+                   OutboxMessage.available_at <= now)
             .order_by(OutboxMessage.available_at)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
@@ -102,7 +107,13 @@ class Dispatcher:
             await self._mailer.send(mail)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-            retry_at = self._clock.now() + backoff(message.attempts)
+            now = self._clock.now()
+            if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
+                log.warning("mail abandoned message_id=%s attempts=%d error=%s",
+                            message.id, message.attempts, type(exc).__name__)
+                await self._db.run(lambda s: self._mark(s, message.id, abandoned_at=now, body="", last_error=error))
+                return
+            retry_at = now + backoff(message.attempts)
             log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
                         message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
             await self._db.run(lambda s: self._mark(s, message.id, available_at=retry_at, last_error=error))
