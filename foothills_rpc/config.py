@@ -114,6 +114,8 @@ class Settings:
     db_pool_size: int = 10
     # Unary calls served at once per process; more are refused with RESOURCE_EXHAUSTED (health exempt).
     max_in_flight: int = 2000
+    # The longest a unary call may run, whatever the caller's deadline; then UNAVAILABLE (CALL_TIMEOUT).
+    max_call_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
     health_probe_seconds: float = 2.0
     slot_horizon_seconds: float = 3600.0
@@ -196,6 +198,7 @@ class Settings:
                                                   defaults.default_maximum_days_ahead)),
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
             max_in_flight=int(number("FOOTHILLS_MAX_IN_FLIGHT", defaults.max_in_flight)),
+            max_call_seconds=number("FOOTHILLS_MAX_CALL_SECONDS", defaults.max_call_seconds),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
             tls=_tls(env),

@@ -132,7 +132,8 @@ class FoothillsServer:
         """`reuse_port`: share the port with sibling workers (SO_REUSEPORT); only under `serve --workers`."""
         self.components = components
         self._server = aio.server(
-            interceptors=[RpcPipeline(components.authenticator, max_in_flight=components.settings.max_in_flight)],
+            interceptors=[RpcPipeline(components.authenticator, max_in_flight=components.settings.max_in_flight,
+                                      max_call_seconds=components.settings.max_call_seconds)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", int(reuse_port))],

@@ -11,6 +11,7 @@ loud reason, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -170,8 +171,17 @@ class Caller:
 
 @pytest.fixture
 async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
+    async with running_server(database_url, clock, mailbox) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def running_server(database_url: str, clock: ManualClock, mailbox: Mailbox,
+                         **settings_overrides: object) -> AsyncIterator[Running]:
+    """What the `running` fixture gives, for a test that needs other settings."""
     mailbox.clear()  # each test sees only its own mail
-    settings = make_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False))
+    settings = make_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False),
+                             **settings_overrides)
     components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
     server = FoothillsServer(components)
     port = await server.start("127.0.0.1:0")

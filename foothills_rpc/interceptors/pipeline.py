@@ -7,6 +7,7 @@ streaming RPCs).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -20,7 +21,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
-from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted
+from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
 from foothills_rpc.interceptors.auth import Authenticator, optional_principal
 from foothills_rpc.interceptors.errors import rich_status
 from foothills_rpc.interceptors.hygiene import nul_characters
@@ -64,11 +65,16 @@ class RpcPipeline(aio.ServerInterceptor):
     """`max_in_flight` bounds the unary calls being served at once: beyond it a call is refused at once
     with RESOURCE_EXHAUSTED instead of queueing behind the others (grpc's own limit would also count,
     and so refuse, the health checks that load balancers need answered). Streams are not counted:
-    they are long-lived and mostly idle."""
+    they are long-lived and mostly idle.
 
-    def __init__(self, authenticator: Authenticator, *, max_in_flight: int) -> None:
+    `max_call_seconds` caps a unary call for callers that set no deadline (or a longer one): against a
+    database that stops answering, the call ends with UNAVAILABLE and its work is cancelled instead of
+    holding a connection and an admission slot for ever."""
+
+    def __init__(self, authenticator: Authenticator, *, max_in_flight: int, max_call_seconds: float) -> None:
         self._auth = authenticator
         self._max_in_flight = max_in_flight
+        self._max_call_seconds = max_call_seconds
         self._in_flight = 0
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
@@ -85,7 +91,15 @@ class RpcPipeline(aio.ServerInterceptor):
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
                 async with self._call(method, metadata, context, counted=True):
                     _check(request)
-                    return await unary(request, context)
+                    limit = asyncio.timeout(self._max_call_seconds)
+                    try:
+                        async with limit:
+                            return await unary(request, context)
+                    except TimeoutError:
+                        if not limit.expired():
+                            raise
+                        raise Unavailable(f"the call did not finish within {self._max_call_seconds:g} s; "
+                                          "retry with the same request_id", reason="CALL_TIMEOUT") from None
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
         streaming = handler.unary_stream or handler.stream_stream
@@ -128,6 +142,13 @@ class RpcPipeline(aio.ServerInterceptor):
                 ("grpc-status-details-bin", status), ("x-request-id", request_id)))
         except aio.AbortError:
             code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except asyncio.CancelledError:
+            # The caller's deadline passed or it went away: grpc cancels this task, and with it the
+            # call's database work (its transaction rolls back), so nothing is half-done later.
+            remaining = context.time_remaining()
+            passed = remaining is not None and remaining <= 0
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if passed else grpc.StatusCode.CANCELLED
             raise
         except NotImplementedError:  # a generated servicer's default method (grpc's health List, say)
             code = grpc.StatusCode.UNIMPLEMENTED
