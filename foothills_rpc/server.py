@@ -54,6 +54,7 @@ SERVICE_NAMES = (
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 MAX_MESSAGE_BYTES = 1024 * 1024
+PROBES_MISSED_FOR_NOT_SERVING = 2
 
 
 def resolve_jwt_secret(settings: Settings) -> str:
@@ -141,6 +142,7 @@ class FoothillsServer:
         self._health = health.aio.HealthServicer()
         settings = components.settings
         self._serving = True
+        self._missed_probes = 0
         self._background = [
             Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
             Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
@@ -197,7 +199,11 @@ class FoothillsServer:
             await self._health.set(name, status)
 
     async def _probe_database(self) -> None:
-        serving = await self.components.db.ping()
+        # One missed probe (a busy moment, a stalled event loop) is not an outage: turning NOT_SERVING
+        # would make load balancers drain a healthy process. Two in a row are; one success recovers.
+        answered = await self.components.db.ping()
+        self._missed_probes = 0 if answered else self._missed_probes + 1
+        serving = self._missed_probes < PROBES_MISSED_FOR_NOT_SERVING
         if serving != self._serving:
             log.warning("database %s", "reachable again: SERVING" if serving else "unreachable: NOT_SERVING")
             self._serving = serving

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from foothills_rpc.db.database import PING_TIMEOUT_SECONDS
 from foothills_rpc.server import SERVICE_NAMES, FoothillsServer, build_components
 from tests.support import make_settings
 
@@ -33,7 +34,15 @@ class Relay:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
+
+    async def stall(self, seconds: float) -> None:
+        """Holds every byte for `seconds`, connections kept open: a database that is slow, not gone."""
+        self._flowing.clear()
+        await asyncio.sleep(seconds)
+        self._flowing.set()
 
     async def open(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -58,6 +67,7 @@ class Relay:
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             sink.close()
@@ -115,3 +125,18 @@ async def test_unknown_service_is_not_found(relayed: tuple[Relay, FoothillsServe
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="nope.v1.Nope"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_one_slow_probe_does_not_turn_health_not_serving(
+        relayed: tuple[Relay, FoothillsServer, grpc.aio.Channel]) -> None:
+    """The database stalls for longer than one probe waits (PING_TIMEOUT_SECONDS) but answers before a
+    second probe gives up: a load balancer must not drain a process for one slow moment."""
+    relay, _, channel = relayed
+    stall = asyncio.ensure_future(relay.stall(PING_TIMEOUT_SECONDS * 1.5))
+    seen = set()
+    while not stall.done():
+        seen |= await _statuses(channel)
+        await asyncio.sleep(0.05)
+    assert seen == {SERVING}
+    await relay.cut()  # while a real outage still turns it within seconds
+    await _until(channel, NOT_SERVING)
