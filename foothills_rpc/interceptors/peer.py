@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 
-def client_address(context: Any, trusted_proxies: frozenset[str]) -> str:
-    """The TCP peer's address; when that peer is a trusted proxy, the nearest address in
-    x-forwarded-for that is not itself a trusted proxy (proxies append, so a client's own forged
-    entries sit to the left and are never reached)."""
-    address = _peer_host(context.peer())
+def client_address(peer: str, forwarded_for: Iterable[str], trusted_proxies: frozenset[str]) -> str:
+    """The address of `peer` (grpc's `context.peer()`); when that peer is a trusted proxy, the nearest
+    address in the x-forwarded-for values that is not itself a trusted proxy (proxies append, so a
+    client's own forged entries sit to the left and are never reached)."""
+    address = _peer_host(peer)
     if address not in trusted_proxies:
         return address
-    forwarded = ",".join(value for key, value in context.invocation_metadata() or ()
-                         if key == "x-forwarded-for" and isinstance(value, str))
-    for entry in reversed(forwarded.split(",")):
+    for entry in reversed(",".join(forwarded_for).split(",")):
         hop = _normalised(entry.strip())
         if hop is None:
             break  # garbage in the header: stop at the last proxy we trust

@@ -31,8 +31,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Register(self, request: auth_pb2.RegisterRequest, context: Any) -> auth_pb2.RegisterResponse:
         user = await self._accounts.register(email=request.email, password=request.password,
                                              display_name=request.display_name,
-                                             client_address=client_address(context, self._trusted_proxies))
+                                             client_address=self._client_address(context))
         return auth_pb2.RegisterResponse(user=user_to_proto(user))
+
+    def _client_address(self, context: Any) -> str:
+        forwarded = [value for key, value in context.invocation_metadata() or ()
+                     if key == "x-forwarded-for" and isinstance(value, str)]
+        return client_address(context.peer(), forwarded, self._trusted_proxies)
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Any) -> auth_pb2.LoginResponse:
         credentials, user = await self._accounts.login(email=request.email, password=request.password)
