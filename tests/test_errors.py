@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 from sqlalchemy import text
 
 from foothills.auth.v1 import auth_pb2
 from foothills_rpc.domain import errors
+from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.interceptors.errors import STATUS_CODES
+from foothills_rpc.interceptors.hygiene import nul_characters
 from tests.conftest import Running
 from tests.support import violations
 
@@ -64,3 +67,43 @@ async def test_nul_characters_are_invalid_argument_in_any_field(running: Running
         await running.auth.UpdateProfile(auth_pb2.UpdateProfileRequest(user={"phone": "+4420\x00"}),
                                          metadata=caller.metadata)
     assert violations(caught.value) == {"user.phone": "INVALID_VALUE"}
+
+
+async def test_an_unknown_method_is_unimplemented_and_the_server_goes_on(running: Running) -> None:
+    unknown = running.channel.unary_unary("/foothills.auth.v1.AuthService/NoSuchMethod")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await unknown(b"")
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    await running.register("after-unknown@example.com")
+
+
+async def test_a_stale_token_does_not_break_a_public_call(running: Running) -> None:
+    """Public RPCs take an optional token; an expired or forged one makes the caller anonymous."""
+    for header in ("Bearer not-a-jwt", "Basic dXNlcjpwYXNz"):
+        registered = await running.auth.Register(auth_pb2.RegisterRequest(
+            email=f"stale{len(header)}@example.com", password="long enough pass", display_name="S"),
+            metadata=(("authorization", header),))
+        assert registered.user.name.startswith("users/")
+
+
+async def test_a_method_without_a_policy_is_denied(running: Running) -> None:
+    """Default deny, at the component every call passes through (every served RPC has an entry, see
+    test_policy.py, so no real call can reach this)."""
+    with pytest.raises(errors.PermissionDenied) as caught:
+        await running.server.components.authenticator.authorize("/foothills.auth.v1.AuthService/Unlisted", {})
+    assert caught.value.reason == "NO_POLICY"
+
+
+def test_the_current_principal_outside_a_signed_in_call_is_unauthenticated() -> None:
+    with pytest.raises(errors.Unauthenticated):
+        principal()
+
+
+def test_nul_checks_stop_at_a_depth_no_contract_of_ours_reaches() -> None:
+    """google.protobuf.Value nests without end; the check walks 16 levels and no further."""
+    value = struct_pb2.Value(string_value="deep\x00")
+    for _ in range(40):
+        value = struct_pb2.Value(list_value=struct_pb2.ListValue(values=[value]))
+    assert nul_characters(value) == []
+    shallow = struct_pb2.Value(list_value=struct_pb2.ListValue(values=[struct_pb2.Value(string_value="x\x00")]))
+    assert [v.field for v in nul_characters(shallow)] == ["list_value.values[0].string_value"]
