@@ -182,6 +182,29 @@ async def test_create_service_needs_a_real_category(running: Running) -> None:
     assert violations(error) == {"service.category": "INVALID_VALUE"}
 
 
+async def test_update_service_moves_it_to_another_category_only_an_existing_one(running: Running) -> None:
+    world = await CatalogWorld.create(running)
+    service = await world.service()
+    yoga = (await running.catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
+        category=catalog_pb2.Category(display_name="Yoga")), metadata=world.admin.metadata)).category
+    moved = (await running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=service.name, etag=service.etag, category=yoga.name),
+        update_mask=mask("category")), metadata=world.provider.metadata)).service
+    assert moved.category == yoga.name
+    for bad in ("", "categories/not-a-uuid", "services/00000000-0000-0000-0000-000000000000"):
+        error = await _error(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+            service=catalog_pb2.Service(name=service.name, etag=moved.etag, category=bad),
+            update_mask=mask("category")), metadata=world.provider.metadata))
+        assert violations(error) == {"service.category": "INVALID_VALUE"}, bad
+    gone = "categories/00000000-0000-0000-0000-000000000000"
+    error = await _error(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=service.name, etag=moved.etag, category=gone),
+        update_mask=mask("category")), metadata=world.provider.metadata))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "service.category" in violations(error)
+    current = (await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=service.name))).service
+    assert current.category == yoga.name
+
+
 async def test_update_service_with_the_current_etag_then_a_stale_one(running: Running) -> None:
     world = await CatalogWorld.create(running)
     service = await world.service()
