@@ -183,6 +183,8 @@ class Settings:
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
             max_in_flight=int(number("FOOTHILLS_MAX_IN_FLIGHT", defaults.max_in_flight)),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
+            # How often each process sweeps expired approvals and holds.
+            sweep_seconds=number("FOOTHILLS_SWEEP_SECONDS", defaults.sweep_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
             tls=_tls(env),
         )

@@ -12,7 +12,12 @@ alternating between the two processes, and checks every answer:
    exactly one of them gets the seat, and the freed seat is free exactly when the reschedule won;
 4b. 10 reschedules at once, 5 from S1 to S2 and 5 from S2 to S1, with room for all: all succeed;
 5. one request_id sent 20 times at once: one booking and the same answer every time (and the same
-   for a reschedule); the request_id with other content: REQUEST_ID_REUSED.
+   for a reschedule); the request_id with other content: REQUEST_ID_REUSED;
+6. a capacity-5 slot, 60 users holding at once: exactly five holds;
+7. holds expiring while bookings race for the freed seats: the test moves the holds' expiry into the
+   past in the database (time travel for those rows, no sleeping), then 30 users book, the holders
+   try to book with their holds and both processes' sweepers run every 50 ms, all at once: exactly
+   capacity bookings, every holder HOLD_EXPIRED, each hold expired once (seats_taken stays exact).
 
 Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
 5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
@@ -103,7 +108,7 @@ def _env(database_url: str, folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
     env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_JWT_SECRET=SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
                FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
-               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING")
+               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING", FOOTHILLS_SWEEP_SECONDS="0.05")
     return env
 
 
@@ -398,11 +403,16 @@ def booked(world: World, outcomes: Sequence[Outcome]) -> list[booking_pb2.Bookin
 
 CHECKS = {
     "slots over capacity": "SELECT id, capacity, seats_taken FROM slots WHERE seats_taken > capacity",
-    "slots whose seats_taken differ from their active bookings' seats": """
-        SELECT s.id, s.seats_taken, COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
-        FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id
-        GROUP BY s.id, s.seats_taken
-        HAVING s.seats_taken <> COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)""",
+    "slots whose seats_taken differ from their active bookings' and holds' seats": """
+        SELECT s.id, s.seats_taken, b.seats, h.seats FROM slots s
+        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM bookings
+                           WHERE slot_id = s.id AND status IN ('pending', 'confirmed')) b ON true
+        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM holds
+                           WHERE slot_id = s.id AND status = 'active') h ON true
+        WHERE s.seats_taken <> b.seats + h.seats""",
+    "used holds without their booking, or with another customer's": """
+        SELECT h.id FROM holds h LEFT JOIN bookings b ON b.id = h.booking_id
+        WHERE (h.status = 'used') <> (h.booking_id IS NOT NULL) OR b.customer_id <> h.customer_id""",
     "overlapping active bookings of one customer": """
         SELECT a.id, b.id FROM bookings a JOIN bookings b
           ON a.customer_id = b.customer_id AND a.id < b.id AND a.start_at < b.end_at AND b.start_at < a.end_at
@@ -691,6 +701,66 @@ async def test_one_request_id_sent_at_once_books_once(world: World) -> None:
     assert [b.name for b in listed] == [winners[0].name]
     assert await world.remaining(service, start) == 5 - winning_seats
     tally.notes.append(f"mixed round: seats={winning_seats} won")
+    print(tally.line())
+    await checked(world)
+
+
+
+async def hold(world: World, index: int, user: User, service: str, start: timestamp_pb2.Timestamp
+               ) -> booking_pb2.HoldSlotResponse:
+    return await world.node(index).booking.HoldSlot(booking_pb2.HoldSlotRequest(
+        service=service, start_time=start, request_id=uuid.uuid4().hex), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+async def book_with_hold(world: World, index: int, user: User, name: str) -> booking_pb2.CreateBookingResponse:
+    return await world.node(index).booking.CreateBooking(booking_pb2.CreateBookingRequest(
+        hold=name, request_id=uuid.uuid4().hex), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+def _expire_holds_now(url: str, names: list[str]) -> None:
+    """Time travel for these rows only: their expiry moves into the past (the servers' clocks run on)."""
+    with psycopg.connect(_psycopg_conninfo(url)) as conn:
+        conn.execute("UPDATE holds SET expires_at = expires_at - interval '1 hour' WHERE id = ANY(%s)",
+                     ([uuid.UUID(name.split("/")[1]) for name in names],))
+
+
+async def test_many_users_holding_a_capacity_five_slot_get_exactly_five(world: World) -> None:
+    tally = Tally("race 6, capacity-5 slot, 60 users holding at once")
+    service = await world.service("holds", capacity=5, provider=0)
+    for _ in range(ROUNDS):
+        start = world.take_hours(1)
+        outcomes = await fire([hold(world, i, user, service, ts(start))
+                               for i, user in enumerate(world.customers[:60])])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert sum(o.code is OK for o in outcomes) == 5, Counter(o.label for o in outcomes)
+        assert await world.remaining(service, start) == 0
+    print(tally.line())
+    await checked(world)
+
+
+async def test_holds_expiring_while_bookings_race_for_the_freed_seats(world: World) -> None:
+    tally = Tally("race 7, 3 expired holds, 30 bookings, 3 holders and both sweepers at once")
+    service = await world.service("expiring holds", capacity=3, provider=1)
+    for round_ in range(ROUNDS):
+        start = world.take_hours(1)
+        holders = world.customers[60 + 3 * round_: 63 + 3 * round_]
+        held = [o.response.hold.name for o in await fire([hold(world, i, u, service, ts(start))
+                                                          for i, u in enumerate(holders)])]
+        assert await world.remaining(service, start) == 0
+        await asyncio.to_thread(_expire_holds_now, world.database_url, held)
+        assert await world.remaining(service, start) == 3  # lapsed holds stop counting at once
+        bookers = world.customers[:30]
+        outcomes = await fire([*(create(world, i, u, service, ts(start)) for i, u in enumerate(bookers)),
+                               *(book_with_hold(world, i, u, name)
+                                 for i, (u, name) in enumerate(zip(holders, held, strict=True)))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE", "HOLD_EXPIRED"})
+        assert [o.reason for o in outcomes[30:]] == ["HOLD_EXPIRED"] * 3
+        assert len(booked(world, outcomes[:30])) == 3, Counter(o.label for o in outcomes)
+        assert await world.remaining(service, start) == 0
     print(tally.line())
     await checked(world)
 

@@ -602,6 +602,21 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
     assert len(mine) == 3, mine
     assert all(booking["name"].split("/")[1] in m for m in mine)
 
+    # A checkout: hold the third slot (the BFF shows the expiry and the locked price), then book with the hold.
+    third = slots[2]
+    held = ok_json(grpcurl(server, f"{BOOKING}/HoldSlot", headers=other, data={
+        "service": service["name"], "start_time": third["start_time"], "request_id": f"e2e-hold-{suffix}"}))["hold"]
+    assert re.fullmatch(r"holds/[0-9a-f]{32}", held["name"])
+    assert (held["state"], held["price"]["total_price"]) == ("HOLD_STATE_ACTIVE", third["price"]["total_price"])
+    assert timedelta(minutes=4) < _instant(held["expire_time"]) - now < timedelta(minutes=6)
+    window = {"service": service["name"], "start_time": third["start_time"], "end_time": third["end_time"]}
+    assert ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data=window))["slots"][0].get("remaining_seats", 0) == 0
+    with_hold = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=other, data={
+        "hold": held["name"], "request_id": f"e2e-held-{suffix}"}))["booking"]
+    assert (with_hold["start_time"], with_hold["price"]) == (third["start_time"], held["price"])
+    used = ok_json(grpcurl(server, f"{BOOKING}/GetHold", headers=other, data={"name": held["name"]}))["hold"]
+    assert (used["state"], used["booking"]) == ("HOLD_STATE_USED", with_hold["name"])
+
 
 def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
     refused = subprocess.run(

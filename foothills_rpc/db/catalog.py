@@ -98,6 +98,7 @@ def spec_of(service: Service) -> ServiceSpec:
             buffer_before=timedelta(minutes=service.buffer_before_minutes),
             buffer_after=timedelta(minutes=service.buffer_after_minutes),
             requires_approval=service.requires_approval,
+            hold_duration=None if service.hold_seconds is None else timedelta(seconds=service.hold_seconds),
         ),
         cancellation=cancellation_of(service.cancellation_policy),
         pricing=_pricing_from_json(service.pricing),
@@ -120,6 +121,8 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
     service.buffer_before_minutes = int(spec.booking.buffer_before.total_seconds() // 60)
     service.buffer_after_minutes = int(spec.booking.buffer_after.total_seconds() // 60)
     service.requires_approval = spec.booking.requires_approval
+    hold = spec.booking.hold_duration
+    service.hold_seconds = None if hold is None else int(hold.total_seconds())
     service.runs_without_provider = spec.runs_without_provider
     service.cancellation_policy = [
         {"before_start_s": int(t.before_start.total_seconds()), "fee_bps": t.fee_bps, "allowed": t.allowed}

@@ -197,6 +197,8 @@ class Service(Base):
     buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
     buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    # NULL: holds last the platform default (5 minutes).
+    hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -291,6 +293,54 @@ Index("ix_bookings_status_start", Booking.status, Booking.start_at)
 # The export's order (start, id); the other columns let every statistics query read only the index.
 Index("ix_bookings_start_id", Booking.start_at, Booking.id, Booking.currency, Booking.status, Booking.seats,
       Booking.total_price_minor, Booking.cancellation_fee_minor, Booking.service_id, Booking.provider_id)
+
+
+HOLD_STATUSES = ("active", "used", "released", "expired")
+
+
+class Hold(Base):
+    """Seats of one slot reserved for one customer until `expires_at`.
+
+    An active hold has taken its seats in `slots.seats_taken` (the same conditional update as a
+    booking). It leaves `active` exactly once, by a conditional update: used by a booking (which
+    keeps the seats), released or expired (which give them back). An active hold past `expires_at`
+    is already free: every reader and writer of the slot compares `expires_at` with the
+    application's clock, and the writer claims it before counting seats.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'used', 'released', 'expired')", name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        # A retried HoldSlot finds its first hold, even when the two calls race.
+        UniqueConstraint("customer_id", "request_id", name="uq_holds_customer_request"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    slot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("slots.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The locked quote, in the same form as a booking's.
+    currency: Mapped[str] = mapped_column(String(3))
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    total_price_minor: Mapped[int] = mapped_column(BigInteger)
+    price_breakdown: Mapped[dict[str, Any]] = mapped_column(JSON)
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The sweeper's scan (active, oldest expiry first) and a slot's lapsed holds.
+Index("ix_holds_status_expires", Hold.status, Hold.expires_at)
+Index("ix_holds_slot_status", Hold.slot_id, Hold.status, Hold.expires_at)
+Index("ix_holds_customer_status", Hold.customer_id, Hold.status)
 
 
 class IdempotencyKey(Base):

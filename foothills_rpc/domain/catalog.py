@@ -20,6 +20,9 @@ MAX_CAPACITY = 10_000
 MAX_PRICE_MINOR = 100_000_000
 MAX_NOTICE = timedelta(days=90)
 MAX_DAYS_AHEAD = 730
+DEFAULT_HOLD = timedelta(minutes=5)
+MIN_HOLD = timedelta(minutes=1)
+MAX_HOLD = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,12 @@ class BookingSettings:
     buffer_before: timedelta = timedelta(0)
     buffer_after: timedelta = timedelta(0)
     requires_approval: bool = False
+    # How long a hold keeps its seats; None: DEFAULT_HOLD.
+    hold_duration: timedelta | None = None
+
+    @property
+    def hold(self) -> timedelta:
+        return DEFAULT_HOLD if self.hold_duration is None else self.hold_duration
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,9 @@ def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "servic
         errors.add(f"{prefix}.booking_settings.minimum_notice", "must be between 0 and 90 days")
     if booking.maximum_days_ahead is not None and not 1 <= booking.maximum_days_ahead <= MAX_DAYS_AHEAD:
         errors.add(f"{prefix}.booking_settings.maximum_days_ahead", f"must be between 1 and {MAX_DAYS_AHEAD}")
+    if booking.hold_duration is not None and (
+            not MIN_HOLD <= booking.hold_duration <= MAX_HOLD or booking.hold_duration.microseconds):
+        errors.add(f"{prefix}.booking_settings.hold_duration", "must be 1 minute to 1 hour, whole seconds")
     for violation in validate_grid(spec.grid):
         # The grid's fields live in two places of a service: duration on it, buffers in its settings.
         path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"

@@ -62,6 +62,8 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
         settings.minimum_notice.CopyFrom(duration(spec.booking.minimum_notice))
     if spec.booking.maximum_days_ahead is not None:
         settings.maximum_days_ahead = spec.booking.maximum_days_ahead
+    if spec.booking.hold_duration is not None:
+        settings.hold_duration.CopyFrom(duration(spec.booking.hold_duration))
     return catalog_pb2.Service(
         name=f"services/{service.id.hex}",
         display_name=spec.display_name,
@@ -105,6 +107,7 @@ def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> Booking
         buffer_before=span(message.buffer_before),
         buffer_after=span(message.buffer_after),
         requires_approval=message.requires_approval,
+        hold_duration=span(message.hold_duration) if message.HasField("hold_duration") else None,
     )
 
 

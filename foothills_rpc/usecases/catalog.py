@@ -15,6 +15,7 @@ from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
+from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
@@ -271,7 +272,14 @@ class Catalog:
                 return service, []
             bookable_from = max(start, now + self.minimum_notice(service))
             bookable_until = min(end, self.horizon(service, now))
-            return service, await repo.slots_between(session, service_id, bookable_from, bookable_until)
+            rows = await repo.slots_between(session, service_id, bookable_from, bookable_until)
+            # Holds past their expiry stop counting at once, swept or not (the application's clock decides).
+            lapsed = await holds_repo.lapsed_seats(session, [slot.id for slot in rows], now)
+            for slot in rows:
+                if slot.id in lapsed:
+                    session.expunge(slot)  # a view for this answer, never written back
+                    slot.seats_taken -= lapsed[slot.id]
+            return service, rows
 
         service, rows = await self._db.run(read)
         spec = repo.spec_of(service)  # once per call, not once per slot

@@ -83,6 +83,21 @@ class BookingServiceStub:
                 request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
                 response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
                 _registered_method=True)
+        self.HoldSlot = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/HoldSlot',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.FromString,
+                _registered_method=True)
+        self.GetHold = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/GetHold',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ReleaseHold',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
 
 
 class BookingServiceServicer:
@@ -105,9 +120,14 @@ class BookingServiceServicer:
         same request_id with different content); FAILED_PRECONDITION with reason SLOT_UNAVAILABLE (not
         a slot of the service, or not enough free seats), SERVICE_ARCHIVED, MINIMUM_NOTICE,
         TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING (the caller has another booking
-        at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time) or
+        at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time),
         PRICE_CHANGED (`expected_total_price` no longer holds; the ErrorInfo metadata carries the new
-        `total_minor` and `currency_code`); ABORTED when a concurrent change won (retry).
+        `total_minor` and `currency_code`), HOLD_EXPIRED (the `hold` expired or was released) or
+        HOLD_ALREADY_USED; NOT_FOUND for a `hold` that does not exist or is another user's; ABORTED
+        when a concurrent change won (retry).
+
+        With `hold`, the booking takes the held seats at the held price; `service`, `start_time` and
+        `seats` may then be left empty (if set they must match the hold).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +211,45 @@ class BookingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HoldSlot(self, request, context):
+        """Reserves seats of one slot for the caller for a short time (the service's hold duration,
+        default 5 minutes), while they complete a checkout. The hold carries its expiry and the price
+        quote it locks: booking with the hold (CreateBookingRequest.hold) charges that price even if
+        demand pricing moved since. Held seats count against the slot's capacity exactly like pending
+        bookings (ListSlots shows them taken) until the hold is used, released or expires; an expired
+        hold stops counting at once. Signed in (any role).
+
+        Retrying with the same `request_id` returns the first hold instead of taking more seats.
+        Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED;
+        FAILED_PRECONDITION with the reasons of CreateBooking that concern the slot and the caller
+        (SLOT_UNAVAILABLE, SERVICE_ARCHIVED, MINIMUM_NOTICE, TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER,
+        OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE) or SLOT_ALREADY_HELD_BY_USER (the caller holds seats
+        of that slot already); ABORTED when a concurrent change won (retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHold(self, request, context):
+        """Returns one of the caller's holds (admins: any hold), with its state as of now.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such hold, or another user's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Gives the held seats back at once. Releasing a hold that is already released or expired
+        returns it unchanged, so a retry is safe. The holder or an admin.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such hold, or another user's); FAILED_PRECONDITION
+        reason HOLD_ALREADY_USED (a booking was made with it; cancel the booking instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BookingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +292,21 @@ def add_BookingServiceServicer_to_server(servicer, server):
                     servicer.WatchBookings,
                     request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.FromString,
                     response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.SerializeToString,
+            ),
+            'HoldSlot': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldSlot,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.SerializeToString,
+            ),
+            'GetHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHold,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,6 +534,87 @@ class BookingService:
             '/foothills.booking.v1.BookingService/WatchBookings',
             foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
             foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/HoldSlot',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/GetHold',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ReleaseHold',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,
