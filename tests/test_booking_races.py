@@ -17,7 +17,9 @@ alternating between the two processes, and checks every answer:
 7. holds expiring while bookings race for the freed seats: the test moves the holds' expiry into the
    past in the database (time travel for those rows, no sleeping), then 30 users book, the holders
    try to book with their holds and both processes' sweepers run every 50 ms, all at once: exactly
-   capacity bookings, every holder HOLD_EXPIRED, each hold expired once (seats_taken stays exact).
+   capacity bookings, every holder HOLD_EXPIRED, each hold expired once (seats_taken stays exact);
+8. one customer, a daily limit of 3, 14 bookings and 6 holds of 20 different hours of one day at once:
+   exactly 3 succeed, the rest USER_OVER_BOOKING_LIMIT.
 
 Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
 5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
@@ -226,7 +228,8 @@ class World:
         self.hours_used += count
         return start
 
-    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60) -> str:
+    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60,
+                      **settings: Any) -> str:
         """A UTC service bookable every day round the clock, 0s notice, 30 days ahead; made by the admin."""
         created = (await self.node(0).catalog.CreateService(catalog_pb2.CreateServiceRequest(
             service=catalog_pb2.Service(
@@ -234,7 +237,7 @@ class World:
                 provider=self.providers[provider], duration=duration(minutes=minutes), capacity=capacity,
                 base_price=types_pb2.Money(amount_minor=2500, currency_code="EUR"), time_zone="UTC",
                 booking_settings=catalog_pb2.BookingSettings(minimum_notice=duration(seconds=0),
-                                                             maximum_days_ahead=30))),
+                                                             maximum_days_ahead=30, **settings))),
             metadata=self.admin.metadata)).service
         await self.node(1).catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(
             availability=catalog_pb2.Availability(name=f"{created.name}/availability", weekly_windows=[
@@ -764,6 +767,26 @@ async def test_holds_expiring_while_bookings_race_for_the_freed_seats(world: Wor
     print(tally.line())
     await checked(world)
 
+
+
+async def test_one_customer_racing_past_a_daily_limit_never_exceeds_it(world: World) -> None:
+    tally = Tally("race 8, one customer, daily limit 3, 14 bookings + 6 holds of one day at once")
+    service = await world.service("daily limit", capacity=10, provider=0, max_bookings_per_day=3)
+    for round_ in range(ROUNDS):
+        day = world.take_hours(24)  # one whole UTC day (the service's zone)
+        user = world.customers[90 + round_]
+        starts = [ts(day + timedelta(hours=h)) for h in range(20)]
+        outcomes = await fire([*(create(world, i, user, service, start) for i, start in enumerate(starts[:14])),
+                               *(hold(world, i, user, service, start) for i, start in enumerate(starts[14:]))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"USER_OVER_BOOKING_LIMIT"})
+        assert sum(o.code is OK for o in outcomes) == 3, Counter(o.label for o in outcomes)
+        booked(world, outcomes[:14])
+        mine = await world.active_bookings(service, day, day + timedelta(days=1), caller=user)
+        assert len(mine) == sum(o.code is OK for o in outcomes[:14])
+    print(tally.line())
+    await checked(world)
 
 async def test_no_server_logged_an_unexpected_error(world: World) -> None:
     await checked(world)

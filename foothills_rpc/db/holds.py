@@ -97,6 +97,17 @@ async def lapsed_seats(session: AsyncSession, slot_ids: list[uuid.UUID], now: da
     return {slot_id: int(seats) for slot_id, seats in rows.all()}
 
 
+async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID, service_id: uuid.UUID,
+                               start: datetime, end: datetime, now: datetime, exclude: uuid.UUID | None) -> int:
+    """The customer's unexpired active holds of the service starting in [start, end), but `exclude`."""
+    query = select(func.count()).select_from(Hold).where(
+        Hold.customer_id == customer_id, Hold.service_id == service_id, Hold.status == "active",
+        Hold.expires_at > now, Hold.start_at >= start, Hold.start_at < end)
+    if exclude is not None:
+        query = query.where(Hold.id != exclude)
+    return int((await session.execute(query)).scalar_one())
+
+
 async def lapsed_holds(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
     return list((await session.execute(
         select(Hold.id).where(Hold.status == "active", Hold.expires_at <= now)

@@ -199,6 +199,12 @@ class Service(Base):
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     # NULL: holds last the platform default (5 minutes).
     hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Limits; NULL: none.
+    max_bookings_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_bookings_per_week: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_bookings_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_reschedules: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_reschedule_distance_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -282,6 +288,9 @@ class Booking(Base):
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Where it was first booked: how far it may be rescheduled is measured from here. NULL on
+    # bookings made before this column existed and never moved since: their start.
+    original_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # A pending booking not confirmed by then is cancelled (APPROVAL_EXPIRED): start minus notice.
     approval_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -290,6 +299,7 @@ class Booking(Base):
 
 Index("ix_bookings_customer_created", Booking.customer_id, Booking.created_at, Booking.id)
 Index("ix_bookings_status_start", Booking.status, Booking.start_at)
+Index("ix_bookings_customer_service_start", Booking.customer_id, Booking.service_id, Booking.start_at)
 # The export's order (start, id); the other columns let every statistics query read only the index.
 Index("ix_bookings_start_id", Booking.start_at, Booking.id, Booking.currency, Booking.status, Booking.seats,
       Booking.total_price_minor, Booking.cancellation_fee_minor, Booking.service_id, Booking.provider_id)

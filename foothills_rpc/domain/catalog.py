@@ -9,6 +9,7 @@ from functools import cache
 
 from foothills_rpc.domain.cancellation import CancellationPolicy, validate_cancellation
 from foothills_rpc.domain.errors import Collector
+from foothills_rpc.domain.limits import MAX_BOOKINGS_LIMIT, MAX_RESCHEDULES, BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, validate_currency, validate_pricing
 from foothills_rpc.domain.slots import SlotGrid, validate_grid
 
@@ -36,6 +37,9 @@ class BookingSettings:
     requires_approval: bool = False
     # How long a hold keeps its seats; None: DEFAULT_HOLD.
     hold_duration: timedelta | None = None
+    limits: BookingLimits = field(default_factory=BookingLimits)
+    max_reschedules: int | None = None
+    max_reschedule_distance: timedelta | None = None
 
     @property
     def hold(self) -> timedelta:
@@ -108,6 +112,16 @@ def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "servic
     if booking.hold_duration is not None and (
             not MIN_HOLD <= booking.hold_duration <= MAX_HOLD or booking.hold_duration.microseconds):
         errors.add(f"{prefix}.booking_settings.hold_duration", "must be 1 minute to 1 hour, whole seconds")
+    for period, value in (("day", booking.limits.per_day), ("week", booking.limits.per_week),
+                          ("month", booking.limits.per_month)):
+        if value is not None and not 1 <= value <= MAX_BOOKINGS_LIMIT:
+            errors.add(f"{prefix}.booking_settings.max_bookings_per_{period}", f"must be 1 to {MAX_BOOKINGS_LIMIT}")
+    if booking.max_reschedules is not None and not 0 <= booking.max_reschedules <= MAX_RESCHEDULES:
+        errors.add(f"{prefix}.booking_settings.max_reschedules", f"must be 0 to {MAX_RESCHEDULES}")
+    distance = booking.max_reschedule_distance
+    if distance is not None and (not timedelta(minutes=1) <= distance <= timedelta(days=MAX_DAYS_AHEAD)
+                                 or distance.microseconds):
+        errors.add(f"{prefix}.booking_settings.max_reschedule_distance", "must be 1 minute to 730 days, whole seconds")
     for violation in validate_grid(spec.grid):
         # The grid's fields live in two places of a service: duration on it, buffers in its settings.
         path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"

@@ -78,6 +78,9 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
                             context: Any) -> booking_pb2.CreateBookingResponse:
         errors = Collector()
         hold_id = _optional_id(request.hold, "holds", "hold", errors)
+        customer_id = _optional_id(request.customer, "users", "customer", errors)
+        if request.hold and request.customer:
+            errors.add("customer", "must be empty when booking with a hold (the hold names its customer)")
         held = bool(request.hold)  # with a hold, the slot fields may be empty
         service_id = _optional_id(request.service, "services", "service", errors, required=not held)
         start = None
@@ -89,7 +92,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         errors.check()
         booking = await self._bookings.create(principal(), BookingRequest(
             service_id=service_id, start=start, seats=request.seats, notes=request.notes,
-            request_id=request.request_id, expected_total=expected, hold_id=hold_id))
+            request_id=request.request_id, expected_total=expected, hold_id=hold_id, customer_id=customer_id))
         return booking_pb2.CreateBookingResponse(booking=booking_to_proto(booking))
 
     async def HoldSlot(self, request: booking_pb2.HoldSlotRequest, context: Any) -> booking_pb2.HoldSlotResponse:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +33,7 @@ from foothills_rpc.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from foothills_rpc.domain.limits import check_booking_limit, check_reschedule, periods
 from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -56,6 +58,7 @@ class BookingRequest:
     request_id: str
     expected_total: tuple[int, str] | None = None  # (minor units, currency)
     hold_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None  # a provider or admin booking on a customer's behalf
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,12 @@ class Bookings:
                                             request.expected_total)
         if request.hold_id is not None:  # a hash unchanged for requests without a hold
             digest_parts += (request.hold_id, request.seats)
+        on_behalf = request.customer_id is not None and request.customer_id != caller.user_id
+        if on_behalf:
+            digest_parts += (request.customer_id,)
+            if caller.role is Role.CUSTOMER:
+                raise PermissionDenied("only the service's provider or an admin books for someone else",
+                                       reason="NOT_OWNER")
         key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id, _digest(*digest_parts))
         now = self._clock.now()
 
@@ -115,9 +124,11 @@ class Bookings:
             if (earlier := await repo.earlier_request(session, key)) is not None:
                 return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
             hold: Hold | None = None
+            customer = caller
             if request.hold_id is not None:
                 hold = await self._usable_hold(session, caller, request, now)
                 service = await catalog_repo.service_by_id(session, hold.service_id)
+                await self._check_limits(session, service, caller.user_id, hold.start_at, now, exclude_hold=hold.id)
                 slot = await self._bookable_slot(session, caller, service, hold.start_at, hold.seats, now,
                                                  exclude=None, held=True)
                 taken = hold.seats
@@ -125,7 +136,17 @@ class Bookings:
             else:
                 assert request.service_id is not None and request.start is not None  # the servicer checks
                 service = await catalog_repo.service_by_id(session, request.service_id)
-                slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
+                if on_behalf:
+                    assert request.customer_id is not None
+                    if caller.role is not Role.ADMIN and service.provider_id != caller.user_id:
+                        raise PermissionDenied("only the service's provider or an admin books for someone else",
+                                               reason="NOT_OWNER")
+                    await user_by_id(session, request.customer_id)  # NOT_FOUND for no such user
+                    customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
+                                         role=Role.CUSTOMER)
+                await self._check_limits(session, service, customer.user_id, request.start, now)
+                slot = await self._bookable_slot(session, customer, service, request.start, seats, now, exclude=None,
+                                                 inside_notice=on_behalf)
                 taken = seats
                 quote = self._catalog.price(service, slot, seats=seats, now=now)
             if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
@@ -136,22 +157,29 @@ class Bookings:
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             spec = catalog_repo.spec_of(service)
             notice = self._catalog.minimum_notice(service)
+            # Booked by the provider or an admin: approved by the making (and its deadline may have passed).
+            needs_approval = spec.booking.requires_approval and not on_behalf
             booking = Booking(
-                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
+                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=customer.user_id,
                 provider_id=service.provider_id, uses_provider_time=not service.runs_without_provider,
                 start_at=slot.start_at, end_at=slot.end_at, seats=taken,
-                status=(Status.PENDING if spec.booking.requires_approval else Status.CONFIRMED).value,
+                status=(Status.PENDING if needs_approval else Status.CONFIRMED).value,
                 currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
                 price_breakdown=_quote_json(quote), cancellation_policy=service.cancellation_policy,
                 cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
-                approval_deadline=slot.start_at - notice if spec.booking.requires_approval else None,
-                created_at=now, updated_at=now)
+                approval_deadline=slot.start_at - notice if needs_approval else None,
+                original_start_at=slot.start_at, created_at=now, updated_at=now)
             session.add(booking)
             await repo.flush_booking(session)
             if hold is not None and not await holds_repo.claim(session, hold.id, to="used", now=now, unexpired=True,
                                                                booking_id=booking.id):
                 raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
             repo.remember_request(session, key, booking.id, now)
+            if on_behalf:
+                why = "booked on the customer's behalf"
+                if slot.start_at < now + notice:
+                    why += ", inside the minimum notice"
+                _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
             await self._record(session, booking, "created", now)
             return booking
 
@@ -182,11 +210,13 @@ class Bookings:
         return await repo.booking_for(session, caller, booking_id)
 
     async def _bookable_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
-                             seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False) -> Slot:
+                             seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
+                             inside_notice: bool = False) -> Slot:
         """The slot at `start` if every booking rule allows the caller to take it (seats aside).
 
         Expired holds of the slot are claimed first, so their seats count as free at once. With `held`
-        (booking with a hold), the window and seats were checked when the hold was made and stand."""
+        (booking with a hold), the window and seats were checked when the hold was made and stand. With
+        `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         if service.archived:
             raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
         # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
@@ -197,7 +227,7 @@ class Bookings:
         if slot is None:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         if not held:
-            if slot.start_at < now + self._catalog.minimum_notice(service):
+            if not inside_notice and slot.start_at < now + self._catalog.minimum_notice(service):
                 raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
             if seats > slot.capacity:
                 raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
@@ -214,6 +244,26 @@ class Bookings:
                 exclude=exclude):
             raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
         return slot
+
+    async def _check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,
+                            now: datetime, *, exclude_booking: uuid.UUID | None = None,
+                            exclude_hold: uuid.UUID | None = None) -> None:
+        """Refuses a booking (or hold) starting at `start` beyond the service's per-period limits.
+
+        Counted under the customer's row lock, taken before any slot lock in the same transaction, so two
+        processes booking for one customer at once count one after the other and never both pass."""
+        limits = catalog_repo.spec_of(service).booking.limits
+        if not limits.any:
+            return
+        await repo.lock_customer(session, customer_id)
+        for period in periods(limits, start, ZoneInfo(service.time_zone)):
+            already = await repo.count_customer_bookings(
+                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
+                exclude=exclude_booking)
+            already += await holds_repo.count_customer_holds(
+                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
+                now=now, exclude=exclude_hold)
+            check_booking_limit(period, already)
 
     async def _usable_hold(self, session: AsyncSession, caller: Principal, request: BookingRequest,
                            now: datetime) -> Hold:
@@ -256,6 +306,7 @@ class Bookings:
             if (found := await earlier(session)) is not None:
                 return found
             service = await catalog_repo.service_by_id(session, request.service_id)
+            await self._check_limits(session, service, caller.user_id, request.start, now)
             slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
             quote = self._catalog.price(service, slot, seats=seats, now=now)
             if not await repo.take_seats(session, slot.id, seats):
@@ -433,6 +484,13 @@ class Bookings:
             if booking.customer_id != caller.user_id and caller.role is not Role.ADMIN:
                 raise PermissionDenied("only the customer or an admin may reschedule", reason="NOT_OWNER")
             service = await catalog_repo.service_by_id(session, booking.service_id)
+            spec = catalog_repo.spec_of(service)
+            original = booking.original_start_at or booking.start_at
+            check_reschedule(count=booking.reschedule_count, max_reschedules=spec.booking.max_reschedules,
+                             original_start=original, new_start=new_start,
+                             max_distance=spec.booking.max_reschedule_distance)
+            # The booking itself is left out of the count: a move within the same period counts once.
+            await self._check_limits(session, service, booking.customer_id, new_start, now, exclude_booking=booking.id)
             owner = Principal(user_id=booking.customer_id, session_id=caller.session_id, role=Role.CUSTOMER)
             slot = await self._bookable_slot(session, owner, service, new_start, booking.seats, now,
                                              exclude=booking.id)
@@ -443,6 +501,7 @@ class Bookings:
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
+            booking.original_start_at = original
             booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
             if booking.approval_deadline is not None:
                 booking.approval_deadline = slot.start_at - self._catalog.minimum_notice(service)

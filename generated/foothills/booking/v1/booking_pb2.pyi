@@ -99,7 +99,7 @@ class Booking(_message.Message):
     def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., customer: _Optional[str] = ..., provider: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., status: _Optional[_Union[BookingStatus, str]] = ..., price: _Optional[_Union[_catalog_pb2.PriceQuote, _Mapping]] = ..., cancellation_policy: _Optional[_Union[_catalog_pb2.CancellationPolicy, _Mapping]] = ..., cancellation_fee: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., cancel_reason: _Optional[str] = ..., notes: _Optional[str] = ..., reschedule_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateBookingRequest(_message.Message):
-    __slots__ = ("service", "start_time", "seats", "notes", "request_id", "expected_total_price", "hold")
+    __slots__ = ("service", "start_time", "seats", "notes", "request_id", "expected_total_price", "hold", "customer")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     SEATS_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class CreateBookingRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_TOTAL_PRICE_FIELD_NUMBER: _ClassVar[int]
     HOLD_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     service: str
     start_time: _timestamp_pb2.Timestamp
     seats: int
@@ -114,7 +115,8 @@ class CreateBookingRequest(_message.Message):
     request_id: str
     expected_total_price: _types_pb2.Money
     hold: str
-    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., notes: _Optional[str] = ..., request_id: _Optional[str] = ..., expected_total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., hold: _Optional[str] = ...) -> None: ...
+    customer: str
+    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., notes: _Optional[str] = ..., request_id: _Optional[str] = ..., expected_total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., hold: _Optional[str] = ..., customer: _Optional[str] = ...) -> None: ...
 
 class CreateBookingResponse(_message.Message):
     __slots__ = ("booking",)

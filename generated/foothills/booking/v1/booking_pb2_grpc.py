@@ -128,6 +128,11 @@ class BookingServiceServicer:
 
         With `hold`, the booking takes the held seats at the held price; `service`, `start_time` and
         `seats` may then be left empty (if set they must match the hold).
+
+        Also FAILED_PRECONDITION reason USER_OVER_BOOKING_LIMIT when the customer has as many bookings
+        of the service in the day, week or month of the start as the service allows. With `customer`,
+        the service's provider or an admin books for that customer, even inside the minimum notice
+        (recorded in the audit log); anyone else gets PERMISSION_DENIED reason NOT_OWNER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,7 +178,9 @@ class BookingServiceServicer:
         returns the first result.
 
         Errors: as CreateBooking, plus NOT_FOUND and FAILED_PRECONDITION reason
-        INVALID_STATUS_TRANSITION for cancelled or completed bookings.
+        INVALID_STATUS_TRANSITION for cancelled or completed bookings, or RESCHEDULE_LIMIT (moved as
+        often as the service allows, or the new start is too far from the original one). A move within
+        the same day, week or month does not count twice against the booking limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
