@@ -19,7 +19,11 @@ alternating between the two processes, and checks every answer:
    try to book with their holds and both processes' sweepers run every 50 ms, all at once: exactly
    capacity bookings, every holder HOLD_EXPIRED, each hold expired once (seats_taken stays exact);
 8. one customer, a daily limit of 3, 14 bookings and 6 holds of 20 different hours of one day at once:
-   exactly 3 succeed, the rest USER_OVER_BOOKING_LIMIT.
+   exactly 3 succeed, the rest USER_OVER_BOOKING_LIMIT;
+9. a full capacity-3 slot with 6 customers in line: its 3 bookings cancelled at once while 10 others try
+   to book it: exactly the first 3 in line get an offer (one hold each), nobody else gets the seats;
+   then those offers expire (time travel again) while 10 others try to book and both sweepers run:
+   exactly the next 3 get offers. No seat offered twice, no offer lost.
 
 Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
 5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
@@ -413,6 +417,9 @@ CHECKS = {
         LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM holds
                            WHERE slot_id = s.id AND status = 'active') h ON true
         WHERE s.seats_taken <> b.seats + h.seats""",
+    "offered waitlist entries whose hold is not theirs or not active": """
+        SELECT w.id FROM waitlist_entries w LEFT JOIN holds h ON h.id = w.hold_id
+        WHERE w.status = 'offered' AND (h.id IS NULL OR h.customer_id <> w.customer_id OR h.status <> 'active')""",
     "used holds without their booking, or with another customer's": """
         SELECT h.id FROM holds h LEFT JOIN bookings b ON b.id = h.booking_id
         WHERE (h.status = 'used') <> (h.booking_id IS NOT NULL) OR b.customer_id <> h.customer_id""",
@@ -785,6 +792,65 @@ async def test_one_customer_racing_past_a_daily_limit_never_exceeds_it(world: Wo
         booked(world, outcomes[:14])
         mine = await world.active_bookings(service, day, day + timedelta(days=1), caller=user)
         assert len(mine) == sum(o.code is OK for o in outcomes[:14])
+    print(tally.line())
+    await checked(world)
+
+
+async def _line(world: World, service: str, customers: Sequence[User]) -> list[str]:
+    """The state of each customer's waitlist entry for `service`, as the admin lists them."""
+    entries = (await world.node(0).booking.ListWaitlistEntries(booking_pb2.ListWaitlistEntriesRequest(
+        service=service, page_size=200), metadata=world.admin.metadata)).waitlist_entries
+    states = {e.customer: booking_pb2.WaitlistEntryState.Name(e.state).removeprefix("WAITLIST_ENTRY_STATE_")
+              for e in entries}
+    return [states[c.name] for c in customers]
+
+
+async def _line_becomes(world: World, service: str, customers: Sequence[User], expected: list[str]) -> list[str]:
+    """Waits (up to 10 s, for a sweep) until the line reads `expected`; returns what it read last."""
+    deadline = time.monotonic() + 10.0
+    while (seen := await _line(world, service, customers)) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return seen
+
+
+async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line(world: World) -> None:
+    tally = Tally("race 9, 3 cancellations + 10 creates at once, 6 in line; then 3 offers expiring + 10 creates")
+    service = await world.service("waitlist", capacity=3, provider=1)
+    for round_ in range(ROUNDS):
+        start = world.take_hours(1)
+        base = 10 * round_
+        holders, line, others = (world.customers[base:base + 3], world.customers[30 + base:36 + base],
+                                 world.customers[60 + base:70 + base])
+        bookings = booked(world, await fire([create(world, i, u, service, ts(start)) for i, u in enumerate(holders)]))
+        assert len(bookings) == 3
+        for i, user in enumerate(line):  # one after the other: the order of the line is known
+            joined = await world.node(i).booking.JoinWaitlist(booking_pb2.JoinWaitlistRequest(
+                service=service, start_time=ts(start)), metadata=user.metadata, timeout=CALL_TIMEOUT)
+            assert joined.entry.state == booking_pb2.WAITLIST_ENTRY_STATE_WAITING
+        outcomes = await fire([
+            *(world.node(i).booking.CancelBooking(booking_pb2.CancelBookingRequest(name=b.name),
+                                                  metadata=u.metadata, timeout=CALL_TIMEOUT)
+              for i, (u, b) in enumerate(zip(holders, bookings, strict=True))),
+            *(create(world, i, u, service, ts(start)) for i, u in enumerate(others))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert all(o.code is OK for o in outcomes[:3]) and not any(o.code is OK for o in outcomes[3:])
+        assert await _line(world, service, line) == ["OFFERED"] * 3 + ["WAITING"] * 3
+        assert await world.remaining(service, start) == 0
+        with psycopg.connect(_psycopg_conninfo(world.database_url)) as conn:
+            offers = conn.execute("SELECT h.id FROM holds h JOIN waitlist_entries w ON w.hold_id = h.id "
+                                  "JOIN slots s ON s.id = h.slot_id WHERE s.start_at = %s", (start,)).fetchall()
+        assert len(offers) == 3
+        # The three offers lapse unused while others try to book and both processes sweep.
+        await asyncio.to_thread(_expire_holds_now, world.database_url, [f"holds/{row[0].hex}" for row in offers])
+        outcomes = await fire([create(world, i, u, service, ts(start)) for i, u in enumerate(others)])
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert not any(o.code is OK for o in outcomes)
+        seen = await _line_becomes(world, service, line, ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3)
+        assert seen == ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3
+        assert await world.remaining(service, start) == 0
     print(tally.line())
     await checked(world)
 

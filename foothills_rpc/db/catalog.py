@@ -105,6 +105,8 @@ def spec_of(service: Service) -> ServiceSpec:
             max_reschedules=service.max_reschedules,
             max_reschedule_distance=None if service.max_reschedule_distance_seconds is None
             else timedelta(seconds=service.max_reschedule_distance_seconds),
+            waitlist_offer_duration=None if service.waitlist_offer_seconds is None
+            else timedelta(seconds=service.waitlist_offer_seconds),
         ),
         cancellation=cancellation_of(service.cancellation_policy),
         pricing=_pricing_from_json(service.pricing),
@@ -135,6 +137,8 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
     service.max_reschedules = spec.booking.max_reschedules
     distance = spec.booking.max_reschedule_distance
     service.max_reschedule_distance_seconds = None if distance is None else int(distance.total_seconds())
+    offer = spec.booking.waitlist_offer_duration
+    service.waitlist_offer_seconds = None if offer is None else int(offer.total_seconds())
     service.runs_without_provider = spec.runs_without_provider
     service.cancellation_policy = [
         {"before_start_s": int(t.before_start.total_seconds()), "fee_bps": t.fee_bps, "allowed": t.allowed}

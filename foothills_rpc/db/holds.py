@@ -19,8 +19,16 @@ from foothills_rpc.db.bookings import release_seats
 from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
 from foothills_rpc.db.models import Hold
 from foothills_rpc.domain.errors import Aborted, NotFound
+from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
+
+
+def quote_json(quote: Quote) -> dict[str, object]:
+    """The stored form of a quote, on holds and bookings alike."""
+    return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
+            "total_minor": quote.total_minor, "currency": quote.currency,
+            "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}
 
 
 async def hold_for(session: AsyncSession, caller: Principal, hold_id: uuid.UUID, *, for_update: bool = False,
@@ -75,16 +83,16 @@ async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: str, now: date
     return result.scalar_one_or_none() is not None
 
 
-async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> int:
-    """Expires the slot's active holds past their expiry and gives their seats back; returns the seats."""
-    result = await session.execute(
+async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Expires the slot's active holds past their expiry and gives their seats back; returns their ids."""
+    rows = (await session.execute(
         update(Hold).where(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
-        .values(status="expired", updated_at=now).returning(Hold.seats)
-        .execution_options(synchronize_session=False))
-    seats = sum(result.scalars())
+        .values(status="expired", updated_at=now).returning(Hold.id, Hold.seats)
+        .execution_options(synchronize_session=False))).all()
+    seats = sum(row[1] for row in rows)
     if seats:
         await release_seats(session, slot_id, seats)
-    return seats
+    return [row[0] for row in rows]
 
 
 async def lapsed_seats(session: AsyncSession, slot_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:

@@ -205,6 +205,8 @@ class Service(Base):
     max_bookings_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_reschedules: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_reschedule_distance_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # NULL: waitlist offers last the platform default (15 minutes).
+    waitlist_offer_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -351,6 +353,46 @@ class Hold(Base):
 Index("ix_holds_status_expires", Hold.status, Hold.expires_at)
 Index("ix_holds_slot_status", Hold.slot_id, Hold.status, Hold.expires_at)
 Index("ix_holds_customer_status", Hold.customer_id, Hold.status)
+
+
+WAITLIST_STATUSES = ("waiting", "offered", "booked", "left", "expired")
+
+
+class WaitlistEntry(Base):
+    """A customer in line for seats of one slot; (slot, customer) is unique.
+
+    Offers are made under the slot's row lock, in the transaction that frees the seats: the entry
+    moves from waiting to offered with a hold (its seats taken like any hold), so a freed seat is
+    offered once. The entry follows its hold: used -> booked, expired -> expired, released -> left.
+    """
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')", name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        UniqueConstraint("slot_id", "customer_id", name="uq_waitlist_entries_slot_customer"),
+        # One entry per offer.
+        UniqueConstraint("hold_id", name="uq_waitlist_entries_hold"),
+        # The line: 1, 2, 3... per slot, given under the slot's lock (a clock tick may hold many joins).
+        UniqueConstraint("slot_id", "position", name="uq_waitlist_entries_slot_position"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    slot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("slots.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    hold_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("holds.id"), nullable=True)
+    position: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_waitlist_entries_line", WaitlistEntry.slot_id, WaitlistEntry.status, WaitlistEntry.position)
+Index("ix_waitlist_entries_customer_joined", WaitlistEntry.customer_id, WaitlistEntry.joined_at, WaitlistEntry.id)
 
 
 class IdempotencyKey(Base):

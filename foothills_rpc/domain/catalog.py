@@ -24,6 +24,8 @@ MAX_DAYS_AHEAD = 730
 DEFAULT_HOLD = timedelta(minutes=5)
 MIN_HOLD = timedelta(minutes=1)
 MAX_HOLD = timedelta(hours=1)
+DEFAULT_OFFER = timedelta(minutes=15)
+MAX_OFFER = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class BookingSettings:
     limits: BookingLimits = field(default_factory=BookingLimits)
     max_reschedules: int | None = None
     max_reschedule_distance: timedelta | None = None
+    # How long a waitlist offer holds its seats; None: DEFAULT_OFFER.
+    waitlist_offer_duration: timedelta | None = None
+
+    @property
+    def offer(self) -> timedelta:
+        return DEFAULT_OFFER if self.waitlist_offer_duration is None else self.waitlist_offer_duration
 
     @property
     def hold(self) -> timedelta:
@@ -122,6 +130,9 @@ def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "servic
     if distance is not None and (not timedelta(minutes=1) <= distance <= timedelta(days=MAX_DAYS_AHEAD)
                                  or distance.microseconds):
         errors.add(f"{prefix}.booking_settings.max_reschedule_distance", "must be 1 minute to 730 days, whole seconds")
+    offer = booking.waitlist_offer_duration
+    if offer is not None and (not MIN_HOLD <= offer <= MAX_OFFER or offer.microseconds):
+        errors.add(f"{prefix}.booking_settings.waitlist_offer_duration", "must be 1 minute to 24 hours, whole seconds")
     for violation in validate_grid(spec.grid):
         # The grid's fields live in two places of a service: duration on it, buffers in its settings.
         path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"

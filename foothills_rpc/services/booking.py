@@ -15,7 +15,7 @@ from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.catalog import _optional_id
 from foothills_rpc.services.converters import resource_id, timestamp
-from foothills_rpc.usecases.bookings import BookingRequest, Bookings, HoldRequest, check_request_id
+from foothills_rpc.usecases.bookings import BookingRequest, Bookings, EntryView, HoldRequest, check_request_id
 
 STATUS_TO_PROTO = {"pending": booking_pb2.BOOKING_STATUS_PENDING, "confirmed": booking_pb2.BOOKING_STATUS_CONFIRMED,
                    "cancelled": booking_pb2.BOOKING_STATUS_CANCELLED, "completed": booking_pb2.BOOKING_STATUS_COMPLETED}
@@ -42,6 +42,25 @@ def _price(breakdown: dict[str, Any], currency: str, unit_minor: int, total_mino
         unit_price=convert.money(unit_minor, currency),
         seats=seats,
         total_price=convert.money(total_minor, currency))
+
+
+ENTRY_STATE_TO_PROTO = {"waiting": booking_pb2.WAITLIST_ENTRY_STATE_WAITING,
+                        "offered": booking_pb2.WAITLIST_ENTRY_STATE_OFFERED,
+                        "booked": booking_pb2.WAITLIST_ENTRY_STATE_BOOKED,
+                        "left": booking_pb2.WAITLIST_ENTRY_STATE_LEFT,
+                        "expired": booking_pb2.WAITLIST_ENTRY_STATE_OFFER_EXPIRED}
+
+
+def _entry_to_proto(view: EntryView) -> booking_pb2.WaitlistEntry:
+    entry, offer_expiry = view
+    message = booking_pb2.WaitlistEntry(
+        name=f"waitlistEntries/{entry.id.hex}", service=f"services/{entry.service_id.hex}",
+        customer=f"users/{entry.customer_id.hex}", start_time=timestamp(entry.start_at), seats=entry.seats,
+        state=ENTRY_STATE_TO_PROTO[entry.status], hold=f"holds/{entry.hold_id.hex}" if entry.hold_id else "",
+        create_time=timestamp(entry.joined_at))
+    if offer_expiry is not None:
+        message.offer_expire_time.CopyFrom(timestamp(offer_expiry))
+    return message
 
 
 def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
@@ -115,6 +134,32 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
                           context: Any) -> booking_pb2.ReleaseHoldResponse:
         hold = await self._bookings.release_hold(principal(), resource_id(request.name, "holds"))
         return booking_pb2.ReleaseHoldResponse(hold=self._hold_to_proto(hold))
+
+    async def JoinWaitlist(self, request: booking_pb2.JoinWaitlistRequest,
+                           context: Any) -> booking_pb2.JoinWaitlistResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        start = convert.instant(request.start_time, "start_time", errors)
+        if not 0 <= request.seats <= 10_000:
+            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        errors.check()
+        view = await self._bookings.join_waitlist(principal(), service_id, start, request.seats)
+        return booking_pb2.JoinWaitlistResponse(entry=_entry_to_proto(view))
+
+    async def ListWaitlistEntries(self, request: booking_pb2.ListWaitlistEntriesRequest,
+                                  context: Any) -> booking_pb2.ListWaitlistEntriesResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors)
+        errors.check()
+        rows, token = await self._bookings.waitlist(principal(), service_id, requested_size=request.page_size,
+                                                    token=request.page_token)
+        return booking_pb2.ListWaitlistEntriesResponse(waitlist_entries=[_entry_to_proto(v) for v in rows],
+                                                       next_page_token=token)
+
+    async def LeaveWaitlist(self, request: booking_pb2.LeaveWaitlistRequest,
+                            context: Any) -> booking_pb2.LeaveWaitlistResponse:
+        view = await self._bookings.leave_waitlist(principal(), resource_id(request.name, "waitlistEntries"))
+        return booking_pb2.LeaveWaitlistResponse(entry=_entry_to_proto(view))
 
     def _hold_to_proto(self, hold: Hold) -> booking_pb2.Hold:
         state = hold.status

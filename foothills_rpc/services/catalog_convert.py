@@ -73,6 +73,8 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
             setattr(settings, field, value)
     if spec.booking.max_reschedule_distance is not None:
         settings.max_reschedule_distance.CopyFrom(duration(spec.booking.max_reschedule_distance))
+    if spec.booking.waitlist_offer_duration is not None:
+        settings.waitlist_offer_duration.CopyFrom(duration(spec.booking.waitlist_offer_duration))
     return catalog_pb2.Service(
         name=f"services/{service.id.hex}",
         display_name=spec.display_name,
@@ -124,6 +126,8 @@ def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> Booking
         max_reschedules=message.max_reschedules if message.HasField("max_reschedules") else None,
         max_reschedule_distance=span(message.max_reschedule_distance)
         if message.HasField("max_reschedule_distance") else None,
+        waitlist_offer_duration=span(message.waitlist_offer_duration)
+        if message.HasField("waitlist_offer_duration") else None,
     )
 
 

@@ -18,10 +18,11 @@ from foothills_rpc.db import audit
 from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db import holds as holds_repo
+from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
-from foothills_rpc.db.models import Booking, BookingEvent, Hold, Service, Slot
+from foothills_rpc.db.models import Booking, BookingEvent, Hold, Service, Slot, WaitlistEntry
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
 from foothills_rpc.domain.errors import (
@@ -41,6 +42,7 @@ from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
 from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ class BookingRequest:
     expected_total: tuple[int, str] | None = None  # (minor units, currency)
     hold_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None  # a provider or admin booking on a customer's behalf
+
+
+# A waitlist entry and, once it has an offer, when the offer lapses.
+EntryView = tuple[WaitlistEntry, datetime | None]
 
 
 @dataclass(frozen=True)
@@ -165,15 +171,17 @@ class Bookings:
                 start_at=slot.start_at, end_at=slot.end_at, seats=taken,
                 status=(Status.PENDING if needs_approval else Status.CONFIRMED).value,
                 currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
-                price_breakdown=_quote_json(quote), cancellation_policy=service.cancellation_policy,
+                price_breakdown=holds_repo.quote_json(quote), cancellation_policy=service.cancellation_policy,
                 cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
                 approval_deadline=slot.start_at - notice if needs_approval else None,
                 original_start_at=slot.start_at, created_at=now, updated_at=now)
             session.add(booking)
             await repo.flush_booking(session)
-            if hold is not None and not await holds_repo.claim(session, hold.id, to="used", now=now, unexpired=True,
-                                                               booking_id=booking.id):
-                raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
+            if hold is not None:
+                if not await holds_repo.claim(session, hold.id, to="used", now=now, unexpired=True,
+                                              booking_id=booking.id):
+                    raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
+                await waitlist_repo.follow_hold(session, hold.id, "used", now)  # an accepted offer
             repo.remember_request(session, key, booking.id, now)
             if on_behalf:
                 why = "booked on the customer's behalf"
@@ -231,8 +239,11 @@ class Bookings:
                 raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
             if seats > slot.capacity:
                 raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
-            if await holds_repo.free_lapsed(session, slot.id, now):
-                await session.refresh(slot)  # fewer seats taken: the demand price reads them
+            if lapsed := await holds_repo.free_lapsed(session, slot.id, now):
+                for hold_id in lapsed:
+                    await waitlist_repo.follow_hold(session, hold_id, "expired", now)
+                await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
+                await session.refresh(slot)  # seats taken changed: the demand price reads them
         clash = await repo.customer_overlap(session, customer_id=caller.user_id, start=slot.start_at,
                                             end=slot.end_at, exclude=exclude)
         if clash is not None:
@@ -315,7 +326,7 @@ class Bookings:
                         start_at=slot.start_at, end_at=slot.end_at, seats=seats, status="active",
                         expires_at=now + catalog_repo.spec_of(service).booking.hold, currency=quote.currency,
                         unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
-                        price_breakdown=_quote_json(quote), booking_id=None, request_id=request.request_id,
+                        price_breakdown=holds_repo.quote_json(quote), booking_id=None, request_id=request.request_id,
                         request_hash=request_hash, created_at=now, updated_at=now)
             session.add(hold)
             await holds_repo.flush_hold(session)
@@ -346,7 +357,9 @@ class Bookings:
             await self._end_hold(session, hold, now, released=True)
             return hold
 
-        return await self._db.run(release)
+        hold = await self._db.run(release)
+        self._committed()
+        return hold
 
     async def _end_hold(self, session: AsyncSession, hold: Hold, now: datetime, *, released: bool) -> bool:
         """Releases (or, past its expiry, expires) an active hold and gives its seats back, once."""
@@ -355,6 +368,8 @@ class Bookings:
             return False
         await repo.release_seats(session, hold.slot_id, hold.seats)
         hold.status, hold.updated_at = to, now
+        await waitlist_repo.follow_hold(session, hold.id, to, now)
+        await offer_freed(session, self._catalog, hold.slot_id, now)
         return True
 
     async def expire_holds(self) -> int:
@@ -371,7 +386,74 @@ class Bookings:
                     return False
                 return await self._end_hold(session, hold, now, released=False)
             expired += await self._db.run(expire)
+        if expired:
+            self._committed()  # offers to the next in line may have been mailed
         return expired
+
+    # --- waitlist ------------------------------------------------------------------------
+
+    async def join_waitlist(self, caller: Principal, service_id: uuid.UUID, start: datetime,
+                            seats: int) -> EntryView:
+        if not 0 <= seats <= 10_000:
+            raise InvalidArgument.single("seats", "must be between 1 and 10000 (0 means 1)")
+        seats = seats or 1
+        now = self._clock.now()
+
+        async def join(session: AsyncSession) -> EntryView:
+            service = await catalog_repo.service_by_id(session, service_id)
+            slot = await self._bookable_slot(session, caller, service, start, seats, now, exclude=None)
+            # The slot's lock orders this join with every offer of the slot: a seat freed before it is
+            # seen free here (SLOT_AVAILABLE), one freed after it is offered to this entry.
+            await repo.lock_slots(session, [slot.id])
+            await session.refresh(slot)
+            entry = await waitlist_repo.entry_of(session, slot.id, caller.user_id)
+            if entry is not None and entry.status in ("waiting", "offered"):
+                return entry, await waitlist_repo.offer_expiry(session, entry)
+            if slot.capacity - slot.seats_taken >= seats:
+                raise FailedPrecondition("those seats are free: book them", reason="SLOT_AVAILABLE")
+            if entry is None:
+                entry = WaitlistEntry(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id,
+                                      customer_id=caller.user_id, start_at=slot.start_at, created_at=now)
+                session.add(entry)
+            entry.seats, entry.status, entry.hold_id = seats, "waiting", None
+            entry.position = await waitlist_repo.next_position(session, slot.id)
+            entry.joined_at = entry.updated_at = now  # (back) at the end of the line
+            await session.flush()
+            return entry, None
+
+        return await self._db.run(join)
+
+    async def waitlist(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
+                       token: str) -> tuple[list[EntryView], str]:
+        limit = page_size(requested_size)
+        context = ("waitlist", service_id)
+        after = self._page_tokens.decode(token, context)
+        try:
+            rows = await self._db.run(lambda s: waitlist_repo.list_entries(s, caller, service_id, after=after,
+                                                                           limit=limit + 1))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self._page_tokens.encode(waitlist_repo.page_key(rows[limit - 1][0]), context)
+
+    async def leave_waitlist(self, caller: Principal, entry_id: uuid.UUID) -> EntryView:
+        now = self._clock.now()
+
+        async def leave(session: AsyncSession) -> EntryView:
+            entry = await waitlist_repo.entry_for(session, caller, entry_id, for_update=True)
+            if entry.status == "waiting":
+                entry.status, entry.updated_at = "left", now
+            elif entry.status == "offered" and entry.hold_id is not None:
+                hold = await holds_repo.hold_for(session, caller, entry.hold_id, for_update=True)
+                if not await self._end_hold(session, hold, now, released=True):
+                    entry.status, entry.updated_at = "left", now  # its hold had ended already
+                await session.refresh(entry)
+            return entry, await waitlist_repo.offer_expiry(session, entry)
+
+        entry = await self._db.run(leave)
+        self._committed()
+        return entry
 
     # --- read ----------------------------------------------------------------------------
 
@@ -437,6 +519,7 @@ class Bookings:
         booking.cancellation_fee_minor = fee
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
+        await offer_freed(session, self._catalog, booking.slot_id, now)
         await self._record(session, booking, "cancelled", now)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
@@ -501,6 +584,7 @@ class Bookings:
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
+            await offer_freed(session, self._catalog, booking.slot_id, now)
             booking.original_start_at = original
             booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
             if booking.approval_deadline is not None:
@@ -576,8 +660,3 @@ def _quote_of(hold: Hold) -> Quote:
                  total_minor=data["total_minor"], currency=data["currency"],
                  adjustments=tuple(Adjustment(label, amount) for label, amount in data["adjustments"]))
 
-
-def _quote_json(quote: Quote) -> dict[str, object]:
-    return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
-            "total_minor": quote.total_minor, "currency": quote.currency,
-            "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}

@@ -16,6 +16,7 @@ from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
 from foothills_rpc.db import holds as holds_repo
+from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
@@ -31,6 +32,7 @@ from foothills_rpc.domain.pricing import Quote, quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,8 @@ class Catalog:
             service.version += 1
             service.updated_at = now
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+            for slot_id in await waitlist_repo.slots_with_waiting(session, service.id):
+                await offer_freed(session, self, slot_id, now)  # more capacity: offers to the line
             audit.record(session, actor_id=caller.user_id, action="UpdateService",
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service

@@ -42,6 +42,15 @@ class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOLD_STATE_USED: _ClassVar[HoldState]
     HOLD_STATE_RELEASED: _ClassVar[HoldState]
     HOLD_STATE_EXPIRED: _ClassVar[HoldState]
+
+class WaitlistEntryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WAITLIST_ENTRY_STATE_UNSPECIFIED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_WAITING: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_OFFERED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_BOOKED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_LEFT: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_OFFER_EXPIRED: _ClassVar[WaitlistEntryState]
 BOOKING_STATUS_UNSPECIFIED: BookingStatus
 BOOKING_STATUS_PENDING: BookingStatus
 BOOKING_STATUS_CONFIRMED: BookingStatus
@@ -61,6 +70,12 @@ HOLD_STATE_ACTIVE: HoldState
 HOLD_STATE_USED: HoldState
 HOLD_STATE_RELEASED: HoldState
 HOLD_STATE_EXPIRED: HoldState
+WAITLIST_ENTRY_STATE_UNSPECIFIED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_WAITING: WaitlistEntryState
+WAITLIST_ENTRY_STATE_OFFERED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_BOOKED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_LEFT: WaitlistEntryState
+WAITLIST_ENTRY_STATE_OFFER_EXPIRED: WaitlistEntryState
 
 class Booking(_message.Message):
     __slots__ = ("name", "service", "customer", "provider", "start_time", "end_time", "seats", "status", "price", "cancellation_policy", "cancellation_fee", "cancel_reason", "notes", "reschedule_count", "create_time", "update_time")
@@ -305,3 +320,71 @@ class ReleaseHoldResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     hold: Hold
     def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class WaitlistEntry(_message.Message):
+    __slots__ = ("name", "service", "customer", "start_time", "seats", "state", "hold", "offer_expire_time", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    OFFER_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    service: str
+    customer: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    state: WaitlistEntryState
+    hold: str
+    offer_expire_time: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., customer: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., state: _Optional[_Union[WaitlistEntryState, str]] = ..., hold: _Optional[str] = ..., offer_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class JoinWaitlistRequest(_message.Message):
+    __slots__ = ("service", "start_time", "seats")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ...) -> None: ...
+
+class JoinWaitlistResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: WaitlistEntry
+    def __init__(self, entry: _Optional[_Union[WaitlistEntry, _Mapping]] = ...) -> None: ...
+
+class ListWaitlistEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "service")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    service: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
+
+class ListWaitlistEntriesResponse(_message.Message):
+    __slots__ = ("waitlist_entries", "next_page_token")
+    WAITLIST_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    waitlist_entries: _containers.RepeatedCompositeFieldContainer[WaitlistEntry]
+    next_page_token: str
+    def __init__(self, waitlist_entries: _Optional[_Iterable[_Union[WaitlistEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class LeaveWaitlistRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class LeaveWaitlistResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: WaitlistEntry
+    def __init__(self, entry: _Optional[_Union[WaitlistEntry, _Mapping]] = ...) -> None: ...

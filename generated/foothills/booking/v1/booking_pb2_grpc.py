@@ -98,6 +98,21 @@ class BookingServiceStub:
                 request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
                 response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
                 _registered_method=True)
+        self.JoinWaitlist = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/JoinWaitlist',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.FromString,
+                _registered_method=True)
+        self.ListWaitlistEntries = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ListWaitlistEntries',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.FromString,
+                _registered_method=True)
+        self.LeaveWaitlist = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/LeaveWaitlist',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.FromString,
+                _registered_method=True)
 
 
 class BookingServiceServicer:
@@ -248,10 +263,50 @@ class BookingServiceServicer:
 
     def ReleaseHold(self, request, context):
         """Gives the held seats back at once. Releasing a hold that is already released or expired
-        returns it unchanged, so a retry is safe. The holder or an admin.
+        returns it unchanged, so a retry is safe. Releasing the hold of a waitlist offer declines the
+        offer: the seats go to the next in line. The holder or an admin.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND (no such hold, or another user's); FAILED_PRECONDITION
         reason HOLD_ALREADY_USED (a booking was made with it; cancel the booking instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JoinWaitlist(self, request, context):
+        """Puts the caller in line for seats of a full slot. When seats free up (a cancellation, a
+        reschedule away, an expired or released hold, a capacity increase), the first waiting entry
+        whose seats fit gets an offer: a hold in their name for the service's offer time (default 15
+        minutes) and a mail; booking with that hold (CreateBookingRequest.hold) accepts it. An offer
+        that expires unused goes to the next entry. Offers are made in the transaction that frees the
+        seats, under the slot's lock, so each freed seat is offered once, whichever process frees it.
+        One entry per user and slot: joining again returns the entry (a retry is safe); joining again
+        after leaving or after an offer expired puts the caller at the back of the line. Signed in.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (service); FAILED_PRECONDITION with reason SLOT_AVAILABLE
+        (the seats are free: book them), SLOT_UNAVAILABLE (not a slot, or fewer seats than asked),
+        SERVICE_ARCHIVED, MINIMUM_NOTICE, TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER or
+        OVERLAPPING_BOOKING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWaitlistEntries(self, request, context):
+        """Lists the caller's waitlist entries (admins: everyone's), newest first; paginated.
+
+        Errors: INVALID_ARGUMENT (bad filter, page size or page token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveWaitlist(self, request, context):
+        """Leaves the line. An outstanding offer is declined: its hold is released and the seats are
+        offered to the next entry. Leaving an entry that is no longer waiting or offered returns it
+        unchanged. The entry's customer or an admin.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such entry, or another user's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -314,6 +369,21 @@ def add_BookingServiceServicer_to_server(servicer, server):
                     servicer.ReleaseHold,
                     request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.FromString,
                     response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.SerializeToString,
+            ),
+            'JoinWaitlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.JoinWaitlist,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.SerializeToString,
+            ),
+            'ListWaitlistEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWaitlistEntries,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.SerializeToString,
+            ),
+            'LeaveWaitlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveWaitlist,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -622,6 +692,87 @@ class BookingService:
             '/foothills.booking.v1.BookingService/ReleaseHold',
             foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
             foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinWaitlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/JoinWaitlist',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWaitlistEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ListWaitlistEntries',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveWaitlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/LeaveWaitlist',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.FromString,
             options,
             channel_credentials,
             insecure,
