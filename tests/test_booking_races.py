@@ -796,19 +796,20 @@ async def test_one_customer_racing_past_a_daily_limit_never_exceeds_it(world: Wo
     await checked(world)
 
 
-async def _line(world: World, service: str, customers: Sequence[User]) -> list[str]:
-    """The state of each customer's waitlist entry for `service`, as the admin lists them."""
+async def _line(world: World, service: str, start: datetime, customers: Sequence[User]) -> list[str]:
+    """The state of each customer's waitlist entry for the slot, as the admin lists them."""
     entries = (await world.node(0).booking.ListWaitlistEntries(booking_pb2.ListWaitlistEntriesRequest(
         service=service, page_size=200), metadata=world.admin.metadata)).waitlist_entries
     states = {e.customer: booking_pb2.WaitlistEntryState.Name(e.state).removeprefix("WAITLIST_ENTRY_STATE_")
-              for e in entries}
+              for e in entries if e.start_time == ts(start)}
     return [states[c.name] for c in customers]
 
 
-async def _line_becomes(world: World, service: str, customers: Sequence[User], expected: list[str]) -> list[str]:
+async def _line_becomes(world: World, service: str, start: datetime, customers: Sequence[User],
+                        expected: list[str]) -> list[str]:
     """Waits (up to 10 s, for a sweep) until the line reads `expected`; returns what it read last."""
     deadline = time.monotonic() + 10.0
-    while (seen := await _line(world, service, customers)) != expected and time.monotonic() < deadline:
+    while (seen := await _line(world, service, start, customers)) != expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return seen
 
@@ -818,7 +819,7 @@ async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line
     service = await world.service("waitlist", capacity=3, provider=1)
     for round_ in range(ROUNDS):
         start = world.take_hours(1)
-        base = 10 * round_
+        base = 10 * (round_ % 4)  # customers 0-99 cover four rounds; later rounds reuse them (at other hours)
         holders, line, others = (world.customers[base:base + 3], world.customers[30 + base:36 + base],
                                  world.customers[60 + base:70 + base])
         bookings = booked(world, await fire([create(world, i, u, service, ts(start)) for i, u in enumerate(holders)]))
@@ -836,7 +837,7 @@ async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line
         tally.add(outcomes)
         assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
         assert all(o.code is OK for o in outcomes[:3]) and not any(o.code is OK for o in outcomes[3:])
-        assert await _line(world, service, line) == ["OFFERED"] * 3 + ["WAITING"] * 3
+        assert await _line(world, service, start, line) == ["OFFERED"] * 3 + ["WAITING"] * 3
         assert await world.remaining(service, start) == 0
         with psycopg.connect(_psycopg_conninfo(world.database_url)) as conn:
             offers = conn.execute("SELECT h.id FROM holds h JOIN waitlist_entries w ON w.hold_id = h.id "
@@ -848,7 +849,7 @@ async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line
         tally.add(outcomes)
         assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
         assert not any(o.code is OK for o in outcomes)
-        seen = await _line_becomes(world, service, line, ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3)
+        seen = await _line_becomes(world, service, start, line, ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3)
         assert seen == ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3
         assert await world.remaining(service, start) == 0
     print(tally.line())
