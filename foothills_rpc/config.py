@@ -200,6 +200,8 @@ class Settings:
             max_in_flight=int(number("FOOTHILLS_MAX_IN_FLIGHT", defaults.max_in_flight)),
             max_call_seconds=number("FOOTHILLS_MAX_CALL_SECONDS", defaults.max_call_seconds),
             shutdown_grace_seconds=number("FOOTHILLS_SHUTDOWN_GRACE_SECONDS", defaults.shutdown_grace_seconds),
+            # How often each process sweeps expired approvals and holds.
+            sweep_seconds=number("FOOTHILLS_SWEEP_SECONDS", defaults.sweep_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
             tls=_tls(env),
         )

@@ -47,7 +47,8 @@ POLICY: dict[str, Access] = {
     # Who may touch which booking (own, own service's, any) is decided by the use cases.
     **_methods("foothills.booking.v1.BookingService", SIGNED_IN,
                "CreateBooking", "GetBooking", "ListBookings", "CancelBooking", "RescheduleBooking",
-               "WatchBookings"),
+               "WatchBookings", "HoldSlot", "GetHold", "ReleaseHold", "JoinWaitlist", "ListWaitlistEntries",
+               "LeaveWaitlist"),
     **_methods("foothills.booking.v1.BookingService", PROVIDER_OR_ADMIN, "ConfirmBooking", "CompleteBooking"),
     **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
                "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser", "AssignSupportRequest",

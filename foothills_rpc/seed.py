@@ -44,6 +44,7 @@ from sqlalchemy import JSON, Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import catalog as catalog_repo
+from foothills_rpc.db.holds import quote_json
 from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, EventSequence, Service, Slot, User
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.bookings import Status
@@ -52,7 +53,6 @@ from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, RuleKind
 from foothills_rpc.domain.users import Role
 from foothills_rpc.server import Components
-from foothills_rpc.usecases.bookings import _quote_json
 
 DEMO_PASSWORD = "demo password 2030"  # noqa: S105 (published on purpose: demo accounts only)
 T = TypeVar("T")
@@ -257,7 +257,7 @@ class BookingPlanner:
             "provider_id": service.provider_id, "uses_provider_time": not service.runs_without_provider,
             "start_at": slot.start, "end_at": slot.end, "seats": seats, "status": Status.CONFIRMED.value,
             "currency": quote.currency, "unit_price_minor": quote.unit_minor, "total_price_minor": quote.total_minor,
-            "price_breakdown": _quote_json(quote), "cancellation_policy": service.cancellation_policy,
+            "price_breakdown": quote_json(quote), "cancellation_policy": service.cancellation_policy,
             "cancellation_fee_minor": 0, "cancel_reason": "", "notes": "", "reschedule_count": 0,
             "approval_deadline": slot.start - notice if service.requires_approval else None,
             "created_at": created, "updated_at": created,

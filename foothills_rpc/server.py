@@ -147,6 +147,7 @@ class FoothillsServer:
             Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
             Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
             Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
+            Periodic("hold-expiry", components.bookings.expire_holds, settings.sweep_seconds),
         ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), self._server)

@@ -12,7 +12,18 @@ alternating between the two processes, and checks every answer:
    exactly one of them gets the seat, and the freed seat is free exactly when the reschedule won;
 4b. 10 reschedules at once, 5 from S1 to S2 and 5 from S2 to S1, with room for all: all succeed;
 5. one request_id sent 20 times at once: one booking and the same answer every time (and the same
-   for a reschedule); the request_id with other content: REQUEST_ID_REUSED.
+   for a reschedule); the request_id with other content: REQUEST_ID_REUSED;
+6. a capacity-5 slot, 60 users holding at once: exactly five holds;
+7. holds expiring while bookings race for the freed seats: the test moves the holds' expiry into the
+   past in the database (time travel for those rows, no sleeping), then 30 users book, the holders
+   try to book with their holds and both processes' sweepers run every 50 ms, all at once: exactly
+   capacity bookings, every holder HOLD_EXPIRED, each hold expired once (seats_taken stays exact);
+8. one customer, a daily limit of 3, 14 bookings and 6 holds of 20 different hours of one day at once:
+   exactly 3 succeed, the rest USER_OVER_BOOKING_LIMIT;
+9. a full capacity-3 slot with 6 customers in line: its 3 bookings cancelled at once while 10 others try
+   to book it: exactly the first 3 in line get an offer (one hold each), nobody else gets the seats;
+   then those offers expire (time travel again) while 10 others try to book and both sweepers run:
+   exactly the next 3 get offers. No seat offered twice, no offer lost.
 
 Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
 5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
@@ -103,7 +114,7 @@ def _env(database_url: str, folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
     env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_JWT_SECRET=SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
                FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
-               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING",
+               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING", FOOTHILLS_SWEEP_SECONDS="0.05",
                FOOTHILLS_REGISTRATIONS_PER_ADDRESS="100000")  # hundreds of customers from 127.0.0.1
     return env
 
@@ -222,7 +233,8 @@ class World:
         self.hours_used += count
         return start
 
-    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60) -> str:
+    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60,
+                      **settings: Any) -> str:
         """A UTC service bookable every day round the clock, 0s notice, 30 days ahead; made by the admin."""
         created = (await self.node(0).catalog.CreateService(catalog_pb2.CreateServiceRequest(
             service=catalog_pb2.Service(
@@ -230,7 +242,7 @@ class World:
                 provider=self.providers[provider], duration=duration(minutes=minutes), capacity=capacity,
                 base_price=types_pb2.Money(amount_minor=2500, currency_code="EUR"), time_zone="UTC",
                 booking_settings=catalog_pb2.BookingSettings(minimum_notice=duration(seconds=0),
-                                                             maximum_days_ahead=30))),
+                                                             maximum_days_ahead=30, **settings))),
             metadata=self.admin.metadata)).service
         await self.node(1).catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(
             availability=catalog_pb2.Availability(name=f"{created.name}/availability", weekly_windows=[
@@ -399,11 +411,19 @@ def booked(world: World, outcomes: Sequence[Outcome]) -> list[booking_pb2.Bookin
 
 CHECKS = {
     "slots over capacity": "SELECT id, capacity, seats_taken FROM slots WHERE seats_taken > capacity",
-    "slots whose seats_taken differ from their active bookings' seats": """
-        SELECT s.id, s.seats_taken, COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
-        FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id
-        GROUP BY s.id, s.seats_taken
-        HAVING s.seats_taken <> COALESCE(SUM(b.seats) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)""",
+    "slots whose seats_taken differ from their active bookings' and holds' seats": """
+        SELECT s.id, s.seats_taken, b.seats, h.seats FROM slots s
+        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM bookings
+                           WHERE slot_id = s.id AND status IN ('pending', 'confirmed')) b ON true
+        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM holds
+                           WHERE slot_id = s.id AND status = 'active') h ON true
+        WHERE s.seats_taken <> b.seats + h.seats""",
+    "offered waitlist entries whose hold is not theirs or not active": """
+        SELECT w.id FROM waitlist_entries w LEFT JOIN holds h ON h.id = w.hold_id
+        WHERE w.status = 'offered' AND (h.id IS NULL OR h.customer_id <> w.customer_id OR h.status <> 'active')""",
+    "used holds without their booking, or with another customer's": """
+        SELECT h.id FROM holds h LEFT JOIN bookings b ON b.id = h.booking_id
+        WHERE (h.status = 'used') <> (h.booking_id IS NOT NULL) OR b.customer_id <> h.customer_id""",
     "overlapping active bookings of one customer": """
         SELECT a.id, b.id FROM bookings a JOIN bookings b
           ON a.customer_id = b.customer_id AND a.id < b.id AND a.start_at < b.end_at AND b.start_at < a.end_at
@@ -695,6 +715,146 @@ async def test_one_request_id_sent_at_once_books_once(world: World) -> None:
     print(tally.line())
     await checked(world)
 
+
+
+async def hold(world: World, index: int, user: User, service: str, start: timestamp_pb2.Timestamp
+               ) -> booking_pb2.HoldSlotResponse:
+    return await world.node(index).booking.HoldSlot(booking_pb2.HoldSlotRequest(
+        service=service, start_time=start, request_id=uuid.uuid4().hex), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+async def book_with_hold(world: World, index: int, user: User, name: str) -> booking_pb2.CreateBookingResponse:
+    return await world.node(index).booking.CreateBooking(booking_pb2.CreateBookingRequest(
+        hold=name, request_id=uuid.uuid4().hex), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+def _expire_holds_now(url: str, names: list[str]) -> None:
+    """Time travel for these rows only: their expiry moves into the past (the servers' clocks run on)."""
+    with psycopg.connect(_psycopg_conninfo(url)) as conn:
+        conn.execute("UPDATE holds SET expires_at = expires_at - interval '1 hour' WHERE id = ANY(%s)",
+                     ([uuid.UUID(name.split("/")[1]) for name in names],))
+
+
+async def test_many_users_holding_a_capacity_five_slot_get_exactly_five(world: World) -> None:
+    tally = Tally("race 6, capacity-5 slot, 60 users holding at once")
+    service = await world.service("holds", capacity=5, provider=0)
+    for _ in range(ROUNDS):
+        start = world.take_hours(1)
+        outcomes = await fire([hold(world, i, user, service, ts(start))
+                               for i, user in enumerate(world.customers[:60])])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert sum(o.code is OK for o in outcomes) == 5, Counter(o.label for o in outcomes)
+        assert await world.remaining(service, start) == 0
+    print(tally.line())
+    await checked(world)
+
+
+async def test_holds_expiring_while_bookings_race_for_the_freed_seats(world: World) -> None:
+    tally = Tally("race 7, 3 expired holds, 30 bookings, 3 holders and both sweepers at once")
+    service = await world.service("expiring holds", capacity=3, provider=1)
+    for round_ in range(ROUNDS):
+        start = world.take_hours(1)
+        holders = world.customers[60 + 3 * round_: 63 + 3 * round_]
+        held = [o.response.hold.name for o in await fire([hold(world, i, u, service, ts(start))
+                                                          for i, u in enumerate(holders)])]
+        assert await world.remaining(service, start) == 0
+        await asyncio.to_thread(_expire_holds_now, world.database_url, held)
+        assert await world.remaining(service, start) == 3  # lapsed holds stop counting at once
+        bookers = world.customers[:30]
+        outcomes = await fire([*(create(world, i, u, service, ts(start)) for i, u in enumerate(bookers)),
+                               *(book_with_hold(world, i, u, name)
+                                 for i, (u, name) in enumerate(zip(holders, held, strict=True)))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE", "HOLD_EXPIRED"})
+        assert [o.reason for o in outcomes[30:]] == ["HOLD_EXPIRED"] * 3
+        assert len(booked(world, outcomes[:30])) == 3, Counter(o.label for o in outcomes)
+        assert await world.remaining(service, start) == 0
+    print(tally.line())
+    await checked(world)
+
+
+
+async def test_one_customer_racing_past_a_daily_limit_never_exceeds_it(world: World) -> None:
+    tally = Tally("race 8, one customer, daily limit 3, 14 bookings + 6 holds of one day at once")
+    service = await world.service("daily limit", capacity=10, provider=0, max_bookings_per_day=3)
+    for round_ in range(ROUNDS):
+        day = world.take_hours(24)  # one whole UTC day (the service's zone)
+        user = world.customers[90 + round_]
+        starts = [ts(day + timedelta(hours=h)) for h in range(20)]
+        outcomes = await fire([*(create(world, i, user, service, start) for i, start in enumerate(starts[:14])),
+                               *(hold(world, i, user, service, start) for i, start in enumerate(starts[14:]))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"USER_OVER_BOOKING_LIMIT"})
+        assert sum(o.code is OK for o in outcomes) == 3, Counter(o.label for o in outcomes)
+        booked(world, outcomes[:14])
+        mine = await world.active_bookings(service, day, day + timedelta(days=1), caller=user)
+        assert len(mine) == sum(o.code is OK for o in outcomes[:14])
+    print(tally.line())
+    await checked(world)
+
+
+async def _line(world: World, service: str, start: datetime, customers: Sequence[User]) -> list[str]:
+    """The state of each customer's waitlist entry for the slot, as the admin lists them."""
+    entries = (await world.node(0).booking.ListWaitlistEntries(booking_pb2.ListWaitlistEntriesRequest(
+        service=service, page_size=200), metadata=world.admin.metadata)).waitlist_entries
+    states = {e.customer: booking_pb2.WaitlistEntryState.Name(e.state).removeprefix("WAITLIST_ENTRY_STATE_")
+              for e in entries if e.start_time == ts(start)}
+    return [states[c.name] for c in customers]
+
+
+async def _line_becomes(world: World, service: str, start: datetime, customers: Sequence[User],
+                        expected: list[str]) -> list[str]:
+    """Waits (up to 10 s, for a sweep) until the line reads `expected`; returns what it read last."""
+    deadline = time.monotonic() + 10.0
+    while (seen := await _line(world, service, start, customers)) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return seen
+
+
+async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line(world: World) -> None:
+    tally = Tally("race 9, 3 cancellations + 10 creates at once, 6 in line; then 3 offers expiring + 10 creates")
+    service = await world.service("waitlist", capacity=3, provider=1)
+    for round_ in range(ROUNDS):
+        start = world.take_hours(1)
+        base = 10 * (round_ % 4)  # customers 0-99 cover four rounds; later rounds reuse them (at other hours)
+        holders, line, others = (world.customers[base:base + 3], world.customers[30 + base:36 + base],
+                                 world.customers[60 + base:70 + base])
+        bookings = booked(world, await fire([create(world, i, u, service, ts(start)) for i, u in enumerate(holders)]))
+        assert len(bookings) == 3
+        for i, user in enumerate(line):  # one after the other: the order of the line is known
+            joined = await world.node(i).booking.JoinWaitlist(booking_pb2.JoinWaitlistRequest(
+                service=service, start_time=ts(start)), metadata=user.metadata, timeout=CALL_TIMEOUT)
+            assert joined.entry.state == booking_pb2.WAITLIST_ENTRY_STATE_WAITING
+        outcomes = await fire([
+            *(world.node(i).booking.CancelBooking(booking_pb2.CancelBookingRequest(name=b.name),
+                                                  metadata=u.metadata, timeout=CALL_TIMEOUT)
+              for i, (u, b) in enumerate(zip(holders, bookings, strict=True))),
+            *(create(world, i, u, service, ts(start)) for i, u in enumerate(others))])
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert all(o.code is OK for o in outcomes[:3]) and not any(o.code is OK for o in outcomes[3:])
+        assert await _line(world, service, start, line) == ["OFFERED"] * 3 + ["WAITING"] * 3
+        assert await world.remaining(service, start) == 0
+        with psycopg.connect(_psycopg_conninfo(world.database_url)) as conn:
+            offers = conn.execute("SELECT h.id FROM holds h JOIN waitlist_entries w ON w.hold_id = h.id "
+                                  "JOIN slots s ON s.id = h.slot_id WHERE s.start_at = %s", (start,)).fetchall()
+        assert len(offers) == 3
+        # The three offers lapse unused while others try to book and both processes sweep.
+        await asyncio.to_thread(_expire_holds_now, world.database_url, [f"holds/{row[0].hex}" for row in offers])
+        outcomes = await fire([create(world, i, u, service, ts(start)) for i, u in enumerate(others)])
+        tally.add(outcomes)
+        assert_clean(outcomes, {"SLOT_UNAVAILABLE"})
+        assert not any(o.code is OK for o in outcomes)
+        seen = await _line_becomes(world, service, start, line, ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3)
+        assert seen == ["OFFER_EXPIRED"] * 3 + ["OFFERED"] * 3
+        assert await world.remaining(service, start) == 0
+    print(tally.line())
+    await checked(world)
 
 async def test_no_server_logged_an_unexpected_error(world: World) -> None:
     await checked(world)

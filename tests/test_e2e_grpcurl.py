@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import free_port
+from tests.support import Mailbox, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -602,6 +602,21 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
     assert len(mine) == 3, mine
     assert all(booking["name"].split("/")[1] in m for m in mine)
 
+    # A checkout: hold the third slot (the BFF shows the expiry and the locked price), then book with the hold.
+    third = slots[2]
+    held = ok_json(grpcurl(server, f"{BOOKING}/HoldSlot", headers=other, data={
+        "service": service["name"], "start_time": third["start_time"], "request_id": f"e2e-hold-{suffix}"}))["hold"]
+    assert re.fullmatch(r"holds/[0-9a-f]{32}", held["name"])
+    assert (held["state"], held["price"]["total_price"]) == ("HOLD_STATE_ACTIVE", third["price"]["total_price"])
+    assert timedelta(minutes=4) < _instant(held["expire_time"]) - now < timedelta(minutes=6)
+    window = {"service": service["name"], "start_time": third["start_time"], "end_time": third["end_time"]}
+    assert ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data=window))["slots"][0].get("remaining_seats", 0) == 0
+    with_hold = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=other, data={
+        "hold": held["name"], "request_id": f"e2e-held-{suffix}"}))["booking"]
+    assert (with_hold["start_time"], with_hold["price"]) == (third["start_time"], held["price"])
+    used = ok_json(grpcurl(server, f"{BOOKING}/GetHold", headers=other, data={"name": held["name"]}))["hold"]
+    assert (used["state"], used["booking"]) == ("HOLD_STATE_USED", with_hold["name"])
+
 
 def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
     refused = subprocess.run(
@@ -622,3 +637,61 @@ def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
     # 15 minutes after the server's "now", which started at 09:00 on 7 January 2030.
     assert datetime(2030, 1, 7, 9, 15, tzinfo=UTC) <= expires < datetime(2030, 1, 7, 9, 16, tzinfo=UTC)
     assert "TEST MODE: the clock starts at 2030-01-07T09:00:00+00:00" in server.log_text()
+
+
+def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path, mailbox: Mailbox) -> None:
+    """A full slot, a customer in line, a cancellation: the offer arrives by real SMTP and is booked."""
+    server = _spawn(tmp_path, FOOTHILLS_SMTP_HOST="127.0.0.1", FOOTHILLS_SMTP_PORT=str(mailbox.port),
+                    FOOTHILLS_SMTP_STARTTLS="false")
+    try:
+        _wait_until_serving(server)
+        suffix = uuid.uuid4().hex[:8]
+        admin_email = _unique_email("wl-admin")
+        _create_admin(server, admin_email)
+        admin = _bearer(_login(server, admin_email)["credentials"])
+        category = ok_json(grpcurl(server, f"{CATALOG}/CreateCategory", headers=admin,
+                                   data={"category": {"display_name": f"Climbing {suffix}"}}))["category"]
+        provider = _register(server, _unique_email("wl-provider"))["user"]["name"]
+        ok(grpcurl(server, f"{ADMIN}/SetUserRole", headers=admin, data={"name": provider, "role": "ROLE_PROVIDER"}))
+        service = ok_json(grpcurl(server, f"{CATALOG}/CreateService", headers=admin, data={"service": {
+            "display_name": f"Bouldering {suffix}", "category": category["name"], "duration": "3600s",
+            "base_price": {"amount_minor": 1500, "currency_code": "EUR"}, "time_zone": "UTC",
+            "provider": provider}}))["service"]
+        windows = [{"day_of_week": day, "hours": {"start_time": {"hours": 0}, "end_time": {"hours": 24}}}
+                   for day in EVERY_DAY]
+        ok(grpcurl(server, f"{CATALOG}/SetAvailability", headers=admin, data={
+            "availability": {"name": f"{service['name']}/availability", "weekly_windows": windows}}))
+        now = datetime.now(UTC).replace(microsecond=0)
+        slot = ok_json(grpcurl(server, f"{CATALOG}/ListSlots", data={
+            "service": service["name"], "start_time": _rfc3339(now + timedelta(hours=3)),
+            "end_time": _rfc3339(now + timedelta(days=1))}))["slots"][0]
+
+        first_email, waiting_email = _unique_email("wl-first"), _unique_email("wl-waiting")
+        for email in (first_email, waiting_email):
+            _register(server, email)
+        first = _bearer(_login(server, first_email)["credentials"])
+        waiting = _bearer(_login(server, waiting_email)["credentials"])
+        booking = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=first, data={
+            "service": service["name"], "start_time": slot["start_time"], "request_id": f"wl-{suffix}"}))["booking"]
+        entry = ok_json(grpcurl(server, f"{BOOKING}/JoinWaitlist", headers=waiting, data={
+            "service": service["name"], "start_time": slot["start_time"]}))["entry"]
+        assert re.fullmatch(r"waitlistEntries/[0-9a-f]{32}", entry["name"])
+        assert entry["state"] == "WAITLIST_ENTRY_STATE_WAITING"
+
+        ok(grpcurl(server, f"{BOOKING}/CancelBooking", headers=first, data={"name": booking["name"]}))
+        deadline = time.monotonic() + 10.0  # the dispatcher is another task of the server: wait briefly
+        while not (offers := [m for m in mailbox.to(waiting_email) if "seat is free" in m["Subject"]]):
+            assert time.monotonic() < deadline, "no offer mail arrived"
+            time.sleep(0.05)
+        hold = re.search(r"holds/[0-9a-f]{32}", offers[0].get_content())
+        assert hold is not None, offers[0].get_content()
+        listed = ok_json(grpcurl(server, f"{BOOKING}/ListWaitlistEntries", headers=waiting, data={}))
+        assert [(e["state"], e["hold"]) for e in listed["waitlist_entries"]] == [
+            ("WAITLIST_ENTRY_STATE_OFFERED", hold.group())]
+        taken = ok_json(grpcurl(server, f"{BOOKING}/CreateBooking", headers=waiting, data={
+            "hold": hold.group(), "request_id": f"wl-offer-{suffix}"}))["booking"]
+        assert (taken["start_time"], taken["status"]) == (slot["start_time"], "BOOKING_STATUS_CONFIRMED")
+        listed = ok_json(grpcurl(server, f"{BOOKING}/ListWaitlistEntries", headers=waiting, data={}))
+        assert [e["state"] for e in listed["waitlist_entries"]] == ["WAITLIST_ENTRY_STATE_BOOKED"]
+    finally:
+        assert _stop(server.process) == 0, server.log_text()

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.changes import notify_watchers
 from foothills_rpc.db.database import EXCLUSION_VIOLATION, constraint_name, sqlstate
-from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BookingEvent, EventSequence, IdempotencyKey, Slot
+from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BookingEvent, EventSequence, IdempotencyKey, Slot, User
 from foothills_rpc.domain.errors import FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -68,6 +68,26 @@ async def take_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> b
 
 async def release_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> None:
     await session.execute(update(Slot).where(Slot.id == slot_id).values(seats_taken=Slot.seats_taken - seats))
+
+
+async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> None:
+    """Serialises one customer's limited bookings across processes: their user row, locked until commit.
+
+    FOR NO KEY UPDATE: it queues behind itself but not behind the key-share locks of foreign keys that
+    point at the user, so other writes referring to them go on. Taken before any slot lock (one order,
+    no deadlock). SQLite needs none: its writers are serialised by BEGIN IMMEDIATE."""
+    await session.execute(select(User.id).where(User.id == customer_id).with_for_update(key_share=True))
+
+
+async def count_customer_bookings(session: AsyncSession, *, customer_id: uuid.UUID, service_id: uuid.UUID,
+                                  start: datetime, end: datetime, exclude: uuid.UUID | None) -> int:
+    """The customer's active bookings of the service starting in [start, end), but `exclude`."""
+    query = select(func.count()).select_from(Booking).where(
+        Booking.customer_id == customer_id, Booking.service_id == service_id, _active(), Booking.start_at >= start,
+        Booking.start_at < end)
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return int((await session.execute(query)).scalar_one())
 
 
 def _active() -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
 from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from foothills_rpc.domain.limits import BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, RuleKind
 
 # --- categories ------------------------------------------------------------------------------
@@ -98,6 +99,14 @@ def spec_of(service: Service) -> ServiceSpec:
             buffer_before=timedelta(minutes=service.buffer_before_minutes),
             buffer_after=timedelta(minutes=service.buffer_after_minutes),
             requires_approval=service.requires_approval,
+            hold_duration=None if service.hold_seconds is None else timedelta(seconds=service.hold_seconds),
+            limits=BookingLimits(per_day=service.max_bookings_per_day, per_week=service.max_bookings_per_week,
+                                 per_month=service.max_bookings_per_month),
+            max_reschedules=service.max_reschedules,
+            max_reschedule_distance=None if service.max_reschedule_distance_seconds is None
+            else timedelta(seconds=service.max_reschedule_distance_seconds),
+            waitlist_offer_duration=None if service.waitlist_offer_seconds is None
+            else timedelta(seconds=service.waitlist_offer_seconds),
         ),
         cancellation=cancellation_of(service.cancellation_policy),
         pricing=_pricing_from_json(service.pricing),
@@ -120,6 +129,16 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
     service.buffer_before_minutes = int(spec.booking.buffer_before.total_seconds() // 60)
     service.buffer_after_minutes = int(spec.booking.buffer_after.total_seconds() // 60)
     service.requires_approval = spec.booking.requires_approval
+    hold = spec.booking.hold_duration
+    service.hold_seconds = None if hold is None else int(hold.total_seconds())
+    limits = spec.booking.limits
+    service.max_bookings_per_day, service.max_bookings_per_week, service.max_bookings_per_month = (
+        limits.per_day, limits.per_week, limits.per_month)
+    service.max_reschedules = spec.booking.max_reschedules
+    distance = spec.booking.max_reschedule_distance
+    service.max_reschedule_distance_seconds = None if distance is None else int(distance.total_seconds())
+    offer = spec.booking.waitlist_offer_duration
+    service.waitlist_offer_seconds = None if offer is None else int(offer.total_seconds())
     service.runs_without_provider = spec.runs_without_provider
     service.cancellation_policy = [
         {"before_start_s": int(t.before_start.total_seconds()), "fee_bps": t.fee_bps, "allowed": t.allowed}

@@ -199,6 +199,16 @@ class Service(Base):
     buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
     buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    # NULL: holds last the platform default (5 minutes).
+    hold_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Limits; NULL: none.
+    max_bookings_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_bookings_per_week: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_bookings_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_reschedules: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_reschedule_distance_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # NULL: waitlist offers last the platform default (15 minutes).
+    waitlist_offer_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -282,6 +292,9 @@ class Booking(Base):
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Where it was first booked: how far it may be rescheduled is measured from here. NULL on
+    # bookings made before this column existed and never moved since: their start.
+    original_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # A pending booking not confirmed by then is cancelled (APPROVAL_EXPIRED): start minus notice.
     approval_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -290,9 +303,98 @@ class Booking(Base):
 
 Index("ix_bookings_customer_created", Booking.customer_id, Booking.created_at, Booking.id)
 Index("ix_bookings_status_start", Booking.status, Booking.start_at)
+Index("ix_bookings_customer_service_start", Booking.customer_id, Booking.service_id, Booking.start_at)
 # The export's order (start, id); the other columns let every statistics query read only the index.
 Index("ix_bookings_start_id", Booking.start_at, Booking.id, Booking.currency, Booking.status, Booking.seats,
       Booking.total_price_minor, Booking.cancellation_fee_minor, Booking.service_id, Booking.provider_id)
+
+
+HOLD_STATUSES = ("active", "used", "released", "expired")
+
+
+class Hold(Base):
+    """Seats of one slot reserved for one customer until `expires_at`.
+
+    An active hold has taken its seats in `slots.seats_taken` (the same conditional update as a
+    booking). It leaves `active` exactly once, by a conditional update: used by a booking (which
+    keeps the seats), released or expired (which give them back). An active hold past `expires_at`
+    is already free: every reader and writer of the slot compares `expires_at` with the
+    application's clock, and the writer claims it before counting seats.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'used', 'released', 'expired')", name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        # A retried HoldSlot finds its first hold, even when the two calls race.
+        UniqueConstraint("customer_id", "request_id", name="uq_holds_customer_request"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    slot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("slots.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The locked quote, in the same form as a booking's.
+    currency: Mapped[str] = mapped_column(String(3))
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    total_price_minor: Mapped[int] = mapped_column(BigInteger)
+    price_breakdown: Mapped[dict[str, Any]] = mapped_column(JSON)
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The sweeper's scan (active, oldest expiry first) and a slot's lapsed holds.
+Index("ix_holds_status_expires", Hold.status, Hold.expires_at)
+Index("ix_holds_slot_status", Hold.slot_id, Hold.status, Hold.expires_at)
+Index("ix_holds_customer_status", Hold.customer_id, Hold.status)
+
+
+WAITLIST_STATUSES = ("waiting", "offered", "booked", "left", "expired")
+
+
+class WaitlistEntry(Base):
+    """A customer in line for seats of one slot; (slot, customer) is unique.
+
+    Offers are made under the slot's row lock, in the transaction that frees the seats: the entry
+    moves from waiting to offered with a hold (its seats taken like any hold), so a freed seat is
+    offered once. The entry follows its hold: used -> booked, expired -> expired, released -> left.
+    """
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')", name="status"),
+        CheckConstraint("seats >= 1", name="seats_positive"),
+        UniqueConstraint("slot_id", "customer_id", name="uq_waitlist_entries_slot_customer"),
+        # One entry per offer.
+        UniqueConstraint("hold_id", name="uq_waitlist_entries_hold"),
+        # The line: 1, 2, 3... per slot, given under the slot's lock (a clock tick may hold many joins).
+        UniqueConstraint("slot_id", "position", name="uq_waitlist_entries_slot_position"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id"))
+    slot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("slots.id"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seats: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    hold_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("holds.id"), nullable=True)
+    position: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_waitlist_entries_line", WaitlistEntry.slot_id, WaitlistEntry.status, WaitlistEntry.position)
+Index("ix_waitlist_entries_customer_joined", WaitlistEntry.customer_id, WaitlistEntry.joined_at, WaitlistEntry.id)
 
 
 class IdempotencyKey(Base):

@@ -9,6 +9,7 @@ from functools import cache
 
 from foothills_rpc.domain.cancellation import CancellationPolicy, validate_cancellation
 from foothills_rpc.domain.errors import Collector
+from foothills_rpc.domain.limits import MAX_BOOKINGS_LIMIT, MAX_RESCHEDULES, BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, validate_currency, validate_pricing
 from foothills_rpc.domain.slots import SlotGrid, validate_grid
 
@@ -20,6 +21,11 @@ MAX_CAPACITY = 10_000
 MAX_PRICE_MINOR = 100_000_000
 MAX_NOTICE = timedelta(days=90)
 MAX_DAYS_AHEAD = 730
+DEFAULT_HOLD = timedelta(minutes=5)
+MIN_HOLD = timedelta(minutes=1)
+MAX_HOLD = timedelta(hours=1)
+DEFAULT_OFFER = timedelta(minutes=15)
+MAX_OFFER = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,21 @@ class BookingSettings:
     buffer_before: timedelta = timedelta(0)
     buffer_after: timedelta = timedelta(0)
     requires_approval: bool = False
+    # How long a hold keeps its seats; None: DEFAULT_HOLD.
+    hold_duration: timedelta | None = None
+    limits: BookingLimits = field(default_factory=BookingLimits)
+    max_reschedules: int | None = None
+    max_reschedule_distance: timedelta | None = None
+    # How long a waitlist offer holds its seats; None: DEFAULT_OFFER.
+    waitlist_offer_duration: timedelta | None = None
+
+    @property
+    def offer(self) -> timedelta:
+        return DEFAULT_OFFER if self.waitlist_offer_duration is None else self.waitlist_offer_duration
+
+    @property
+    def hold(self) -> timedelta:
+        return DEFAULT_HOLD if self.hold_duration is None else self.hold_duration
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,22 @@ def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "servic
         errors.add(f"{prefix}.booking_settings.minimum_notice", "must be between 0 and 90 days")
     if booking.maximum_days_ahead is not None and not 1 <= booking.maximum_days_ahead <= MAX_DAYS_AHEAD:
         errors.add(f"{prefix}.booking_settings.maximum_days_ahead", f"must be between 1 and {MAX_DAYS_AHEAD}")
+    if booking.hold_duration is not None and (
+            not MIN_HOLD <= booking.hold_duration <= MAX_HOLD or booking.hold_duration.microseconds):
+        errors.add(f"{prefix}.booking_settings.hold_duration", "must be 1 minute to 1 hour, whole seconds")
+    for period, value in (("day", booking.limits.per_day), ("week", booking.limits.per_week),
+                          ("month", booking.limits.per_month)):
+        if value is not None and not 1 <= value <= MAX_BOOKINGS_LIMIT:
+            errors.add(f"{prefix}.booking_settings.max_bookings_per_{period}", f"must be 1 to {MAX_BOOKINGS_LIMIT}")
+    if booking.max_reschedules is not None and not 0 <= booking.max_reschedules <= MAX_RESCHEDULES:
+        errors.add(f"{prefix}.booking_settings.max_reschedules", f"must be 0 to {MAX_RESCHEDULES}")
+    distance = booking.max_reschedule_distance
+    if distance is not None and (not timedelta(minutes=1) <= distance <= timedelta(days=MAX_DAYS_AHEAD)
+                                 or distance.microseconds):
+        errors.add(f"{prefix}.booking_settings.max_reschedule_distance", "must be 1 minute to 730 days, whole seconds")
+    offer = booking.waitlist_offer_duration
+    if offer is not None and (not MIN_HOLD <= offer <= MAX_OFFER or offer.microseconds):
+        errors.add(f"{prefix}.booking_settings.waitlist_offer_duration", "must be 1 minute to 24 hours, whole seconds")
     for violation in validate_grid(spec.grid):
         # The grid's fields live in two places of a service: duration on it, buffers in its settings.
         path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"

@@ -9,13 +9,13 @@ from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.db.bookings import BookingFilter
 from foothills_rpc.db.catalog import cancellation_of
-from foothills_rpc.db.models import Booking
+from foothills_rpc.db.models import Booking, Hold
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.catalog import _optional_id
 from foothills_rpc.services.converters import resource_id, timestamp
-from foothills_rpc.usecases.bookings import BookingRequest, Bookings
+from foothills_rpc.usecases.bookings import BookingRequest, Bookings, EntryView, HoldRequest, check_request_id
 
 STATUS_TO_PROTO = {"pending": booking_pb2.BOOKING_STATUS_PENDING, "confirmed": booking_pb2.BOOKING_STATUS_CONFIRMED,
                    "cancelled": booking_pb2.BOOKING_STATUS_CANCELLED, "completed": booking_pb2.BOOKING_STATUS_COMPLETED}
@@ -29,8 +29,41 @@ ORDERS = {booking_pb2.BOOKING_ORDER_UNSPECIFIED: "newest", booking_pb2.BOOKING_O
           booking_pb2.BOOKING_ORDER_SOONEST_FIRST: "soonest"}
 
 
+HOLD_STATE_TO_PROTO = {"active": booking_pb2.HOLD_STATE_ACTIVE, "used": booking_pb2.HOLD_STATE_USED,
+                       "released": booking_pb2.HOLD_STATE_RELEASED, "expired": booking_pb2.HOLD_STATE_EXPIRED}
+
+
+def _price(breakdown: dict[str, Any], currency: str, unit_minor: int, total_minor: int,
+           seats: int) -> catalog_pb2.PriceQuote:
+    return catalog_pb2.PriceQuote(
+        base_unit_price=convert.money(breakdown["base_unit_minor"], currency),
+        adjustments=[catalog_pb2.PriceAdjustment(label=label, amount=convert.money(amount, currency))
+                     for label, amount in breakdown["adjustments"]],
+        unit_price=convert.money(unit_minor, currency),
+        seats=seats,
+        total_price=convert.money(total_minor, currency))
+
+
+ENTRY_STATE_TO_PROTO = {"waiting": booking_pb2.WAITLIST_ENTRY_STATE_WAITING,
+                        "offered": booking_pb2.WAITLIST_ENTRY_STATE_OFFERED,
+                        "booked": booking_pb2.WAITLIST_ENTRY_STATE_BOOKED,
+                        "left": booking_pb2.WAITLIST_ENTRY_STATE_LEFT,
+                        "expired": booking_pb2.WAITLIST_ENTRY_STATE_OFFER_EXPIRED}
+
+
+def _entry_to_proto(view: EntryView) -> booking_pb2.WaitlistEntry:
+    entry, offer_expiry = view
+    message = booking_pb2.WaitlistEntry(
+        name=f"waitlistEntries/{entry.id.hex}", service=f"services/{entry.service_id.hex}",
+        customer=f"users/{entry.customer_id.hex}", start_time=timestamp(entry.start_at), seats=entry.seats,
+        state=ENTRY_STATE_TO_PROTO[entry.status], hold=f"holds/{entry.hold_id.hex}" if entry.hold_id else "",
+        create_time=timestamp(entry.joined_at))
+    if offer_expiry is not None:
+        message.offer_expire_time.CopyFrom(timestamp(offer_expiry))
+    return message
+
+
 def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
-    price = booking.price_breakdown
     currency = booking.currency
     return booking_pb2.Booking(
         name=f"bookings/{booking.id.hex}",
@@ -41,13 +74,8 @@ def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
         end_time=timestamp(booking.end_at),
         seats=booking.seats,
         status=STATUS_TO_PROTO[booking.status],
-        price=catalog_pb2.PriceQuote(
-            base_unit_price=convert.money(price["base_unit_minor"], currency),
-            adjustments=[catalog_pb2.PriceAdjustment(label=label, amount=convert.money(amount, currency))
-                         for label, amount in price["adjustments"]],
-            unit_price=convert.money(booking.unit_price_minor, currency),
-            seats=booking.seats,
-            total_price=convert.money(booking.total_price_minor, currency)),
+        price=_price(booking.price_breakdown, currency, booking.unit_price_minor, booking.total_price_minor,
+                     booking.seats),
         cancellation_policy=catalog_pb2.CancellationPolicy(tiers=[
             catalog_pb2.CancellationTier(before_start=convert.duration(t.before_start), fee_bps=t.fee_bps,
                                          refused=not t.allowed)
@@ -68,16 +96,89 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def CreateBooking(self, request: booking_pb2.CreateBookingRequest,
                             context: Any) -> booking_pb2.CreateBookingResponse:
         errors = Collector()
-        service_id = _optional_id(request.service, "services", "service", errors, required=True)
-        start = convert.instant(request.start_time, "start_time", errors)
+        hold_id = _optional_id(request.hold, "holds", "hold", errors)
+        customer_id = _optional_id(request.customer, "users", "customer", errors)
+        if request.hold and request.customer:
+            errors.add("customer", "must be empty when booking with a hold (the hold names its customer)")
+        held = bool(request.hold)  # with a hold, the slot fields may be empty
+        service_id = _optional_id(request.service, "services", "service", errors, required=not held)
+        start = None
+        if not held or request.HasField("start_time"):
+            start = convert.instant(request.start_time, "start_time", errors)
         expected = None
         if request.HasField("expected_total_price"):
             expected = (request.expected_total_price.amount_minor, request.expected_total_price.currency_code)
         errors.check()
         booking = await self._bookings.create(principal(), BookingRequest(
             service_id=service_id, start=start, seats=request.seats, notes=request.notes,
-            request_id=request.request_id, expected_total=expected))
+            request_id=request.request_id, expected_total=expected, hold_id=hold_id, customer_id=customer_id))
         return booking_pb2.CreateBookingResponse(booking=booking_to_proto(booking))
+
+    async def HoldSlot(self, request: booking_pb2.HoldSlotRequest, context: Any) -> booking_pb2.HoldSlotResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        start = convert.instant(request.start_time, "start_time", errors)
+        if not 0 <= request.seats <= 10_000:
+            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_request_id(request.request_id, errors)
+        errors.check()
+        hold = await self._bookings.hold(principal(), HoldRequest(service_id=service_id, start=start,
+                                                                  seats=request.seats, request_id=request.request_id))
+        return booking_pb2.HoldSlotResponse(hold=self._hold_to_proto(hold))
+
+    async def GetHold(self, request: booking_pb2.GetHoldRequest, context: Any) -> booking_pb2.GetHoldResponse:
+        hold = await self._bookings.get_hold(principal(), resource_id(request.name, "holds"))
+        return booking_pb2.GetHoldResponse(hold=self._hold_to_proto(hold))
+
+    async def ReleaseHold(self, request: booking_pb2.ReleaseHoldRequest,
+                          context: Any) -> booking_pb2.ReleaseHoldResponse:
+        hold = await self._bookings.release_hold(principal(), resource_id(request.name, "holds"))
+        return booking_pb2.ReleaseHoldResponse(hold=self._hold_to_proto(hold))
+
+    async def JoinWaitlist(self, request: booking_pb2.JoinWaitlistRequest,
+                           context: Any) -> booking_pb2.JoinWaitlistResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        start = convert.instant(request.start_time, "start_time", errors)
+        if not 0 <= request.seats <= 10_000:
+            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        errors.check()
+        view = await self._bookings.join_waitlist(principal(), service_id, start, request.seats)
+        return booking_pb2.JoinWaitlistResponse(entry=_entry_to_proto(view))
+
+    async def ListWaitlistEntries(self, request: booking_pb2.ListWaitlistEntriesRequest,
+                                  context: Any) -> booking_pb2.ListWaitlistEntriesResponse:
+        errors = Collector()
+        service_id = _optional_id(request.service, "services", "service", errors)
+        errors.check()
+        rows, token = await self._bookings.waitlist(principal(), service_id, requested_size=request.page_size,
+                                                    token=request.page_token)
+        return booking_pb2.ListWaitlistEntriesResponse(waitlist_entries=[_entry_to_proto(v) for v in rows],
+                                                       next_page_token=token)
+
+    async def LeaveWaitlist(self, request: booking_pb2.LeaveWaitlistRequest,
+                            context: Any) -> booking_pb2.LeaveWaitlistResponse:
+        view = await self._bookings.leave_waitlist(principal(), resource_id(request.name, "waitlistEntries"))
+        return booking_pb2.LeaveWaitlistResponse(entry=_entry_to_proto(view))
+
+    def _hold_to_proto(self, hold: Hold) -> booking_pb2.Hold:
+        state = hold.status
+        if state == "active" and hold.expires_at <= self._bookings.now():
+            state = "expired"  # lapsed, whether or not the sweeper has claimed it yet
+        return booking_pb2.Hold(
+            name=f"holds/{hold.id.hex}",
+            service=f"services/{hold.service_id.hex}",
+            customer=f"users/{hold.customer_id.hex}",
+            start_time=timestamp(hold.start_at),
+            end_time=timestamp(hold.end_at),
+            seats=hold.seats,
+            state=HOLD_STATE_TO_PROTO[state],
+            price=_price(hold.price_breakdown, hold.currency, hold.unit_price_minor, hold.total_price_minor,
+                         hold.seats),
+            expire_time=timestamp(hold.expires_at),
+            booking=f"bookings/{hold.booking_id.hex}" if hold.booking_id is not None else "",
+            create_time=timestamp(hold.created_at),
+        )
 
     async def GetBooking(self, request: booking_pb2.GetBookingRequest, context: Any) -> booking_pb2.GetBookingResponse:
         booking = await self._bookings.get(principal(), resource_id(request.name, "bookings"))

@@ -15,6 +15,7 @@ from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
 from foothills_rpc.domain.errors import Collector
+from foothills_rpc.domain.limits import BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, Quote, RuleKind
 from foothills_rpc.services.converters import timestamp
 from foothills_rpc.usecases.catalog import etag
@@ -62,6 +63,18 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
         settings.minimum_notice.CopyFrom(duration(spec.booking.minimum_notice))
     if spec.booking.maximum_days_ahead is not None:
         settings.maximum_days_ahead = spec.booking.maximum_days_ahead
+    if spec.booking.hold_duration is not None:
+        settings.hold_duration.CopyFrom(duration(spec.booking.hold_duration))
+    limits = spec.booking.limits
+    for field, value in (("max_bookings_per_day", limits.per_day), ("max_bookings_per_week", limits.per_week),
+                         ("max_bookings_per_month", limits.per_month),
+                         ("max_reschedules", spec.booking.max_reschedules)):
+        if value is not None:
+            setattr(settings, field, value)
+    if spec.booking.max_reschedule_distance is not None:
+        settings.max_reschedule_distance.CopyFrom(duration(spec.booking.max_reschedule_distance))
+    if spec.booking.waitlist_offer_duration is not None:
+        settings.waitlist_offer_duration.CopyFrom(duration(spec.booking.waitlist_offer_duration))
     return catalog_pb2.Service(
         name=f"services/{service.id.hex}",
         display_name=spec.display_name,
@@ -105,6 +118,16 @@ def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> Booking
         buffer_before=span(message.buffer_before),
         buffer_after=span(message.buffer_after),
         requires_approval=message.requires_approval,
+        hold_duration=span(message.hold_duration) if message.HasField("hold_duration") else None,
+        limits=BookingLimits(
+            per_day=message.max_bookings_per_day if message.HasField("max_bookings_per_day") else None,
+            per_week=message.max_bookings_per_week if message.HasField("max_bookings_per_week") else None,
+            per_month=message.max_bookings_per_month if message.HasField("max_bookings_per_month") else None),
+        max_reschedules=message.max_reschedules if message.HasField("max_reschedules") else None,
+        max_reschedule_distance=span(message.max_reschedule_distance)
+        if message.HasField("max_reschedule_distance") else None,
+        waitlist_offer_duration=span(message.waitlist_offer_duration)
+        if message.HasField("waitlist_offer_duration") else None,
     )
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +17,12 @@ from foothills_rpc.clock import Clock
 from foothills_rpc.db import audit
 from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import catalog as catalog_repo
+from foothills_rpc.db import holds as holds_repo
+from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
-from foothills_rpc.db.models import Booking, BookingEvent, Service, Slot
+from foothills_rpc.db.models import Booking, BookingEvent, Hold, Service, Slot, WaitlistEntry
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
 from foothills_rpc.domain.errors import (
@@ -28,15 +31,18 @@ from foothills_rpc.domain.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
-from foothills_rpc.domain.pricing import Quote
+from foothills_rpc.domain.limits import check_booking_limit, check_reschedule, periods
+from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
 from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +53,26 @@ MAX_REASON = 500
 
 @dataclass(frozen=True)
 class BookingRequest:
-    service_id: uuid.UUID
-    start: datetime
+    service_id: uuid.UUID | None  # None only with a hold
+    start: datetime | None  # None only with a hold
     seats: int
     notes: str
     request_id: str
     expected_total: tuple[int, str] | None = None  # (minor units, currency)
+    hold_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None  # a provider or admin booking on a customer's behalf
+
+
+# A waitlist entry and, once it has an offer, when the offer lapses.
+EntryView = tuple[WaitlistEntry, datetime | None]
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    service_id: uuid.UUID
+    start: datetime
+    seats: int
+    request_id: str
 
 
 def _digest(*parts: object) -> str:
@@ -74,6 +94,9 @@ class Bookings:
         self.changes = changes
         self._page_tokens = page_tokens
 
+    def now(self) -> datetime:
+        return self._clock.now()
+
     def _committed(self) -> None:
         """After a change commits: its mail can go, and this process's watchers can look."""
         self._dispatcher.notify()
@@ -90,37 +113,81 @@ class Bookings:
         check_request_id(request.request_id, errors)
         errors.check()
         seats = request.seats or 1
-        key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id,
-                              _digest(request.service_id, request.start, seats, request.notes, request.expected_total))
+        digest_parts: tuple[object, ...] = (request.service_id, request.start, seats, request.notes,
+                                            request.expected_total)
+        if request.hold_id is not None:  # a hash unchanged for requests without a hold
+            digest_parts += (request.hold_id, request.seats)
+        on_behalf = request.customer_id is not None and request.customer_id != caller.user_id
+        if on_behalf:
+            digest_parts += (request.customer_id,)
+            if caller.role is Role.CUSTOMER:
+                raise PermissionDenied("only the service's provider or an admin books for someone else",
+                                       reason="NOT_OWNER")
+        key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id, _digest(*digest_parts))
         now = self._clock.now()
 
         async def book(session: AsyncSession) -> Booking:
             if (earlier := await repo.earlier_request(session, key)) is not None:
                 return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
-            service = await catalog_repo.service_by_id(session, request.service_id)
-            slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
-            quote = self._catalog.price(service, slot, seats=seats, now=now)
+            hold: Hold | None = None
+            customer = caller
+            if request.hold_id is not None:
+                hold = await self._usable_hold(session, caller, request, now)
+                service = await catalog_repo.service_by_id(session, hold.service_id)
+                await self._check_limits(session, service, caller.user_id, hold.start_at, now, exclude_hold=hold.id)
+                slot = await self._bookable_slot(session, caller, service, hold.start_at, hold.seats, now,
+                                                 exclude=None, held=True)
+                taken = hold.seats
+                quote = _quote_of(hold)
+            else:
+                assert request.service_id is not None and request.start is not None  # the servicer checks
+                service = await catalog_repo.service_by_id(session, request.service_id)
+                if on_behalf:
+                    assert request.customer_id is not None
+                    if caller.role is not Role.ADMIN and service.provider_id != caller.user_id:
+                        raise PermissionDenied("only the service's provider or an admin books for someone else",
+                                               reason="NOT_OWNER")
+                    await user_by_id(session, request.customer_id)  # NOT_FOUND for no such user
+                    customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
+                                         role=Role.CUSTOMER)
+                await self._check_limits(session, service, customer.user_id, request.start, now)
+                slot = await self._bookable_slot(session, customer, service, request.start, seats, now, exclude=None,
+                                                 inside_notice=on_behalf)
+                taken = seats
+                quote = self._catalog.price(service, slot, seats=seats, now=now)
             if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
                 raise FailedPrecondition(
                     f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
                     metadata={"total_minor": str(quote.total_minor), "currency_code": quote.currency})
-            if not await repo.take_seats(session, slot.id, seats):
+            if hold is None and not await repo.take_seats(session, slot.id, taken):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             spec = catalog_repo.spec_of(service)
             notice = self._catalog.minimum_notice(service)
+            # Booked by the provider or an admin: approved by the making (and its deadline may have passed).
+            needs_approval = spec.booking.requires_approval and not on_behalf
             booking = Booking(
-                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
+                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=customer.user_id,
                 provider_id=service.provider_id, uses_provider_time=not service.runs_without_provider,
-                start_at=slot.start_at, end_at=slot.end_at, seats=seats,
-                status=(Status.PENDING if spec.booking.requires_approval else Status.CONFIRMED).value,
+                start_at=slot.start_at, end_at=slot.end_at, seats=taken,
+                status=(Status.PENDING if needs_approval else Status.CONFIRMED).value,
                 currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
-                price_breakdown=_quote_json(quote), cancellation_policy=service.cancellation_policy,
+                price_breakdown=holds_repo.quote_json(quote), cancellation_policy=service.cancellation_policy,
                 cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
-                approval_deadline=slot.start_at - notice if spec.booking.requires_approval else None,
-                created_at=now, updated_at=now)
+                approval_deadline=slot.start_at - notice if needs_approval else None,
+                original_start_at=slot.start_at, created_at=now, updated_at=now)
             session.add(booking)
             await repo.flush_booking(session)
+            if hold is not None:
+                if not await holds_repo.claim(session, hold.id, to="used", now=now, unexpired=True,
+                                              booking_id=booking.id):
+                    raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
+                await waitlist_repo.follow_hold(session, hold.id, "used", now)  # an accepted offer
             repo.remember_request(session, key, booking.id, now)
+            if on_behalf:
+                why = "booked on the customer's behalf"
+                if slot.start_at < now + notice:
+                    why += ", inside the minimum notice"
+                _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
             await self._record(session, booking, "created", now)
             return booking
 
@@ -151,21 +218,32 @@ class Bookings:
         return await repo.booking_for(session, caller, booking_id)
 
     async def _bookable_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
-                             seats: int, now: datetime, *, exclude: uuid.UUID | None) -> Slot:
-        """The slot at `start` if every booking rule allows the caller to take it (seats aside)."""
+                             seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
+                             inside_notice: bool = False) -> Slot:
+        """The slot at `start` if every booking rule allows the caller to take it (seats aside).
+
+        Expired holds of the slot are claimed first, so their seats count as free at once. With `held`
+        (booking with a hold), the window and seats were checked when the hold was made and stand. With
+        `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         if service.archived:
             raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
         # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
-        if start > self._catalog.horizon(service, now):
+        if not held and start > self._catalog.horizon(service, now):
             raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
                                      reason="TOO_FAR_AHEAD")
         slot = await catalog_repo.slot_at(session, service.id, start)
         if slot is None:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
-        if slot.start_at < now + self._catalog.minimum_notice(service):
-            raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
-        if seats > slot.capacity:
-            raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
+        if not held:
+            if not inside_notice and slot.start_at < now + self._catalog.minimum_notice(service):
+                raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
+            if seats > slot.capacity:
+                raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
+            if lapsed := await holds_repo.free_lapsed(session, slot.id, now):
+                for hold_id in lapsed:
+                    await waitlist_repo.follow_hold(session, hold_id, "expired", now)
+                await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
+                await session.refresh(slot)  # seats taken changed: the demand price reads them
         clash = await repo.customer_overlap(session, customer_id=caller.user_id, start=slot.start_at,
                                             end=slot.end_at, exclude=exclude)
         if clash is not None:
@@ -177,6 +255,205 @@ class Bookings:
                 exclude=exclude):
             raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
         return slot
+
+    async def _check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,
+                            now: datetime, *, exclude_booking: uuid.UUID | None = None,
+                            exclude_hold: uuid.UUID | None = None) -> None:
+        """Refuses a booking (or hold) starting at `start` beyond the service's per-period limits.
+
+        Counted under the customer's row lock, taken before any slot lock in the same transaction, so two
+        processes booking for one customer at once count one after the other and never both pass."""
+        limits = catalog_repo.spec_of(service).booking.limits
+        if not limits.any:
+            return
+        await repo.lock_customer(session, customer_id)
+        for period in periods(limits, start, ZoneInfo(service.time_zone)):
+            already = await repo.count_customer_bookings(
+                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
+                exclude=exclude_booking)
+            already += await holds_repo.count_customer_holds(
+                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
+                now=now, exclude=exclude_hold)
+            check_booking_limit(period, already)
+
+    async def _usable_hold(self, session: AsyncSession, caller: Principal, request: BookingRequest,
+                           now: datetime) -> Hold:
+        """The caller's hold named in `request`, locked, if a booking may use it now."""
+        assert request.hold_id is not None
+        hold = await holds_repo.hold_for(session, caller, request.hold_id, for_update=True, admin_sees_all=False)
+        errors = Collector()
+        if request.service_id is not None and request.service_id != hold.service_id:
+            errors.add("service", "must be the hold's service (or empty)")
+        if request.start is not None and request.start != hold.start_at:
+            errors.add("start_time", "must be the hold's start (or empty)")
+        if request.seats and request.seats != hold.seats:
+            errors.add("seats", "must be the hold's seats (or 0)")
+        errors.check()
+        if hold.status == "used":
+            raise FailedPrecondition("a booking was made with this hold already", reason="HOLD_ALREADY_USED")
+        if hold.status != "active" or hold.expires_at <= now:
+            raise FailedPrecondition("the hold expired or was released", reason="HOLD_EXPIRED")
+        return hold
+
+    # --- holds ---------------------------------------------------------------------------
+
+    async def hold(self, caller: Principal, request: HoldRequest) -> Hold:
+        errors = Collector()
+        if not 0 <= request.seats <= 10_000:
+            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_request_id(request.request_id, errors)
+        errors.check()
+        seats = request.seats or 1
+        request_hash = _digest(request.service_id, request.start, seats)
+        now = self._clock.now()
+
+        async def earlier(session: AsyncSession) -> Hold | None:
+            found = await holds_repo.hold_by_request(session, caller.user_id, request.request_id)
+            if found is not None and found.request_hash != request_hash:
+                raise AlreadyExists("this request_id was used for a different request", reason="REQUEST_ID_REUSED")
+            return found
+
+        async def take(session: AsyncSession) -> Hold:
+            if (found := await earlier(session)) is not None:
+                return found
+            service = await catalog_repo.service_by_id(session, request.service_id)
+            await self._check_limits(session, service, caller.user_id, request.start, now)
+            slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
+            quote = self._catalog.price(service, slot, seats=seats, now=now)
+            if not await repo.take_seats(session, slot.id, seats):
+                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
+            hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
+                        start_at=slot.start_at, end_at=slot.end_at, seats=seats, status="active",
+                        expires_at=now + catalog_repo.spec_of(service).booking.hold, currency=quote.currency,
+                        unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
+                        price_breakdown=holds_repo.quote_json(quote), booking_id=None, request_id=request.request_id,
+                        request_hash=request_hash, created_at=now, updated_at=now)
+            session.add(hold)
+            await holds_repo.flush_hold(session)
+            # After take_seats: the slot's row lock is held, so a concurrent hold of this customer on this
+            # slot has committed (and is seen) or waits behind this one.
+            if await holds_repo.holds_slot(session, caller.user_id, slot.id, now, exclude=hold.id):
+                raise FailedPrecondition("you hold seats of this slot already", reason="SLOT_ALREADY_HELD_BY_USER")
+            return hold
+
+        try:
+            return await self._db.run(take)
+        except DomainError as refusal:
+            if (found := await self._db.run(earlier)) is None:
+                raise refusal from None
+            return found
+
+    async def get_hold(self, caller: Principal, hold_id: uuid.UUID) -> Hold:
+        return await self._db.run(lambda s: holds_repo.hold_for(s, caller, hold_id))
+
+    async def release_hold(self, caller: Principal, hold_id: uuid.UUID) -> Hold:
+        now = self._clock.now()
+
+        async def release(session: AsyncSession) -> Hold:
+            hold = await holds_repo.hold_for(session, caller, hold_id, for_update=True)
+            if hold.status == "used":
+                raise FailedPrecondition("a booking was made with this hold; cancel the booking instead",
+                                         reason="HOLD_ALREADY_USED")
+            await self._end_hold(session, hold, now, released=True)
+            return hold
+
+        hold = await self._db.run(release)
+        self._committed()
+        return hold
+
+    async def _end_hold(self, session: AsyncSession, hold: Hold, now: datetime, *, released: bool) -> bool:
+        """Releases (or, past its expiry, expires) an active hold and gives its seats back, once."""
+        to = "released" if released and hold.expires_at > now else "expired"
+        if not await holds_repo.claim(session, hold.id, to=to, now=now, unexpired=to == "released"):
+            return False
+        await repo.release_seats(session, hold.slot_id, hold.seats)
+        hold.status, hold.updated_at = to, now
+        await waitlist_repo.follow_hold(session, hold.id, to, now)
+        await offer_freed(session, self._catalog, hold.slot_id, now)
+        return True
+
+    async def expire_holds(self) -> int:
+        """Gives back the seats of holds past their expiry; each claimed once, by one process."""
+        now = self._clock.now()
+        ids = await self._db.run(lambda s: holds_repo.lapsed_holds(s, now))
+        system = Principal(user_id=uuid.UUID(int=0), session_id=uuid.UUID(int=0), role=Role.ADMIN)
+        expired = 0
+        for hold_id in ids:
+            async def expire(session: AsyncSession, hold_id: uuid.UUID = hold_id) -> bool:
+                try:
+                    hold = await holds_repo.hold_for(session, system, hold_id)
+                except NotFound:
+                    return False
+                return await self._end_hold(session, hold, now, released=False)
+            expired += await self._db.run(expire)
+        if expired:
+            self._committed()  # offers to the next in line may have been mailed
+        return expired
+
+    # --- waitlist ------------------------------------------------------------------------
+
+    async def join_waitlist(self, caller: Principal, service_id: uuid.UUID, start: datetime,
+                            seats: int) -> EntryView:
+        if not 0 <= seats <= 10_000:
+            raise InvalidArgument.single("seats", "must be between 1 and 10000 (0 means 1)")
+        seats = seats or 1
+        now = self._clock.now()
+
+        async def join(session: AsyncSession) -> EntryView:
+            service = await catalog_repo.service_by_id(session, service_id)
+            slot = await self._bookable_slot(session, caller, service, start, seats, now, exclude=None)
+            # The slot's lock orders this join with every offer of the slot: a seat freed before it is
+            # seen free here (SLOT_AVAILABLE), one freed after it is offered to this entry.
+            await repo.lock_slots(session, [slot.id])
+            await session.refresh(slot)
+            entry = await waitlist_repo.entry_of(session, slot.id, caller.user_id)
+            if entry is not None and entry.status in ("waiting", "offered"):
+                return entry, await waitlist_repo.offer_expiry(session, entry)
+            if slot.capacity - slot.seats_taken >= seats:
+                raise FailedPrecondition("those seats are free: book them", reason="SLOT_AVAILABLE")
+            if entry is None:
+                entry = WaitlistEntry(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id,
+                                      customer_id=caller.user_id, start_at=slot.start_at, created_at=now)
+                session.add(entry)
+            entry.seats, entry.status, entry.hold_id = seats, "waiting", None
+            entry.position = await waitlist_repo.next_position(session, slot.id)
+            entry.joined_at = entry.updated_at = now  # (back) at the end of the line
+            await session.flush()
+            return entry, None
+
+        return await self._db.run(join)
+
+    async def waitlist(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
+                       token: str) -> tuple[list[EntryView], str]:
+        limit = page_size(requested_size)
+        context = ("waitlist", service_id)
+        after = self._page_tokens.decode(token, context)
+        try:
+            rows = await self._db.run(lambda s: waitlist_repo.list_entries(s, caller, service_id, after=after,
+                                                                           limit=limit + 1))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self._page_tokens.encode(waitlist_repo.page_key(rows[limit - 1][0]), context)
+
+    async def leave_waitlist(self, caller: Principal, entry_id: uuid.UUID) -> EntryView:
+        now = self._clock.now()
+
+        async def leave(session: AsyncSession) -> EntryView:
+            entry = await waitlist_repo.entry_for(session, caller, entry_id, for_update=True)
+            if entry.status == "waiting":
+                entry.status, entry.updated_at = "left", now
+            elif entry.status == "offered" and entry.hold_id is not None:
+                hold = await holds_repo.hold_for(session, caller, entry.hold_id, for_update=True)
+                if not await self._end_hold(session, hold, now, released=True):
+                    entry.status, entry.updated_at = "left", now  # its hold had ended already
+                await session.refresh(entry)
+            return entry, await waitlist_repo.offer_expiry(session, entry)
+
+        entry = await self._db.run(leave)
+        self._committed()
+        return entry
 
     # --- read ----------------------------------------------------------------------------
 
@@ -242,6 +519,7 @@ class Bookings:
         booking.cancellation_fee_minor = fee
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
+        await offer_freed(session, self._catalog, booking.slot_id, now)
         await self._record(session, booking, "cancelled", now)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
@@ -289,6 +567,13 @@ class Bookings:
             if booking.customer_id != caller.user_id and caller.role is not Role.ADMIN:
                 raise PermissionDenied("only the customer or an admin may reschedule", reason="NOT_OWNER")
             service = await catalog_repo.service_by_id(session, booking.service_id)
+            spec = catalog_repo.spec_of(service)
+            original = booking.original_start_at or booking.start_at
+            check_reschedule(count=booking.reschedule_count, max_reschedules=spec.booking.max_reschedules,
+                             original_start=original, new_start=new_start,
+                             max_distance=spec.booking.max_reschedule_distance)
+            # The booking itself is left out of the count: a move within the same period counts once.
+            await self._check_limits(session, service, booking.customer_id, new_start, now, exclude_booking=booking.id)
             owner = Principal(user_id=booking.customer_id, session_id=caller.session_id, role=Role.CUSTOMER)
             slot = await self._bookable_slot(session, owner, service, new_start, booking.seats, now,
                                              exclude=booking.id)
@@ -299,6 +584,8 @@ class Bookings:
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
+            await offer_freed(session, self._catalog, booking.slot_id, now)
+            booking.original_start_at = original
             booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
             if booking.approval_deadline is not None:
                 booking.approval_deadline = slot.start_at - self._catalog.minimum_notice(service)
@@ -366,7 +653,10 @@ def _audit(session: AsyncSession, actor: Principal, booking: Booking, action: st
                      before=before, after=_audited(booking), reason=reason, now=now)
 
 
-def _quote_json(quote: Quote) -> dict[str, object]:
-    return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
-            "total_minor": quote.total_minor, "currency": quote.currency,
-            "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}
+def _quote_of(hold: Hold) -> Quote:
+    """The quote a hold locked, as it was priced."""
+    data = hold.price_breakdown
+    return Quote(base_unit_minor=data["base_unit_minor"], unit_minor=data["unit_minor"], seats=data["seats"],
+                 total_minor=data["total_minor"], currency=data["currency"],
+                 adjustments=tuple(Adjustment(label, amount) for label, amount in data["adjustments"]))
+

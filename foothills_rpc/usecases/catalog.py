@@ -15,6 +15,8 @@ from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
+from foothills_rpc.db import holds as holds_repo
+from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
@@ -30,6 +32,7 @@ from foothills_rpc.domain.pricing import Quote, quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +208,8 @@ class Catalog:
             service.version += 1
             service.updated_at = now
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+            for slot_id in await waitlist_repo.slots_with_waiting(session, service.id):
+                await offer_freed(session, self, slot_id, now)  # more capacity: offers to the line
             audit.record(session, actor_id=caller.user_id, action="UpdateService",
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
@@ -271,7 +276,14 @@ class Catalog:
                 return service, []
             bookable_from = max(start, now + self.minimum_notice(service))
             bookable_until = min(end, self.horizon(service, now))
-            return service, await repo.slots_between(session, service_id, bookable_from, bookable_until)
+            rows = await repo.slots_between(session, service_id, bookable_from, bookable_until)
+            # Holds past their expiry stop counting at once, swept or not (the application's clock decides).
+            lapsed = await holds_repo.lapsed_seats(session, [slot.id for slot in rows], now)
+            for slot in rows:
+                if slot.id in lapsed:
+                    session.expunge(slot)  # a view for this answer, never written back
+                    slot.seats_taken -= lapsed[slot.id]
+            return service, rows
 
         service, rows = await self._db.run(read)
         spec = repo.spec_of(service)  # once per call, not once per slot

@@ -34,6 +34,23 @@ class BookingEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BOOKING_EVENT_TYPE_CANCELLED: _ClassVar[BookingEventType]
     BOOKING_EVENT_TYPE_RESCHEDULED: _ClassVar[BookingEventType]
     BOOKING_EVENT_TYPE_COMPLETED: _ClassVar[BookingEventType]
+
+class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HOLD_STATE_UNSPECIFIED: _ClassVar[HoldState]
+    HOLD_STATE_ACTIVE: _ClassVar[HoldState]
+    HOLD_STATE_USED: _ClassVar[HoldState]
+    HOLD_STATE_RELEASED: _ClassVar[HoldState]
+    HOLD_STATE_EXPIRED: _ClassVar[HoldState]
+
+class WaitlistEntryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WAITLIST_ENTRY_STATE_UNSPECIFIED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_WAITING: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_OFFERED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_BOOKED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_LEFT: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_OFFER_EXPIRED: _ClassVar[WaitlistEntryState]
 BOOKING_STATUS_UNSPECIFIED: BookingStatus
 BOOKING_STATUS_PENDING: BookingStatus
 BOOKING_STATUS_CONFIRMED: BookingStatus
@@ -48,6 +65,17 @@ BOOKING_EVENT_TYPE_CONFIRMED: BookingEventType
 BOOKING_EVENT_TYPE_CANCELLED: BookingEventType
 BOOKING_EVENT_TYPE_RESCHEDULED: BookingEventType
 BOOKING_EVENT_TYPE_COMPLETED: BookingEventType
+HOLD_STATE_UNSPECIFIED: HoldState
+HOLD_STATE_ACTIVE: HoldState
+HOLD_STATE_USED: HoldState
+HOLD_STATE_RELEASED: HoldState
+HOLD_STATE_EXPIRED: HoldState
+WAITLIST_ENTRY_STATE_UNSPECIFIED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_WAITING: WaitlistEntryState
+WAITLIST_ENTRY_STATE_OFFERED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_BOOKED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_LEFT: WaitlistEntryState
+WAITLIST_ENTRY_STATE_OFFER_EXPIRED: WaitlistEntryState
 
 class Booking(_message.Message):
     __slots__ = ("name", "service", "customer", "provider", "start_time", "end_time", "seats", "status", "price", "cancellation_policy", "cancellation_fee", "cancel_reason", "notes", "reschedule_count", "create_time", "update_time")
@@ -86,20 +114,24 @@ class Booking(_message.Message):
     def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., customer: _Optional[str] = ..., provider: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., status: _Optional[_Union[BookingStatus, str]] = ..., price: _Optional[_Union[_catalog_pb2.PriceQuote, _Mapping]] = ..., cancellation_policy: _Optional[_Union[_catalog_pb2.CancellationPolicy, _Mapping]] = ..., cancellation_fee: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., cancel_reason: _Optional[str] = ..., notes: _Optional[str] = ..., reschedule_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateBookingRequest(_message.Message):
-    __slots__ = ("service", "start_time", "seats", "notes", "request_id", "expected_total_price")
+    __slots__ = ("service", "start_time", "seats", "notes", "request_id", "expected_total_price", "hold", "customer")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     SEATS_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_TOTAL_PRICE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     service: str
     start_time: _timestamp_pb2.Timestamp
     seats: int
     notes: str
     request_id: str
     expected_total_price: _types_pb2.Money
-    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., notes: _Optional[str] = ..., request_id: _Optional[str] = ..., expected_total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ...) -> None: ...
+    hold: str
+    customer: str
+    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., notes: _Optional[str] = ..., request_id: _Optional[str] = ..., expected_total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., hold: _Optional[str] = ..., customer: _Optional[str] = ...) -> None: ...
 
 class CreateBookingResponse(_message.Message):
     __slots__ = ("booking",)
@@ -220,3 +252,139 @@ class WatchBookingsResponse(_message.Message):
     booking: Booking
     event_time: _timestamp_pb2.Timestamp
     def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[BookingEventType, str]] = ..., booking: _Optional[_Union[Booking, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("name", "service", "customer", "start_time", "end_time", "seats", "state", "price", "expire_time", "booking", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BOOKING_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    service: str
+    customer: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    seats: int
+    state: HoldState
+    price: _catalog_pb2.PriceQuote
+    expire_time: _timestamp_pb2.Timestamp
+    booking: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., customer: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., state: _Optional[_Union[HoldState, str]] = ..., price: _Optional[_Union[_catalog_pb2.PriceQuote, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., booking: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class HoldSlotRequest(_message.Message):
+    __slots__ = ("service", "start_time", "seats", "request_id")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    request_id: str
+    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class HoldSlotResponse(_message.Message):
+    __slots__ = ("hold",)
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class GetHoldRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetHoldResponse(_message.Message):
+    __slots__ = ("hold",)
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class ReleaseHoldRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ReleaseHoldResponse(_message.Message):
+    __slots__ = ("hold",)
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class WaitlistEntry(_message.Message):
+    __slots__ = ("name", "service", "customer", "start_time", "seats", "state", "hold", "offer_expire_time", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    OFFER_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    service: str
+    customer: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    state: WaitlistEntryState
+    hold: str
+    offer_expire_time: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., service: _Optional[str] = ..., customer: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., state: _Optional[_Union[WaitlistEntryState, str]] = ..., hold: _Optional[str] = ..., offer_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class JoinWaitlistRequest(_message.Message):
+    __slots__ = ("service", "start_time", "seats")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ...) -> None: ...
+
+class JoinWaitlistResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: WaitlistEntry
+    def __init__(self, entry: _Optional[_Union[WaitlistEntry, _Mapping]] = ...) -> None: ...
+
+class ListWaitlistEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "service")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    service: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., service: _Optional[str] = ...) -> None: ...
+
+class ListWaitlistEntriesResponse(_message.Message):
+    __slots__ = ("waitlist_entries", "next_page_token")
+    WAITLIST_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    waitlist_entries: _containers.RepeatedCompositeFieldContainer[WaitlistEntry]
+    next_page_token: str
+    def __init__(self, waitlist_entries: _Optional[_Iterable[_Union[WaitlistEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class LeaveWaitlistRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class LeaveWaitlistResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: WaitlistEntry
+    def __init__(self, entry: _Optional[_Union[WaitlistEntry, _Mapping]] = ...) -> None: ...

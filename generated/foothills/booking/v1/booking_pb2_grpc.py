@@ -83,6 +83,36 @@ class BookingServiceStub:
                 request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
                 response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
                 _registered_method=True)
+        self.HoldSlot = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/HoldSlot',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.FromString,
+                _registered_method=True)
+        self.GetHold = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/GetHold',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ReleaseHold',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
+        self.JoinWaitlist = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/JoinWaitlist',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.FromString,
+                _registered_method=True)
+        self.ListWaitlistEntries = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/ListWaitlistEntries',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.FromString,
+                _registered_method=True)
+        self.LeaveWaitlist = channel.unary_unary(
+                '/foothills.booking.v1.BookingService/LeaveWaitlist',
+                request_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.SerializeToString,
+                response_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.FromString,
+                _registered_method=True)
 
 
 class BookingServiceServicer:
@@ -105,9 +135,19 @@ class BookingServiceServicer:
         same request_id with different content); FAILED_PRECONDITION with reason SLOT_UNAVAILABLE (not
         a slot of the service, or not enough free seats), SERVICE_ARCHIVED, MINIMUM_NOTICE,
         TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING (the caller has another booking
-        at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time) or
+        at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time),
         PRICE_CHANGED (`expected_total_price` no longer holds; the ErrorInfo metadata carries the new
-        `total_minor` and `currency_code`); ABORTED when a concurrent change won (retry).
+        `total_minor` and `currency_code`), HOLD_EXPIRED (the `hold` expired or was released) or
+        HOLD_ALREADY_USED; NOT_FOUND for a `hold` that does not exist or is another user's; ABORTED
+        when a concurrent change won (retry).
+
+        With `hold`, the booking takes the held seats at the held price; `service`, `start_time` and
+        `seats` may then be left empty (if set they must match the hold).
+
+        Also FAILED_PRECONDITION reason USER_OVER_BOOKING_LIMIT when the customer has as many bookings
+        of the service in the day, week or month of the start as the service allows. With `customer`,
+        the service's provider or an admin books for that customer, even inside the minimum notice
+        (recorded in the audit log); anyone else gets PERMISSION_DENIED reason NOT_OWNER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -153,7 +193,9 @@ class BookingServiceServicer:
         returns the first result.
 
         Errors: as CreateBooking, plus NOT_FOUND and FAILED_PRECONDITION reason
-        INVALID_STATUS_TRANSITION for cancelled or completed bookings.
+        INVALID_STATUS_TRANSITION for cancelled or completed bookings, or RESCHEDULE_LIMIT (moved as
+        often as the service allows, or the new start is too far from the original one). A move within
+        the same day, week or month does not count twice against the booking limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,6 +228,85 @@ class BookingServiceServicer:
         `x-watch-after-event-id`: changes after that event will be sent).
 
         Errors: INVALID_ARGUMENT for a malformed `after_event_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldSlot(self, request, context):
+        """Reserves seats of one slot for the caller for a short time (the service's hold duration,
+        default 5 minutes), while they complete a checkout. The hold carries its expiry and the price
+        quote it locks: booking with the hold (CreateBookingRequest.hold) charges that price even if
+        demand pricing moved since. Held seats count against the slot's capacity exactly like pending
+        bookings (ListSlots shows them taken) until the hold is used, released or expires; an expired
+        hold stops counting at once. Signed in (any role).
+
+        Retrying with the same `request_id` returns the first hold instead of taking more seats.
+        Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED;
+        FAILED_PRECONDITION with the reasons of CreateBooking that concern the slot and the caller
+        (SLOT_UNAVAILABLE, SERVICE_ARCHIVED, MINIMUM_NOTICE, TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER,
+        OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE) or SLOT_ALREADY_HELD_BY_USER (the caller holds seats
+        of that slot already); ABORTED when a concurrent change won (retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHold(self, request, context):
+        """Returns one of the caller's holds (admins: any hold), with its state as of now.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such hold, or another user's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Gives the held seats back at once. Releasing a hold that is already released or expired
+        returns it unchanged, so a retry is safe. Releasing the hold of a waitlist offer declines the
+        offer: the seats go to the next in line. The holder or an admin.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such hold, or another user's); FAILED_PRECONDITION
+        reason HOLD_ALREADY_USED (a booking was made with it; cancel the booking instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JoinWaitlist(self, request, context):
+        """Puts the caller in line for seats of a full slot. When seats free up (a cancellation, a
+        reschedule away, an expired or released hold, a capacity increase), the first waiting entry
+        whose seats fit gets an offer: a hold in their name for the service's offer time (default 15
+        minutes) and a mail; booking with that hold (CreateBookingRequest.hold) accepts it. An offer
+        that expires unused goes to the next entry. Offers are made in the transaction that frees the
+        seats, under the slot's lock, so each freed seat is offered once, whichever process frees it.
+        One entry per user and slot: joining again returns the entry (a retry is safe); joining again
+        after leaving or after an offer expired puts the caller at the back of the line. Signed in.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (service); FAILED_PRECONDITION with reason SLOT_AVAILABLE
+        (the seats are free: book them), SLOT_UNAVAILABLE (not a slot, or fewer seats than asked),
+        SERVICE_ARCHIVED, MINIMUM_NOTICE, TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER or
+        OVERLAPPING_BOOKING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWaitlistEntries(self, request, context):
+        """Lists the caller's waitlist entries (admins: everyone's), newest first; paginated.
+
+        Errors: INVALID_ARGUMENT (bad filter, page size or page token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveWaitlist(self, request, context):
+        """Leaves the line. An outstanding offer is declined: its hold is released and the seats are
+        offered to the next entry. Leaving an entry that is no longer waiting or offered returns it
+        unchanged. The entry's customer or an admin.
+
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such entry, or another user's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -233,6 +354,36 @@ def add_BookingServiceServicer_to_server(servicer, server):
                     servicer.WatchBookings,
                     request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.FromString,
                     response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.SerializeToString,
+            ),
+            'HoldSlot': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldSlot,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.SerializeToString,
+            ),
+            'GetHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHold,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.SerializeToString,
+            ),
+            'JoinWaitlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.JoinWaitlist,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.SerializeToString,
+            ),
+            'ListWaitlistEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWaitlistEntries,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.SerializeToString,
+            ),
+            'LeaveWaitlist': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveWaitlist,
+                    request_deserializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.FromString,
+                    response_serializer=foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -460,6 +611,168 @@ class BookingService:
             '/foothills.booking.v1.BookingService/WatchBookings',
             foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsRequest.SerializeToString,
             foothills_dot_booking_dot_v1_dot_booking__pb2.WatchBookingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldSlot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/HoldSlot',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.HoldSlotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/GetHold',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ReleaseHold',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ReleaseHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinWaitlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/JoinWaitlist',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.JoinWaitlistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWaitlistEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/ListWaitlistEntries',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.ListWaitlistEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveWaitlist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.booking.v1.BookingService/LeaveWaitlist',
+            foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistRequest.SerializeToString,
+            foothills_dot_booking_dot_v1_dot_booking__pb2.LeaveWaitlistResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,122 @@
+"""Data access for slot holds.
+
+A hold leaves `active` exactly once, through a conditional update (`claim`): whoever's update
+matches the row (a booking using it, its holder releasing it, the sweeper or a writer of its slot
+expiring it) owns the transition, and only an expiry or a release gives the seats back. Expiry is
+compared with the application's clock, passed in as `now`, never with the database's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.db.bookings import release_seats
+from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
+from foothills_rpc.db.models import Hold
+from foothills_rpc.domain.errors import Aborted, NotFound
+from foothills_rpc.domain.pricing import Quote
+from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
+
+
+def quote_json(quote: Quote) -> dict[str, object]:
+    """The stored form of a quote, on holds and bookings alike."""
+    return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
+            "total_minor": quote.total_minor, "currency": quote.currency,
+            "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}
+
+
+async def hold_for(session: AsyncSession, caller: Principal, hold_id: uuid.UUID, *, for_update: bool = False,
+                   admin_sees_all: bool = True) -> Hold:
+    """The caller's hold (an admin's: any, unless `admin_sees_all` is false); NOT_FOUND otherwise."""
+    query = select(Hold).where(Hold.id == hold_id)
+    if caller.role is not Role.ADMIN or not admin_sees_all:
+        query = query.where(Hold.customer_id == caller.user_id)
+    if for_update:
+        query = query.with_for_update()
+    hold = (await session.execute(query)).scalar_one_or_none()
+    if hold is None:
+        raise NotFound("no such hold", reason="HOLD_NOT_FOUND")
+    return hold
+
+
+async def hold_by_request(session: AsyncSession, customer_id: uuid.UUID, request_id: str) -> Hold | None:
+    return (await session.execute(select(Hold).where(Hold.customer_id == customer_id,
+                                                     Hold.request_id == request_id))).scalar_one_or_none()
+
+
+async def flush_hold(session: AsyncSession) -> None:
+    """Flushes a new hold; a concurrent HoldSlot with the same request_id makes it a retry."""
+    try:
+        await session.flush()
+    except DBAPIError as exc:
+        if sqlstate(exc) == UNIQUE_VIOLATION:
+            raise Aborted("a concurrent call with the same request_id won") from exc
+        raise
+
+
+async def holds_slot(session: AsyncSession, customer_id: uuid.UUID, slot_id: uuid.UUID, now: datetime,
+                     exclude: uuid.UUID) -> bool:
+    """True if the customer has another unexpired active hold on the slot."""
+    query = select(Hold.id).where(Hold.customer_id == customer_id, Hold.slot_id == slot_id, Hold.status == "active",
+                                  Hold.expires_at > now, Hold.id != exclude).limit(1)
+    return (await session.execute(query)).scalar_one_or_none() is not None
+
+
+async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: str, now: datetime, unexpired: bool,
+                booking_id: uuid.UUID | None = None) -> bool:
+    """Moves an active hold to `to` if it is still active (and, with `unexpired`, not past its expiry;
+    without it, past it when `to` is "expired"). True for the one caller whose update matched."""
+    query = update(Hold).where(Hold.id == hold_id, Hold.status == "active")
+    if unexpired:
+        query = query.where(Hold.expires_at > now)
+    elif to == "expired":
+        query = query.where(Hold.expires_at <= now)
+    result = await session.execute(
+        query.values(status=to, booking_id=booking_id, updated_at=now).returning(Hold.id)
+        .execution_options(synchronize_session=False))
+    return result.scalar_one_or_none() is not None
+
+
+async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Expires the slot's active holds past their expiry and gives their seats back; returns their ids."""
+    rows = (await session.execute(
+        update(Hold).where(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
+        .values(status="expired", updated_at=now).returning(Hold.id, Hold.seats)
+        .execution_options(synchronize_session=False))).all()
+    seats = sum(row[1] for row in rows)
+    if seats:
+        await release_seats(session, slot_id, seats)
+    return [row[0] for row in rows]
+
+
+async def lapsed_seats(session: AsyncSession, slot_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+    """Seats still counted in `seats_taken` by holds that have expired but are not swept yet, per slot."""
+    if not slot_ids:
+        return {}
+    rows = await session.execute(
+        select(Hold.slot_id, func.sum(Hold.seats)).where(Hold.slot_id.in_(slot_ids), Hold.status == "active",
+                                                         Hold.expires_at <= now).group_by(Hold.slot_id))
+    return {slot_id: int(seats) for slot_id, seats in rows.all()}
+
+
+async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID, service_id: uuid.UUID,
+                               start: datetime, end: datetime, now: datetime, exclude: uuid.UUID | None) -> int:
+    """The customer's unexpired active holds of the service starting in [start, end), but `exclude`."""
+    query = select(func.count()).select_from(Hold).where(
+        Hold.customer_id == customer_id, Hold.service_id == service_id, Hold.status == "active",
+        Hold.expires_at > now, Hold.start_at >= start, Hold.start_at < end)
+    if exclude is not None:
+        query = query.where(Hold.id != exclude)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def lapsed_holds(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
+    return list((await session.execute(
+        select(Hold.id).where(Hold.status == "active", Hold.expires_at <= now)
+        .order_by(Hold.expires_at).limit(limit))).scalars())

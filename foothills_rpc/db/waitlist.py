@@ -1,0 +1,89 @@
+"""Data access for waitlist entries. Offers are made by `usecases/waitlist.py` under the slot's row lock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from foothills_rpc.db.models import Hold, WaitlistEntry
+from foothills_rpc.domain.errors import NotFound
+from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
+
+# What an entry becomes when its offer's hold ends: used, expired, released.
+FOLLOWS_HOLD = {"used": "booked", "expired": "expired", "released": "left"}
+
+
+async def entry_for(session: AsyncSession, caller: Principal, entry_id: uuid.UUID, *,
+                    for_update: bool = False) -> WaitlistEntry:
+    query = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)
+    if caller.role is not Role.ADMIN:
+        query = query.where(WaitlistEntry.customer_id == caller.user_id)
+    if for_update:
+        query = query.with_for_update()
+    entry = (await session.execute(query)).scalar_one_or_none()
+    if entry is None:
+        raise NotFound("no such waitlist entry", reason="WAITLIST_ENTRY_NOT_FOUND")
+    return entry
+
+
+async def entry_of(session: AsyncSession, slot_id: uuid.UUID, customer_id: uuid.UUID) -> WaitlistEntry | None:
+    return (await session.execute(select(WaitlistEntry).where(
+        WaitlistEntry.slot_id == slot_id, WaitlistEntry.customer_id == customer_id))).scalar_one_or_none()
+
+
+async def waiting_line(session: AsyncSession, slot_id: uuid.UUID) -> list[WaitlistEntry]:
+    """The slot's waiting entries in line order, locked (the caller holds the slot's lock too)."""
+    return list((await session.execute(
+        select(WaitlistEntry).where(WaitlistEntry.slot_id == slot_id, WaitlistEntry.status == "waiting")
+        .order_by(WaitlistEntry.position).with_for_update())).scalars())
+
+
+async def next_position(session: AsyncSession, slot_id: uuid.UUID) -> int:
+    """The back of the slot's line; the caller holds the slot's lock, so no one else takes it."""
+    last = (await session.execute(select(func.max(WaitlistEntry.position))
+                                  .where(WaitlistEntry.slot_id == slot_id))).scalar_one()
+    return int(last or 0) + 1
+
+
+async def follow_hold(session: AsyncSession, hold_id: uuid.UUID, hold_status: str, now: datetime) -> None:
+    """The offered entry whose hold just ended follows it (booked, expired or left)."""
+    await session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.hold_id == hold_id, WaitlistEntry.status == "offered")
+        .values(status=FOLLOWS_HOLD[hold_status], updated_at=now).execution_options(synchronize_session="fetch"))
+
+
+async def slots_with_waiting(session: AsyncSession, service_id: uuid.UUID) -> list[uuid.UUID]:
+    return list((await session.execute(
+        select(WaitlistEntry.slot_id).where(WaitlistEntry.service_id == service_id,
+                                            WaitlistEntry.status == "waiting")
+        .distinct().order_by(WaitlistEntry.slot_id))).scalars())
+
+
+async def offer_expiry(session: AsyncSession, entry: WaitlistEntry) -> datetime | None:
+    if entry.hold_id is None:
+        return None
+    return (await session.execute(select(Hold.expires_at).where(Hold.id == entry.hold_id))).scalar_one()
+
+
+async def list_entries(session: AsyncSession, caller: Principal, service_id: uuid.UUID | None, *,
+                       after: list[Any] | None, limit: int) -> list[tuple[WaitlistEntry, datetime | None]]:
+    query = select(WaitlistEntry, Hold.expires_at).outerjoin(Hold, Hold.id == WaitlistEntry.hold_id)
+    if caller.role is not Role.ADMIN:
+        query = query.where(WaitlistEntry.customer_id == caller.user_id)
+    if service_id is not None:
+        query = query.where(WaitlistEntry.service_id == service_id)
+    if after is not None:
+        at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        query = query.where(or_(WaitlistEntry.joined_at < at,
+                                and_(WaitlistEntry.joined_at == at, WaitlistEntry.id < last)))
+    query = query.order_by(WaitlistEntry.joined_at.desc(), WaitlistEntry.id.desc()).limit(limit)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+def page_key(entry: WaitlistEntry) -> list[Any]:
+    return [entry.joined_at.isoformat(), str(entry.id)]
