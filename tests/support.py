@@ -6,14 +6,19 @@ import asyncio
 import email
 import email.policy
 import socket
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 
 import grpc
+import psycopg
 from aiosmtpd.controller import Controller
 from google.rpc import error_details_pb2, status_pb2
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from foothills_rpc.config import Argon2Params, Settings
 
@@ -113,3 +118,23 @@ def retry_delay(error: grpc.aio.AioRpcError) -> timedelta | None:
             detail.Unpack(info)
             return info.retry_delay.ToTimedelta()
     return None
+
+
+@contextmanager
+def table_locked(database_url: str, table: str) -> Iterator[None]:
+    """Another client holds `table` against writers until the block ends (on SQLite, whose one write
+    lock covers every table, the whole database): calls that write it wait inside the database."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(str(url.database), isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
+        connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(table)))
+        yield
+        connection.rollback()

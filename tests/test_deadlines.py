@@ -8,39 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import grpc
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from foothills.booking.v1 import booking_pb2
 from foothills_rpc.clock import ManualClock
 from tests.conftest import Running, running_server
-from tests.support import Mailbox, reason
+from tests.support import Mailbox, reason, table_locked
 from tests.test_bookings import Desk
-
-
-@contextmanager
-def bookings_locked(database_url: str) -> Iterator[None]:
-    """Another client holds the lock every booking write needs until the block ends."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(str(url.database), isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")  # the database's one write lock
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-            connection.close()
-        return
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
-        connection.execute("LOCK TABLE slots IN EXCLUSIVE MODE")  # until the block ends
-        yield
-        connection.rollback()
 
 
 async def test_a_booking_past_its_deadline_is_abandoned_and_never_written(
@@ -50,7 +26,7 @@ async def test_a_booking_past_its_deadline_is_abandoned_and_never_written(
     ann = await desk.customer()
     before = await desk.remaining()
     request = desk.request()
-    with bookings_locked(database_url):
+    with table_locked(database_url, "slots"):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await running.booking.CreateBooking(request, metadata=ann.metadata, timeout=0.05)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -81,7 +57,7 @@ async def test_a_call_without_a_deadline_is_cut_at_the_servers_limit_and_never_w
         ann = await desk.customer()
         before = await desk.remaining()
         request = desk.request()
-        with bookings_locked(database_url):
+        with table_locked(database_url, "slots"):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await running.booking.CreateBooking(request, metadata=ann.metadata)  # no deadline
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -7,41 +7,19 @@ Register calls wait inside the database until it is released.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
-import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy.engine import make_url
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.conftest import PASSWORD
-from tests.support import make_settings, reason
-
-
-@contextmanager
-def users_locked(database_url: str) -> Iterator[None]:
-    """Another client holds the users table until the block ends."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(str(url.database), isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")  # the database's one write lock
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-            connection.close()
-        return
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
-        connection.execute("LOCK TABLE users IN EXCLUSIVE MODE")  # inside a transaction until the block ends
-        yield
-        connection.rollback()
+from tests.support import make_settings, reason, table_locked
 
 
 @asynccontextmanager
@@ -66,7 +44,7 @@ async def test_calls_beyond_the_limit_are_refused_at_once_while_health_answers(
         database_url: str, clock: ManualClock, tmp_path: Path) -> None:
     async with server_admitting(database_url, clock, tmp_path, max_in_flight=2) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        with users_locked(database_url):
+        with table_locked(database_url, "users"):
             # Five at once: whichever two arrive first are admitted and wait on the lock; three are refused.
             calls = [asyncio.ensure_future(_register(channel, f"load{i}@example.com")) for i in range(5)]
             refusals = []

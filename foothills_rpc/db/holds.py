@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foothills_rpc.db.bookings import release_seats
 from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
 from foothills_rpc.db.models import Hold
+from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import Aborted, NotFound
 from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.domain.principal import Principal
-from foothills_rpc.domain.users import Role
 
 
 def quote_json(quote: Quote) -> dict[str, object]:
@@ -34,15 +34,9 @@ def quote_json(quote: Quote) -> dict[str, object]:
 async def hold_for(session: AsyncSession, caller: Principal, hold_id: uuid.UUID, *, for_update: bool = False,
                    admin_sees_all: bool = True) -> Hold:
     """The caller's hold (an admin's: any, unless `admin_sees_all` is false); NOT_FOUND otherwise."""
-    query = select(Hold).where(Hold.id == hold_id)
-    if caller.role is not Role.ADMIN or not admin_sees_all:
-        query = query.where(Hold.customer_id == caller.user_id)
-    if for_update:
-        query = query.with_for_update()
-    hold = (await session.execute(query)).scalar_one_or_none()
-    if hold is None:
-        raise NotFound("no such hold", reason="HOLD_NOT_FOUND")
-    return hold
+    return await visible_row(session, select(Hold).where(Hold.id == hold_id), owner=Hold.customer_id, caller=caller,
+                             missing=NotFound("no such hold", reason="HOLD_NOT_FOUND"), for_update=for_update,
+                             admin_sees_all=admin_sees_all)
 
 
 async def hold_by_request(session: AsyncSession, customer_id: uuid.UUID, request_id: str) -> Hold | None:

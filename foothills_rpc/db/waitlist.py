@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.models import Hold, WaitlistEntry
+from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -20,15 +21,9 @@ FOLLOWS_HOLD = {"used": "booked", "expired": "expired", "released": "left"}
 
 async def entry_for(session: AsyncSession, caller: Principal, entry_id: uuid.UUID, *,
                     for_update: bool = False) -> WaitlistEntry:
-    query = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)
-    if caller.role is not Role.ADMIN:
-        query = query.where(WaitlistEntry.customer_id == caller.user_id)
-    if for_update:
-        query = query.with_for_update()
-    entry = (await session.execute(query)).scalar_one_or_none()
-    if entry is None:
-        raise NotFound("no such waitlist entry", reason="WAITLIST_ENTRY_NOT_FOUND")
-    return entry
+    return await visible_row(session, select(WaitlistEntry).where(WaitlistEntry.id == entry_id),
+                             owner=WaitlistEntry.customer_id, caller=caller, for_update=for_update,
+                             missing=NotFound("no such waitlist entry", reason="WAITLIST_ENTRY_NOT_FOUND"))
 
 
 async def entry_of(session: AsyncSession, slot_id: uuid.UUID, customer_id: uuid.UUID) -> WaitlistEntry | None:

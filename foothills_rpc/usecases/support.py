@@ -19,6 +19,7 @@ from foothills_rpc.db import bookings as bookings_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.database import UNIQUE_VIOLATION, Database, sqlstate
 from foothills_rpc.db.models import SupportMessage, SupportRequest, User
+from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import AlreadyExists, Collector, FailedPrecondition, InvalidArgument, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -227,15 +228,9 @@ def _name(request: SupportRequest) -> str:
 async def _visible(session: AsyncSession, caller: Principal, support_id: uuid.UUID, *,
                    for_update: bool = False) -> SupportRequest:
     """The request if the caller may see it; NOT_FOUND otherwise, so existence does not leak."""
-    query = select(SupportRequest).where(SupportRequest.id == support_id)
-    if caller.role is not Role.ADMIN:
-        query = query.where(SupportRequest.requester_id == caller.user_id)
-    if for_update:
-        query = query.with_for_update()
-    request = (await session.execute(query)).scalar_one_or_none()
-    if request is None:
-        raise NotFound("no such support request", reason="SUPPORT_REQUEST_NOT_FOUND")
-    return request
+    return await visible_row(session, select(SupportRequest).where(SupportRequest.id == support_id),
+                             owner=SupportRequest.requester_id, caller=caller, for_update=for_update,
+                             missing=NotFound("no such support request", reason="SUPPORT_REQUEST_NOT_FOUND"))
 
 
 async def _thread(session: AsyncSession, request: SupportRequest) -> Thread:
