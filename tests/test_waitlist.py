@@ -18,6 +18,7 @@ from tests.test_holds import Holds
 WAITING, OFFERED = booking_pb2.WAITLIST_ENTRY_STATE_WAITING, booking_pb2.WAITLIST_ENTRY_STATE_OFFERED
 BOOKED, LEFT = booking_pb2.WAITLIST_ENTRY_STATE_BOOKED, booking_pb2.WAITLIST_ENTRY_STATE_LEFT
 EXPIRED = booking_pb2.WAITLIST_ENTRY_STATE_OFFER_EXPIRED
+CLOSED = booking_pb2.WAITLIST_ENTRY_STATE_CLOSED
 
 
 async def open_desk(running: Running, **fields: object) -> Desk:
@@ -171,3 +172,30 @@ async def test_each_user_lists_only_their_own_entries(running: Running) -> None:
     second = await running.booking.ListWaitlistEntries(booking_pb2.ListWaitlistEntriesRequest(
         page_size=1, page_token=first.next_page_token), metadata=desk.world.admin.metadata)
     assert [e.name for e in [*first.waitlist_entries, *second.waitlist_entries]] == [e.name for e in everyone]
+
+
+async def test_a_line_that_can_no_longer_be_offered_anything_is_closed(running: Running) -> None:
+    """Nobody cancelled before the slot started; another service was archived: the sweep closes both
+    lines instead of leaving them waiting for ever, and leaves a line that can still move alone."""
+    desk = await open_desk(running)
+    ann, bob, cy = await desk.customer(), await desk.customer(), await desk.customer()
+    await desk.book(ann)
+    await join(running, desk, bob)
+    later = TUESDAY_10 + timedelta(days=1)
+    await desk.book(ann, later)
+    await join(running, desk, cy, later)
+    other = Desk(desk.world, await desk.world.service(
+        cancellation_policy=catalog_pb2.CancellationPolicy(), display_name="Other"))
+    eve, dee = await desk.customer(), await desk.customer()
+    elsewhere = TUESDAY_10 + timedelta(days=2)  # the same provider: not at a time they are booked
+    await other.book(eve, elsewhere)
+    await join(running, other, dee, elsewhere)
+    await running.catalog.DeleteService(catalog_pb2.DeleteServiceRequest(name=other.service.name),
+                                        metadata=desk.world.provider.metadata)  # archives it
+    sweep = running.server.components.bookings.expire_holds
+    await sweep()
+    assert [(await state(running, who)).state for who in (bob, cy, dee)] == [WAITING, WAITING, CLOSED]
+    running.clock.advance(TUESDAY_10 - running.clock.now())  # Tuesday's slot starts
+    await sweep()
+    bob, cy = await running.again(bob), await running.again(cy)  # their tokens outlived
+    assert [(await state(running, who)).state for who in (bob, cy)] == [CLOSED, WAITING]

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column('joined_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')",
+        sa.CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired', 'closed')",
                            name=op.f('ck_waitlist_entries_status')),
         sa.CheckConstraint('seats >= 1', name=op.f('ck_waitlist_entries_seats_positive')),
         sa.ForeignKeyConstraint(['customer_id'], ['users.id'], name=op.f('fk_waitlist_entries_customer_id_users')),

@@ -366,11 +366,12 @@ class WaitlistEntry(Base):
     Offers are made under the slot's row lock, in the transaction that frees the seats: the entry
     moves from waiting to offered with a hold (its seats taken like any hold), so a freed seat is
     offered once. The entry follows its hold: used -> booked, expired -> expired, released -> left.
+    A waiting entry whose slot started, or whose service was archived, is closed by the sweep.
     """
 
     __tablename__ = "waitlist_entries"
     __table_args__ = (
-        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')", name="status"),
+        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired', 'closed')", name="status"),
         CheckConstraint("seats >= 1", name="seats_positive"),
         UniqueConstraint("slot_id", "customer_id", name="uq_waitlist_entries_slot_customer"),
         # One entry per offer.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.models import Hold, WaitlistEntry
+from foothills_rpc.db.models import Hold, Service, WaitlistEntry
 from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import NotFound
 from foothills_rpc.domain.principal import Principal
@@ -50,6 +50,19 @@ async def follow_hold(session: AsyncSession, hold_id: uuid.UUID, hold_status: st
     await session.execute(
         update(WaitlistEntry).where(WaitlistEntry.hold_id == hold_id, WaitlistEntry.status == "offered")
         .values(status=FOLLOWS_HOLD[hold_status], updated_at=now).execution_options(synchronize_session="fetch"))
+
+
+async def close_stale(session: AsyncSession, now: datetime) -> int:
+    """Ends the line of slots that started, and of archived services: their waiting entries can never
+    get an offer (offer_freed skips them), so they are closed rather than left waiting for ever."""
+    result = await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.status == "waiting",
+               or_(WaitlistEntry.start_at <= now,
+                   WaitlistEntry.service_id.in_(select(Service.id).where(Service.archived.is_(True)))))
+        .values(status="closed", updated_at=now).returning(WaitlistEntry.id)
+        .execution_options(synchronize_session=False))
+    return len(result.all())
 
 
 async def slots_with_waiting(session: AsyncSession, service_id: uuid.UUID) -> list[uuid.UUID]:

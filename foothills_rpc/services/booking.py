@@ -48,7 +48,8 @@ ENTRY_STATE_TO_PROTO = {"waiting": booking_pb2.WAITLIST_ENTRY_STATE_WAITING,
                         "offered": booking_pb2.WAITLIST_ENTRY_STATE_OFFERED,
                         "booked": booking_pb2.WAITLIST_ENTRY_STATE_BOOKED,
                         "left": booking_pb2.WAITLIST_ENTRY_STATE_LEFT,
-                        "expired": booking_pb2.WAITLIST_ENTRY_STATE_OFFER_EXPIRED}
+                        "expired": booking_pb2.WAITLIST_ENTRY_STATE_OFFER_EXPIRED,
+                        "closed": booking_pb2.WAITLIST_ENTRY_STATE_CLOSED}
 
 
 def _entry_to_proto(view: EntryView) -> booking_pb2.WaitlistEntry:

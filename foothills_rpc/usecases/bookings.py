@@ -373,8 +373,10 @@ class Bookings:
         return True
 
     async def expire_holds(self) -> int:
-        """Gives back the seats of holds past their expiry; each claimed once, by one process."""
+        """Gives back the seats of holds past their expiry; each claimed once, by one process. Also
+        closes waiting lines that can no longer be offered anything."""
         now = self._clock.now()
+        await self._db.run(lambda s: waitlist_repo.close_stale(s, now))
         ids = await self._db.run(lambda s: holds_repo.lapsed_holds(s, now))
         system = Principal(user_id=uuid.UUID(int=0), session_id=uuid.UUID(int=0), role=Role.ADMIN)
         expired = 0

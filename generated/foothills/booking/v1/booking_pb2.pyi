@@ -51,6 +51,7 @@ class WaitlistEntryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WAITLIST_ENTRY_STATE_BOOKED: _ClassVar[WaitlistEntryState]
     WAITLIST_ENTRY_STATE_LEFT: _ClassVar[WaitlistEntryState]
     WAITLIST_ENTRY_STATE_OFFER_EXPIRED: _ClassVar[WaitlistEntryState]
+    WAITLIST_ENTRY_STATE_CLOSED: _ClassVar[WaitlistEntryState]
 BOOKING_STATUS_UNSPECIFIED: BookingStatus
 BOOKING_STATUS_PENDING: BookingStatus
 BOOKING_STATUS_CONFIRMED: BookingStatus
@@ -76,6 +77,7 @@ WAITLIST_ENTRY_STATE_OFFERED: WaitlistEntryState
 WAITLIST_ENTRY_STATE_BOOKED: WaitlistEntryState
 WAITLIST_ENTRY_STATE_LEFT: WaitlistEntryState
 WAITLIST_ENTRY_STATE_OFFER_EXPIRED: WaitlistEntryState
+WAITLIST_ENTRY_STATE_CLOSED: WaitlistEntryState
 
 class Booking(_message.Message):
     __slots__ = ("name", "service", "customer", "provider", "start_time", "end_time", "seats", "status", "price", "cancellation_policy", "cancellation_fee", "cancel_reason", "notes", "reschedule_count", "create_time", "update_time")
