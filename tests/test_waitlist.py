@@ -199,3 +199,18 @@ async def test_a_line_that_can_no_longer_be_offered_anything_is_closed(running: 
     await sweep()
     bob, cy = await running.again(bob), await running.again(cy)  # their tokens outlived
     assert [(await state(running, who)).state for who in (bob, cy)] == [CLOSED, WAITING]
+
+
+async def test_an_offer_skips_a_customer_at_their_booking_limit(running: Running) -> None:
+    """Bob already has his one booking of the day: the freed seat goes to Cy, behind him in line,
+    and Bob keeps his place."""
+    desk = await open_desk(running, booking_settings=catalog_pb2.BookingSettings(
+        minimum_notice=duration(hours=1), maximum_days_ahead=60, waitlist_offer_duration=duration(minutes=2),
+        max_bookings_per_day=1))
+    ann, bob, cy = await desk.customer(), await desk.customer(), await desk.customer()
+    booking = await desk.book(ann)
+    await desk.book(bob, TUESDAY_10 + timedelta(hours=2))
+    await join(running, desk, bob)
+    await join(running, desk, cy)
+    await cancel(running, ann, booking)
+    assert [(await state(running, who)).state for who in (bob, cy)] == [WAITING, OFFERED]

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +21,7 @@ from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
+from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Booking, BookingEvent, Hold, Service, Slot, WaitlistEntry
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
@@ -34,7 +34,7 @@ from foothills_rpc.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from foothills_rpc.domain.limits import check_booking_limit, check_reschedule, periods
+from foothills_rpc.domain.limits import check_reschedule
 from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -263,18 +263,11 @@ class Bookings:
 
         Counted under the customer's row lock, taken before any slot lock in the same transaction, so two
         processes booking for one customer at once count one after the other and never both pass."""
-        limits = catalog_repo.spec_of(service).booking.limits
-        if not limits.any:
+        if not catalog_repo.spec_of(service).booking.limits.any:
             return
         await repo.lock_customer(session, customer_id)
-        for period in periods(limits, start, ZoneInfo(service.time_zone)):
-            already = await repo.count_customer_bookings(
-                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
-                exclude=exclude_booking)
-            already += await holds_repo.count_customer_holds(
-                session, customer_id=customer_id, service_id=service.id, start=period.start, end=period.end,
-                now=now, exclude=exclude_hold)
-            check_booking_limit(period, already)
+        await check_customer_limits(session, service, customer_id, start, now, exclude_booking=exclude_booking,
+                                    exclude_hold=exclude_hold)
 
     async def _usable_hold(self, session: AsyncSession, caller: Principal, request: BookingRequest,
                            now: datetime) -> Hold:

@@ -21,7 +21,9 @@ from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as repo
 from foothills_rpc.db.accounts import user_by_id
+from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Hold, Slot
+from foothills_rpc.domain.errors import FailedPrecondition
 from foothills_rpc.mail import outbox
 
 if TYPE_CHECKING:
@@ -46,6 +48,13 @@ async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUI
             break
         if entry.seats > free:
             continue  # the first entry that fits gets it; this one keeps its place
+        if spec.booking.limits.any:
+            # Not under the customer's lock (the slot's is held, and customers are locked first): a
+            # pre-check so nobody over their limit ties up seats; booking with the offer checks again.
+            try:
+                await check_customer_limits(session, service, entry.customer_id, slot.start_at, now)
+            except FailedPrecondition:
+                continue  # over the limit: keeps their place, the seats go to the next who fits
         quote = catalog.price(service, slot, seats=entry.seats, now=now, spec=spec)
         if not await bookings_repo.take_seats(session, slot.id, entry.seats):
             break
