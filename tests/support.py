@@ -126,7 +126,8 @@ def table_locked(database_url: str, table: str) -> Iterator[None]:
     lock covers every table, the whole database): calls that write it wait inside the database."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(str(url.database), isolation_level=None)
+        # Wait as long as the server would for a write it has in progress (slot extension, the sweep).
+        connection = sqlite3.connect(str(url.database), isolation_level=None, timeout=30)
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield

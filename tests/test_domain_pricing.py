@@ -211,6 +211,9 @@ def test_default_labels_describe_the_rule() -> None:
     assert rule_label(PricingRule(RuleKind.LEAD_TIME, 1, max_lead=timedelta(hours=2))) == \
         "booked within 2h of the start"
     assert rule_label(PricingRule(RuleKind.LEAD_TIME, 1, min_lead=timedelta(days=14))) == "booked 14d or more ahead"
+    assert rule_label(PricingRule(RuleKind.LEAD_TIME, 1, max_lead=timedelta(minutes=90))) == \
+        "booked within 90min of the start"
+    assert rule_label(PricingRule(RuleKind.LEAD_TIME, 1, min_lead=timedelta(seconds=45))) == "booked 45s or more ahead"
     assert rule_label(PricingRule(RuleKind.DAY_OF_WEEK, 1, weekdays=frozenset({6, 5}))) == "on Sat, Sun"
     assert rule_label(PricingRule(RuleKind.HOUR_OF_DAY, 1, start_hour=18, end_hour=24)) == "starting 18:00-24:00"
     assert rule_label(PricingRule(RuleKind.HOUR_OF_DAY, 1, "happy hour", start_hour=17, end_hour=18)) == "happy hour"

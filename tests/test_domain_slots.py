@@ -74,6 +74,14 @@ def test_weekdays_nine_to_five_make_eight_hourly_slots_a_day() -> None:
     assert_well_formed(slots, HOUR)
 
 
+def test_stored_hours_that_validation_would_refuse_make_no_slots() -> None:
+    """Rows written before a rule tightened, or by hand: an inverted range yields nothing, not nonsense."""
+    inverted = WeeklyWindow(weekday=0, hours=TimeRange(start_minute=17 * 60, end_minute=9 * 60))
+    availability = Availability(weekly=(inverted, *weekly([0], "09:00", "10:00")))
+    slots = generate_slots(availability, HOUR, LONDON, utc("2030-01-07T00:00"), utc("2030-01-08T00:00"))
+    assert local_starts(slots, LONDON) == ["Mon 09:00"]
+
+
 def test_buffers_lengthen_the_step_and_no_slot_runs_past_the_window() -> None:
     availability = Availability(weekly=weekly([1], "09:00", "12:00"))
     grid = SlotGrid(duration=timedelta(minutes=50), buffer_before=timedelta(minutes=15),

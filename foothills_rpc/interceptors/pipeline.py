@@ -41,10 +41,7 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserialize is None:
-        return None
-
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
         try:
             return deserialize(data)
@@ -83,7 +80,7 @@ class RpcPipeline(aio.ServerInterceptor):
             return None
         method: str = details.method
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        kwargs = {"request_deserializer": _tolerant(handler.request_deserializer),
+        kwargs = {"request_deserializer": handler.request_deserializer and _tolerant(handler.request_deserializer),
                   "response_serializer": handler.response_serializer}
         if handler.unary_unary:
             unary = handler.unary_unary
@@ -91,20 +88,16 @@ class RpcPipeline(aio.ServerInterceptor):
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
                 async with self._call(method, metadata, context, counted=True):
                     _check(request)
-                    limit = asyncio.timeout(self._max_call_seconds)
                     try:
-                        async with limit:
+                        async with asyncio.timeout(self._max_call_seconds):
                             return await unary(request, context)
-                    except TimeoutError:
-                        if not limit.expired():
-                            raise
-                        raise Unavailable(f"the call did not finish within {self._max_call_seconds:g} s; "
-                                          "retry with the same request_id", reason="CALL_TIMEOUT") from None
+                    except TimeoutError:  # the server's limit, or a dependency that timed out: retryable
+                        raise Unavailable(f"the call did not finish in time (the limit is {self._max_call_seconds:g} "
+                                          "s); retry with the same request_id", reason="CALL_TIMEOUT") from None
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
         streaming = handler.unary_stream or handler.stream_stream
-        if streaming is None:
-            return handler  # client streaming: none of ours
+        assert streaming is not None, f"{method}: client-streaming RPCs are not served"
 
         async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
             async with self._call(method, metadata, context):
