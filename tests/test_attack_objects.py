@@ -294,3 +294,33 @@ async def test_public_rpcs_answer_anyone_without_another_users_things(running: R
         code, text = await _call(w, rpc, PUBLIC[rpc](w), who)
         assert code is not grpc.StatusCode.INTERNAL and code is not grpc.StatusCode.UNKNOWN, (code, text)
         assert not any(secret in text for secret in w.secrets()), text
+
+
+# --- mass assignment (OWASP API3): fields a caller may not set ------------------------------------
+
+
+@pytest.mark.parametrize("path", ["provider", "state", "name", "etag", "create_time", "rating"])
+async def test_an_update_naming_a_field_the_caller_may_not_set_is_refused(running: Running, path: str) -> None:
+    """Refused, not ignored: the caller learns the change did not happen."""
+    w = await _world(running)
+    before = await _snapshot(running)
+    code, text = await _call(w, "CatalogService/UpdateService", catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=w.desk.service.name, etag=w.desk.service.etag, provider=w.quinn.name,
+                                    state=catalog_pb2.SERVICE_STATE_ARCHIVED),
+        update_mask=field_mask_pb2.FieldMask(paths=[path])), w.pat)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "update_mask" in text, (code, text)
+    assert await _snapshot(running) == before
+
+
+async def test_a_create_cannot_name_another_owner_and_its_output_only_fields_are_ignored(running: Running) -> None:
+    """Quinn cannot create a service in Pat's name (refused); a state or name he sends is ignored, and
+    the answer shows it."""
+    w = await _world(running)
+    code, _ = await _call(w, "CatalogService/CreateService", catalog_pb2.CreateServiceRequest(service=service_message(
+        w.desk.world.category, display_name="Pat's?", provider=w.pat.name)), w.quinn)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    created = (await running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service_message(
+        w.desk.world.category, display_name="Quinn's", state=catalog_pb2.SERVICE_STATE_ARCHIVED,
+        name="services/00000000000000000000000000000001")), metadata=w.quinn.metadata)).service
+    assert (created.provider, created.state) == (w.quinn.name, catalog_pb2.SERVICE_STATE_ACTIVE)
+    assert created.name != "services/00000000000000000000000000000001"
