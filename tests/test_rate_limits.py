@@ -7,6 +7,8 @@ between them: the count is the database's, not a process's.
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,10 +19,11 @@ import pytest
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.clock import ManualClock
+from foothills_rpc.config import Argon2Params
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.conftest import PASSWORD
-from tests.support import make_settings, reason, retry_delay
+from tests.conftest import PASSWORD, running_server
+from tests.support import Mailbox, make_settings, reason, retry_delay
 
 REGISTRATIONS = 3
 RESETS = 2
@@ -139,3 +142,32 @@ async def test_password_resets_are_limited_per_email_and_answer_alike_for_unknow
         await stubs[1].RequestPasswordReset(auth_pb2.RequestPasswordResetRequest(email="other@example.com"))
         clock.advance(WINDOW)
         await stubs[1].RequestPasswordReset(auth_pb2.RequestPasswordResetRequest(email="OWNER@example.com"))
+
+
+async def test_known_and_unknown_emails_take_a_similar_time(
+        database_url: str, clock: ManualClock, mailbox: Mailbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """No enumeration by timing (OWASP ASVS V2.2.x): with the production Argon2id cost, a wrong password
+    for a real account and any password for an unknown email cost the same (a dummy hash is verified);
+    a reset request costs one counted write either way. Medians of interleaved calls; a missing dummy
+    hash would make unknown emails about ten times faster. The reset limit (5 an hour per email) also
+    caps how many samples an attacker gets of any one email."""
+    async with running_server(database_url, clock, mailbox, argon2=Argon2Params(), login_max_failures=1000,
+                              password_resets_per_email=1000) as running:
+        await running.register("known@example.com")
+        login: dict[str, list[float]] = {"known": [], "unknown": []}
+        reset: dict[str, list[float]] = {"known": [], "unknown": []}
+        for i in range(15):
+            for kind, email in (("known", "known@example.com"), ("unknown", f"ghost{i}@example.com")):
+                started = time.perf_counter()
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await running.login(email, password="not the password")
+                login[kind].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await running.auth.RequestPasswordReset(auth_pb2.RequestPasswordResetRequest(email=email))
+                reset[kind].append(time.perf_counter() - started)
+    ratios = {name: statistics.median(times["unknown"]) / statistics.median(times["known"])
+              for name, times in (("login", login), ("reset", reset))}
+    with capsys.disabled():
+        print(f"[timing] unknown/known median latency: login {ratios['login']:.2f}, reset {ratios['reset']:.2f}")
+    assert 0.5 < ratios["login"] < 2.0, ratios
+    assert 1 / 3 < ratios["reset"] < 3.0, ratios

@@ -85,9 +85,11 @@ class Accounts:
             errors.violations.append(violation)
         errors.check()
         if client_address is not None:
-            await self._rate_limit("register", client_address, self._settings.registrations_per_address,
-                                   reason="REGISTRATION_RATE_LIMITED",
-                                   message="too many registrations from this address; try again later")
+            # Its own transaction: the insert below may fail (ALREADY_EXISTS), and the probe must still count.
+            await self._db.run(lambda s: self._count_call(
+                s, "register", client_address, self._settings.registrations_per_address,
+                reason="REGISTRATION_RATE_LIMITED",
+                message="too many registrations from this address; try again later"))
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         return await self._db.run(lambda s: repo.insert_user(
@@ -190,15 +192,17 @@ class Accounts:
         email = normalize_email(email)
         if problem := email_problem(email):
             raise InvalidArgument.single("email", problem)
-        # Counted per email whether or not an account has it, so the answer still reveals nothing.
-        await self._rate_limit("password_reset", email, self._settings.password_resets_per_email,
-                               reason="PASSWORD_RESET_RATE_LIMITED",
-                               message="too many password-reset requests for this email; try again later")
         now = self._clock.now()
         token = new_opaque_token()
         expires_at = now + self._settings.password_reset_ttl
 
         async def create(session: AsyncSession) -> bool:
+            # Counted per email whether or not an account has it, and in the same transaction as the
+            # token, so known and unknown emails both cost one write commit: neither the answer nor its
+            # time tells them apart. A refused call rolls back its own count, which stays over the limit.
+            await self._count_call(session, "password_reset", email, self._settings.password_resets_per_email,
+                                   reason="PASSWORD_RESET_RATE_LIMITED",
+                                   message="too many password-reset requests for this email; try again later")
             user = await repo.user_by_email(session, email)
             if user is None or user.disabled:
                 return False
@@ -236,11 +240,11 @@ class Accounts:
 
         await self._db.run(apply)
 
-    async def _rate_limit(self, scope: str, key: str, limit: int, *, reason: str, message: str) -> None:
-        """Counts this call in its own transaction (so a refused call that follows still counts) and
-        refuses it once the window holds more than `limit`."""
+    async def _count_call(self, session: AsyncSession, scope: str, key: str, limit: int, *, reason: str,
+                          message: str) -> None:
+        """Counts this call against (scope, key) and refuses it once the window holds more than `limit`."""
         now, window = self._clock.now(), self._settings.rate_window
-        hits = await self._db.run(lambda s: repo.hit_rate_limit(s, scope=scope, key=key, now=now, window=window))
+        hits = await repo.hit_rate_limit(session, scope=scope, key=key, now=now, window=window)
         if hits.count > limit:
             raise ResourceExhausted(message, reason=reason, retry_after=hits.window_started_at + window - now)
 
