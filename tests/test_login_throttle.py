@@ -8,7 +8,8 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from tests.conftest import Running
+from foothills.auth.v1 import auth_pb2
+from tests.conftest import PASSWORD, Running
 from tests.support import reason, retry_delay
 
 
@@ -73,3 +74,17 @@ async def test_concurrent_failures_are_all_counted(running: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.login("burst@example.com")
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_forged_forwarded_for_does_not_reset_the_count(running: Running) -> None:
+    """Failures are counted per email, wherever they claim to come from."""
+    settings = running.server.components.settings
+    await running.register("spoof@example.com")
+    for i in range(settings.login_max_failures):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await running.auth.Login(auth_pb2.LoginRequest(email="spoof@example.com", password="definitely wrong"),
+                                     metadata=(("x-forwarded-for", f"198.51.100.{i}"), ("x-real-ip", f"10.0.0.{i}")))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.auth.Login(auth_pb2.LoginRequest(email="spoof@example.com", password=PASSWORD),
+                                 metadata=(("x-forwarded-for", "203.0.113.250"),))
+    assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LOGIN_THROTTLED")
