@@ -76,13 +76,13 @@ class Catalog:
         return await self._db.run(create)
 
     async def category(self, category_id: uuid.UUID) -> Category:
-        return await self._db.run(lambda s: repo.category_by_id(s, category_id))
+        return await self._db.read(lambda s: repo.category_by_id(s, category_id))
 
     async def categories(self, *, requested_size: int, token: str) -> tuple[list[Category], str]:
         limit = page_size(requested_size)
         key = self._page_tokens.decode(token, "categories")
         after = None if key is None else (str(key[0]), _uuid(key[1]))
-        rows = await self._db.run(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
+        rows = await self._db.read(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
         if len(rows) <= limit:
             return rows, ""
         last = rows[limit - 1]
@@ -155,7 +155,7 @@ class Catalog:
         return await self._db.run(create)
 
     async def service(self, service_id: uuid.UUID) -> Service:
-        return await self._db.run(lambda s: repo.service_by_id(s, service_id))
+        return await self._db.read(lambda s: repo.service_by_id(s, service_id))
 
     async def search(self, search: repo.ServiceSearch, *, requested_size: int,
                      token: str) -> tuple[list[Service], str]:
@@ -174,7 +174,7 @@ class Catalog:
         after = self._page_tokens.decode(token, search)
         now = self._clock.now()
         try:
-            rows = await self._db.run(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
+            rows = await self._db.read(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
         except (ValueError, IndexError, TypeError) as exc:
             raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         if len(rows) <= limit:
@@ -285,7 +285,7 @@ class Catalog:
                     slot.seats_taken -= lapsed[slot.id]
             return service, rows
 
-        service, rows = await self._db.run(read)
+        service, rows = await self._db.read(read)
         spec = repo.spec_of(service)  # once per call, not once per slot
         return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec)) for slot in rows]
 
@@ -299,7 +299,7 @@ class Catalog:
             service = await repo.service_by_id(session, service_id)
             return service, await repo.slot_at(session, service_id, start)
 
-        service, slot = await self._db.run(read)
+        service, slot = await self._db.read(read)
         if slot is None or service.archived:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self.price(service, slot, seats=seats or 1, now=now)
