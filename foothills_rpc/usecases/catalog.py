@@ -15,7 +15,6 @@ from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
-from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
@@ -47,7 +46,7 @@ def etag(service: Service) -> str:
 
 @dataclass(frozen=True)
 class PricedSlot:
-    slot: Slot
+    slot: repo.OpenSlot
     quote: Quote
 
 
@@ -270,20 +269,14 @@ class Catalog:
         errors.check()
         now = self._clock.now()
 
-        async def read(session: AsyncSession) -> tuple[Service, list[Slot]]:
+        async def read(session: AsyncSession) -> tuple[Service, list[repo.OpenSlot]]:
             service = await repo.service_by_id(session, service_id)
             if service.archived:
                 return service, []
             bookable_from = max(start, now + self.minimum_notice(service))
             bookable_until = min(end, self.horizon(service, now))
-            rows = await repo.slots_between(session, service_id, bookable_from, bookable_until)
             # Holds past their expiry stop counting at once, swept or not (the application's clock decides).
-            lapsed = await holds_repo.lapsed_seats(session, [slot.id for slot in rows], now)
-            for slot in rows:
-                if slot.id in lapsed:
-                    session.expunge(slot)  # a view for this answer, never written back
-                    slot.seats_taken -= lapsed[slot.id]
-            return service, rows
+            return service, await repo.open_slots_between(session, service_id, bookable_from, bookable_until, now)
 
         service, rows = await self._db.read(read)
         spec = repo.spec_of(service)  # once per call, not once per slot
@@ -304,7 +297,7 @@ class Catalog:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self.price(service, slot, seats=seats or 1, now=now)
 
-    def price(self, service: Service, slot: Slot, *, seats: int, now: datetime,
+    def price(self, service: Service, slot: Slot | repo.OpenSlot, *, seats: int, now: datetime,
               spec: ServiceSpec | None = None) -> Quote:
         """The one pricing function: slots, quotes and bookings all price through here. `spec`: the
         service's, when the caller already has it."""
