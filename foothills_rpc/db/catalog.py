@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate
-from foothills_rpc.db.models import Booking, Category, Service, Slot
+from foothills_rpc.db.models import Booking, Category, Hold, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
@@ -332,10 +332,29 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
                                              Slot.capacity != service.capacity).values(capacity=service.capacity))
 
 
-async def slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime) -> list[Slot]:
-    return list((await session.execute(
-        select(Slot).where(Slot.service_id == service_id, Slot.offered.is_(True), Slot.start_at >= start,
-                           Slot.start_at < end).order_by(Slot.start_at))).scalars())
+@dataclass(frozen=True, slots=True)
+class OpenSlot:
+    """A slot as ListSlots shows it: seats of holds that have lapsed (expired, not swept yet) are free."""
+
+    id: uuid.UUID
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    seats_taken: int
+
+
+async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime,
+                             now: datetime) -> list[OpenSlot]:
+    """The offered slots starting in [start, end), in order. One statement, plain rows: this is the
+    hottest catalog read, and the lapsed holds are a correlated sum instead of a second round trip."""
+    lapsed = (select(func.coalesce(func.sum(Hold.seats), 0))
+              .where(Hold.slot_id == Slot.id, Hold.status == "active", Hold.expires_at <= now)
+              .correlate(Slot).scalar_subquery())
+    rows = await session.execute(
+        select(Slot.id, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
+        .where(Slot.service_id == service_id, Slot.offered.is_(True), Slot.start_at >= start, Slot.start_at < end)
+        .order_by(Slot.start_at))
+    return [OpenSlot(row[0], row[1], row[2], row[3], int(row[4])) for row in rows]
 
 
 async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> Slot | None:

@@ -1,8 +1,14 @@
 """Engine, connections and transactions, for SQLite (embedded default) and PostgreSQL.
 
-`Database.run(work)` is the one way to touch data: it runs `work(session)` in a transaction,
+`Database.run(work)` is the one way to change data: it runs `work(session)` in a transaction,
 commits, retries a bounded number of times on serialization failures and deadlocks, and turns
 database errors into domain errors by SQLSTATE / SQLite error code, never by message text.
+
+`Database.read(work)` is for work that only reads. On PostgreSQL it runs on an AUTOCOMMIT
+connection: no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
+That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
+every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
+SQLite it is `run`.
 """
 
 from __future__ import annotations
@@ -105,13 +111,28 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Same pool; a connection is switched to autocommit on checkout and back on return (client-side
+        # flags in psycopg, no round trip).
+        self._readers = None if self.is_sqlite else async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
 
     async def run(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and commits; see the module docstring."""
+        return await self._attempt(work, write=True)
+
+    async def read(self, work: Work[T]) -> T:
+        """Runs `work`, which must only read (it is never committed, and on PostgreSQL each statement
+        commits on its own); see the module docstring."""
+        return await self._attempt(work, write=False)
+
+    async def _attempt(self, work: Work[T], *, write: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._sessions() as session, session.begin():
+                if write or self._readers is None:
+                    async with self._sessions() as session, session.begin():
+                        return await work(session)
+                async with self._readers() as session:
                     return await work(session)
             except DBAPIError as exc:
                 if sqlstate(exc) in _RETRYABLE_SQLSTATES and attempt < MAX_ATTEMPTS:

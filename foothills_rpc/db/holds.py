@@ -89,16 +89,6 @@ async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) 
     return [row[0] for row in rows]
 
 
-async def lapsed_seats(session: AsyncSession, slot_ids: list[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
-    """Seats still counted in `seats_taken` by holds that have expired but are not swept yet, per slot."""
-    if not slot_ids:
-        return {}
-    rows = await session.execute(
-        select(Hold.slot_id, func.sum(Hold.seats)).where(Hold.slot_id.in_(slot_ids), Hold.status == "active",
-                                                         Hold.expires_at <= now).group_by(Hold.slot_id))
-    return {slot_id: int(seats) for slot_id, seats in rows.all()}
-
-
 async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID, service_id: uuid.UUID,
                                start: datetime, end: datetime, now: datetime, exclude: uuid.UUID | None) -> int:
     """The customer's unexpired active holds of the service starting in [start, end), but `exclude`."""

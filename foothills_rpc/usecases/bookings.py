@@ -453,7 +453,7 @@ class Bookings:
     # --- read ----------------------------------------------------------------------------
 
     async def get(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
-        return await self._db.run(lambda s: repo.booking_for(s, caller, booking_id))
+        return await self._db.read(lambda s: repo.booking_for(s, caller, booking_id))
 
     async def find(self, caller: Principal, filters: repo.BookingFilter, *, requested_size: int,
                    token: str) -> tuple[list[Booking], str]:
@@ -462,7 +462,7 @@ class Bookings:
         limit = page_size(requested_size)
         after = self._page_tokens.decode(token, ("bookings", filters))
         try:
-            rows = await self._db.run(lambda s: repo.list_bookings(s, caller, filters, after=after, limit=limit + 1))
+            rows = await self._db.read(lambda s: repo.list_bookings(s, caller, filters, after=after, limit=limit + 1))
         except (ValueError, IndexError, TypeError) as exc:
             raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         if len(rows) <= limit:

@@ -15,7 +15,6 @@ from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
-from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Category, Service, Slot
@@ -47,7 +46,7 @@ def etag(service: Service) -> str:
 
 @dataclass(frozen=True)
 class PricedSlot:
-    slot: Slot
+    slot: repo.OpenSlot
     quote: Quote
 
 
@@ -76,13 +75,13 @@ class Catalog:
         return await self._db.run(create)
 
     async def category(self, category_id: uuid.UUID) -> Category:
-        return await self._db.run(lambda s: repo.category_by_id(s, category_id))
+        return await self._db.read(lambda s: repo.category_by_id(s, category_id))
 
     async def categories(self, *, requested_size: int, token: str) -> tuple[list[Category], str]:
         limit = page_size(requested_size)
         key = self._page_tokens.decode(token, "categories")
         after = None if key is None else (str(key[0]), _uuid(key[1]))
-        rows = await self._db.run(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
+        rows = await self._db.read(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
         if len(rows) <= limit:
             return rows, ""
         last = rows[limit - 1]
@@ -155,7 +154,7 @@ class Catalog:
         return await self._db.run(create)
 
     async def service(self, service_id: uuid.UUID) -> Service:
-        return await self._db.run(lambda s: repo.service_by_id(s, service_id))
+        return await self._db.read(lambda s: repo.service_by_id(s, service_id))
 
     async def search(self, search: repo.ServiceSearch, *, requested_size: int,
                      token: str) -> tuple[list[Service], str]:
@@ -174,7 +173,7 @@ class Catalog:
         after = self._page_tokens.decode(token, search)
         now = self._clock.now()
         try:
-            rows = await self._db.run(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
+            rows = await self._db.read(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
         except (ValueError, IndexError, TypeError) as exc:
             raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         if len(rows) <= limit:
@@ -270,22 +269,16 @@ class Catalog:
         errors.check()
         now = self._clock.now()
 
-        async def read(session: AsyncSession) -> tuple[Service, list[Slot]]:
+        async def read(session: AsyncSession) -> tuple[Service, list[repo.OpenSlot]]:
             service = await repo.service_by_id(session, service_id)
             if service.archived:
                 return service, []
             bookable_from = max(start, now + self.minimum_notice(service))
             bookable_until = min(end, self.horizon(service, now))
-            rows = await repo.slots_between(session, service_id, bookable_from, bookable_until)
             # Holds past their expiry stop counting at once, swept or not (the application's clock decides).
-            lapsed = await holds_repo.lapsed_seats(session, [slot.id for slot in rows], now)
-            for slot in rows:
-                if slot.id in lapsed:
-                    session.expunge(slot)  # a view for this answer, never written back
-                    slot.seats_taken -= lapsed[slot.id]
-            return service, rows
+            return service, await repo.open_slots_between(session, service_id, bookable_from, bookable_until, now)
 
-        service, rows = await self._db.run(read)
+        service, rows = await self._db.read(read)
         spec = repo.spec_of(service)  # once per call, not once per slot
         return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec)) for slot in rows]
 
@@ -299,12 +292,12 @@ class Catalog:
             service = await repo.service_by_id(session, service_id)
             return service, await repo.slot_at(session, service_id, start)
 
-        service, slot = await self._db.run(read)
+        service, slot = await self._db.read(read)
         if slot is None or service.archived:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self.price(service, slot, seats=seats or 1, now=now)
 
-    def price(self, service: Service, slot: Slot, *, seats: int, now: datetime,
+    def price(self, service: Service, slot: Slot | repo.OpenSlot, *, seats: int, now: datetime,
               spec: ServiceSpec | None = None) -> Quote:
         """The one pricing function: slots, quotes and bookings all price through here. `spec`: the
         service's, when the caller already has it."""
