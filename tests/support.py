@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,3 +141,17 @@ def table_locked(database_url: str, table: str) -> Iterator[None]:
         connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(table)))
         yield
         connection.rollback()
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, *, timeout: float = 15.0) -> int | None:
+    """`sig` (a graceful stop), then wait; kill only if it hangs. The exit code, or None if it had to be
+    killed."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(sig)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+        return None

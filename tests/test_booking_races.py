@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -66,7 +65,7 @@ from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills.type.v1 import types_pb2
 from tests.catalog_support import duration, hours, ts
 from tests.conftest import _admin_execute, _psycopg_conninfo
-from tests.support import free_port, reason
+from tests.support import free_port, reason, stop_process
 
 ROUNDS = int(os.environ.get("RACE_ROUNDS", "3"))
 CUSTOMERS = 100
@@ -74,7 +73,6 @@ SECRET = "booking-races-jwt-secret-7f3a9c1e5b2d4f6a8c0e"  # 40+ characters, shar
 PASSWORD = "race passphrase 4d8e2b"
 ADMIN_EMAIL = "race.admin@example.com"
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 CALL_TIMEOUT = 30.0
 
 OK = grpc.StatusCode.OK
@@ -119,18 +117,6 @@ def _env(database_url: str, folder: Path) -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, then wait; kill only if it hangs. The exit code, or None if it had to be killed."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-        return None
-
 
 @pytest.fixture(scope="module")
 def processes(race_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Process]]:
@@ -155,7 +141,7 @@ def processes(race_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
             started.append(Process(popen=popen, port=port, log=log))
         yield started
     finally:
-        codes = [_stop(process.popen) for process in started]
+        codes = [stop_process(process.popen) for process in started]
     for process, code in zip(started, codes, strict=True):
         assert code == 0, f"server on {process.port} exited with {code} after SIGTERM:\n{process.log_text()}"
 

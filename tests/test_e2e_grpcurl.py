@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import Mailbox, free_port
+from tests.support import Mailbox, free_port, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -130,18 +129,6 @@ def _wait_until_serving(server: Server) -> None:
     pytest.fail(f"server not SERVING within {START_TIMEOUT}s (last grpcurl: {last.strip()}):\n{server.log_text()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, then wait; kill only if it hangs. The exit code after SIGTERM, or None if killed."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-        return None
-
 
 def _spawn(folder: Path, **env: str) -> Server:
     """`foothills-rpc serve` on a free port, its output in `folder`."""
@@ -164,7 +151,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         _wait_until_serving(running)
         yield running
     finally:
-        code = _stop(process)
+        code = stop_process(process, timeout=STOP_TIMEOUT)
     assert code is not None, f"server ignored SIGTERM for {STOP_TIMEOUT}s and was killed:\n{running.log_text()}"
     assert code == 0, f"server exited with {code} after SIGTERM:\n{running.log_text()}"
     assert "logger=foothills_rpc.server stopped" in running.log_text()
@@ -633,7 +620,7 @@ def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
         _register(server, email)
         expires = _instant(_login(server, email)["credentials"]["access_token_expire_time"])
     finally:
-        assert _stop(server.process) == 0
+        assert stop_process(server.process) == 0
     # 15 minutes after the server's "now", which started at 09:00 on 7 January 2030.
     assert datetime(2030, 1, 7, 9, 15, tzinfo=UTC) <= expires < datetime(2030, 1, 7, 9, 16, tzinfo=UTC)
     assert "TEST MODE: the clock starts at 2030-01-07T09:00:00+00:00" in server.log_text()
@@ -694,4 +681,4 @@ def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path,
         listed = ok_json(grpcurl(server, f"{BOOKING}/ListWaitlistEntries", headers=waiting, data={}))
         assert [e["state"] for e in listed["waitlist_entries"]] == ["WAITLIST_ENTRY_STATE_BOOKED"]
     finally:
-        assert _stop(server.process) == 0, server.log_text()
+        assert stop_process(server.process) == 0, server.log_text()

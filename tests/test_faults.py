@@ -73,7 +73,7 @@ from foothills_rpc.mail import outbox
 from foothills_rpc.mail.mailer import SmtpMailer
 from tests.catalog_support import ts
 from tests.conftest import _admin_execute, _psycopg_conninfo
-from tests.support import Mailbox, free_port, reason
+from tests.support import Mailbox, free_port, reason, stop_process
 from tests.test_booking_races import (
     ADMIN_EMAIL,
     CHECKS,
@@ -84,7 +84,6 @@ from tests.test_booking_races import (
     World,
     _env,
     _sign_up,
-    _stop,
     _wait_until_serving,
     check_database,
 )
@@ -446,7 +445,7 @@ async def test_a_database_outage_fails_fast_and_recovers_without_losing_or_doubl
         assert fresh.token
     finally:
         await node.channel.close()
-        code = _stop(process.popen)
+        code = stop_process(process.popen)
     assert code == 0, f"server exited with {code} after SIGTERM:\n{process.log_text()}"
 
     during = [a for a in load.attempts if a.overlaps(fault_start, fault_end)]
@@ -507,7 +506,7 @@ async def test_a_frozen_database_turns_health_not_serving_and_retries_book_once(
         await asyncio.wait_for(running, SETTLE_WITHIN)
     finally:
         await node.channel.close()
-        code = _stop(process.popen)
+        code = stop_process(process.popen)
     assert code == 0, f"server exited with {code} after SIGTERM:\n{process.log_text()}"
     during = [a for a in load.attempts if a.ended <= thawed]  # answered (or not) while frozen
     assert {a.label for a in during} <= {"DEADLINE_EXCEEDED/-", "UNAVAILABLE/DATABASE_UNAVAILABLE",
@@ -573,9 +572,9 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
         await asyncio.wait_for(running, SETTLE_WITHIN)
     finally:
         await node.channel.close()
-        code = _stop(restarted.popen) if restarted else None
+        code = stop_process(restarted.popen) if restarted else None
         if process.popen.poll() is None:
-            _stop(process.popen)
+            stop_process(process.popen)
     assert restarted is not None
     assert code == 0, f"restarted server exited with {code} after SIGTERM:\n{restarted.log_text()}"
 
@@ -654,7 +653,7 @@ async def test_sigterm_lets_bookings_in_flight_finish(shared_database: str, tmp_
     finally:
         await node.channel.close()
         if process.popen.poll() is None:
-            _stop(process.popen)
+            stop_process(process.popen)
     assert exit_code == 0, process.log_text()
     assert [r.outcome for r in load.requests] == ["booked"] * DRAIN_CALLS, _codes(load.attempts)
     assert all(len(r.attempts) == 1 for r in load.requests), _codes(load.attempts)

@@ -25,7 +25,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
-from tests.support import free_port, reason
+from tests.support import free_port, reason, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
@@ -55,18 +55,6 @@ def render(template: str, *, listen: str, upstreams: list[str]) -> str:
     assert "${FOOTHILLS_NGINX" not in text, "a placeholder was left unfilled"
     return text
 
-
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int | None:
-    """`sig`, then wait; kill only if it hangs. The exit code, or None if it had to be killed."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(sig)
-    try:
-        return process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-        return None
 
 
 @dataclass
@@ -121,9 +109,9 @@ def proxied(database_url: str, tmp_path: Path) -> Iterator[Proxied]:
         yield Proxied(nginx=proxy, port=listen, prefix=prefix, servers=servers, logs=logs)
     finally:
         if proxy is not None:
-            _stop(proxy, signal.SIGQUIT)
+            stop_process(proxy, signal.SIGQUIT, timeout=STOP_TIMEOUT)
         for server in servers.values():
-            _stop(server)
+            stop_process(server, timeout=STOP_TIMEOUT)
 
 
 async def _wait_until_serving(target: str, proxied: Proxied) -> None:
@@ -199,7 +187,7 @@ async def test_calls_through_nginx_reach_every_server_and_survive_one_stopping(p
 
     # One server stops (SIGTERM drains it): nginx sends every call to the other.
     stopped, running = list(proxied.servers)
-    assert await asyncio.to_thread(_stop, proxied.servers[stopped]) == 0
+    assert await asyncio.to_thread(stop_process, proxied.servers[stopped], timeout=STOP_TIMEOUT) == 0
     async with grpc.aio.insecure_channel(target) as channel:
         auth = auth_pb2_grpc.AuthServiceStub(channel)
         for i in range(6):
@@ -210,6 +198,7 @@ async def test_calls_through_nginx_reach_every_server_and_survive_one_stopping(p
     # nginx may first try the stopped server (refused), then passes the call on: "A, B".
     assert all(upstream.endswith(f"127.0.0.1:{running}") for _, _, upstream in after), after
 
-    assert await asyncio.to_thread(_stop, proxied.nginx, signal.SIGQUIT) == 0, proxied.diagnostics()
+    code = await asyncio.to_thread(stop_process, proxied.nginx, signal.SIGQUIT, timeout=STOP_TIMEOUT)
+    assert code == 0, proxied.diagnostics()
     error_log = (proxied.prefix / "error.log").read_text() if (proxied.prefix / "error.log").exists() else ""
     assert "[emerg]" not in error_log and "[alert]" not in error_log and "[crit]" not in error_log, error_log

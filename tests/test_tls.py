@@ -37,8 +37,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.config import ConfigError, Settings, TlsSettings
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.support import free_port, make_settings
-from tests.test_e2e_grpcurl import GRPCURL, START_TIMEOUT, STOP_TIMEOUT, _server_env, _stop
+from tests.support import free_port, make_settings, stop_process
+from tests.test_e2e_grpcurl import GRPCURL, START_TIMEOUT, STOP_TIMEOUT, _server_env
 
 PASSWORD = "tls passphrase 51d0c2a7"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -350,7 +350,7 @@ def test_serve_exits_with_a_configuration_error(pki: Pki, tmp_path: Path, tls: d
     try:
         code = process.wait(timeout=START_TIMEOUT)
     finally:
-        _stop(process)
+        stop_process(process)
     log = (tmp_path / "server.log").read_text()
     assert code == 2, log
     assert f"configuration error: {message}" in log
@@ -393,7 +393,7 @@ def tls_serve(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
             time.sleep(0.05)  # between polls only; readiness is the health answer
         yield port, log
     finally:
-        code = _stop(process)
+        code = stop_process(process, timeout=STOP_TIMEOUT)
     assert code == 0, f"exit {code} after SIGTERM (None: killed after {STOP_TIMEOUT}s):\n{log.read_text()}"
 
 
