@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
@@ -13,6 +13,7 @@ from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.domain.users import Role
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANONICAL_ID = re.compile(r"^[0-9a-f]{32}$")
 ROLE_TO_PROTO = {Role.CUSTOMER: user_pb2.ROLE_CUSTOMER, Role.PROVIDER: user_pb2.ROLE_PROVIDER,
                  Role.ADMIN: user_pb2.ROLE_ADMIN}
@@ -20,9 +21,10 @@ ROLE_FROM_PROTO = {value: role for role, value in ROLE_TO_PROTO.items()}
 
 
 def timestamp(instant: datetime) -> timestamp_pb2.Timestamp:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(instant)
-    return message
+    # timedelta normalises like Timestamp (whole seconds may be negative, the fraction never is), and
+    # is several times cheaper than Timestamp.FromDatetime on the hot list paths.
+    since = instant - _EPOCH
+    return timestamp_pb2.Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def resource_id(name: str, collection: str, *, field: str = "name") -> uuid.UUID:
