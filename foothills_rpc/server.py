@@ -23,7 +23,8 @@ from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock, ShiftedClock, SystemClock
 from foothills_rpc.config import ConfigError, Settings
-from foothills_rpc.db.changes import ChangeFeed
+from foothills_rpc.db.catalog_cache import CatalogCache
+from foothills_rpc.db.changes import ChangeFeed, Listener
 from foothills_rpc.db.database import Database
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
@@ -81,6 +82,7 @@ class Components:
     settings: Settings
     clock: Clock
     db: Database
+    listener: Listener
     hasher: PasswordHasher
     dispatcher: Dispatcher
     accounts: Accounts
@@ -108,12 +110,13 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
                           ttl=settings.access_token_ttl)
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
     page_tokens = PageTokens(secret)
-    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens)
+    listener = Listener(settings.database_url)
+    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens, cache=CatalogCache(listener))
     bookings = Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
-                        changes=ChangeFeed(settings.database_url, poll_seconds=settings.watch_poll_seconds),
+                        changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
-        settings=settings, clock=clock, db=db, hasher=hasher, dispatcher=dispatcher,
+        settings=settings, clock=clock, db=db, listener=listener, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
         catalog=catalog,
@@ -175,7 +178,7 @@ class FoothillsServer:
         await self._set_health(await self.components.db.ping())
         await self._server.start()
         self.components.dispatcher.start()
-        self.components.bookings.changes.start()
+        self.components.listener.start()
         for task in self._background:
             task.start()
         return port
@@ -186,7 +189,7 @@ class FoothillsServer:
             await task.stop()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
-        await self.components.bookings.changes.stop()
+        await self.components.listener.stop()
         await self.components.dispatcher.stop()
         self.components.hasher.close()
         await self.components.db.dispose()

@@ -11,6 +11,8 @@ import pytest
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
+from foothills_rpc.db.catalog_cache import CatalogCache
+from foothills_rpc.db.changes import Listener
 from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.usecases.catalog import Catalog
 from tests.catalog_support import WEEKDAYS, CatalogWorld, at, duration, hours, mask, ts, weekly
@@ -127,7 +129,7 @@ async def test_a_lagging_horizon_extension_never_removes_slots(running: Running)
     assert before
     components = running.server.components
     lagging = Catalog(db=components.db, clock=ManualClock(at("2030-01-07T09:00")), settings=components.settings,
-                      page_tokens=PageTokens(TEST_SECRET))
+                      page_tokens=PageTokens(TEST_SECRET), cache=CatalogCache(Listener(components.db.url)))
     await lagging.extend_horizons()
     assert [s.start_time for s in await world.slots(service.name, *far)] == before
 

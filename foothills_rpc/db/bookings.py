@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.changes import notify_watchers
+from foothills_rpc.db.changes import BOOKING_EVENTS, notify
 from foothills_rpc.db.database import EXCLUSION_VIOLATION, constraint_name, sqlstate
 from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BookingEvent, EventSequence, IdempotencyKey, Slot, User
 from foothills_rpc.domain.errors import FailedPrecondition, NotFound
@@ -203,7 +203,7 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
         .returning(EventSequence.last_value))).scalar_one()
     session.add(BookingEvent(id=sequence, booking_id=booking.id, customer_id=booking.customer_id,
                              provider_id=booking.provider_id, type=kind, created_at=now))
-    await notify_watchers(session)
+    await notify(session, BOOKING_EVENTS)
     return int(sequence)
 
 

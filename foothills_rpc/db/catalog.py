@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -237,15 +237,20 @@ def _free_slot(now: datetime) -> ColumnElement[bool]:
                 Slot.start_at >= now)
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A service that matched a search, and its page-token key (its sort value, then its id)."""
+
+    service_id: uuid.UUID
+    key: list[Any]
+
+
 async def search_services(session: AsyncSession, search: ServiceSearch, *, now: datetime,
-                          after: list[Any] | None, limit: int) -> list[tuple[Service, datetime | None]]:
+                          after: list[Any] | None, limit: int) -> list[Found]:
     """Active services matching `search`, sorted, keyset-paginated after the sort key `after`.
 
-    Returns each service with its next free slot start (for the soonest order and its page keys).
-    """
-    next_free = (select(func.min(Slot.start_at)).where(_free_slot(now)).correlate(Service)
-                 .scalar_subquery())
-    query = select(Service, next_free.label("next_free")).where(Service.archived.is_(False))
+    Returns ids, not rows: the caller takes the rows from the catalog cache."""
+    query = select(Service.id).where(Service.archived.is_(False))
     if search.query:
         escaped = search.query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Service.search_text.like(f"%{escaped}%", escape="\\"))
@@ -265,7 +270,8 @@ async def search_services(session: AsyncSession, search: ServiceSearch, *, now: 
     sort_value: Any
     if search.order == "price":
         sort_value = Service.base_price_minor
-    elif search.order == "soonest":
+    elif search.order == "soonest":  # the next free slot's start; only this order pays for finding it
+        next_free = select(func.min(Slot.start_at)).where(_free_slot(now)).correlate(Service).scalar_subquery()
         sort_value = func.coalesce(next_free, FAR_FUTURE)
     else:
         sort_value = Service.display_name
@@ -274,17 +280,13 @@ async def search_services(session: AsyncSession, search: ServiceSearch, *, now: 
         if search.order == "soonest":
             value = datetime.fromisoformat(value)
         query = query.where(or_(sort_value > value, and_(sort_value == value, Service.id > uuid.UUID(after[1]))))
-    query = query.order_by(sort_value, Service.id).limit(limit)
-    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+    rows = await session.execute(query.add_columns(sort_value).order_by(sort_value, Service.id).limit(limit))
+    return [Found(row[0], [row[1].isoformat() if isinstance(row[1], datetime) else row[1], str(row[0])])
+            for row in rows]
 
 
-def sort_key(service: Service, next_free: datetime | None, order: str) -> list[Any]:
-    """The page-token key of a row, matching the sort value of `search_services`."""
-    if order == "price":
-        return [service.base_price_minor, str(service.id)]
-    if order == "soonest":
-        return [(next_free or FAR_FUTURE).isoformat(), str(service.id)]
-    return [service.display_name, str(service.id)]
+async def services_by_ids(session: AsyncSession, service_ids: list[uuid.UUID]) -> list[Service]:
+    return list((await session.execute(select(Service).where(Service.id.in_(service_ids)))).scalars())
 
 
 # --- slots -----------------------------------------------------------------------------------
@@ -343,18 +345,33 @@ class OpenSlot:
     seats_taken: int
 
 
-async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime,
-                             now: datetime) -> list[OpenSlot]:
-    """The offered slots starting in [start, end), in order. One statement, plain rows: this is the
-    hottest catalog read, and the lapsed holds are a correlated sum instead of a second round trip."""
+def _open_slots_statement() -> Any:
     lapsed = (select(func.coalesce(func.sum(Hold.seats), 0))
-              .where(Hold.slot_id == Slot.id, Hold.status == "active", Hold.expires_at <= now)
+              .where(Hold.slot_id == Slot.id, Hold.status == "active", Hold.expires_at <= bindparam("now"))
               .correlate(Slot).scalar_subquery())
-    rows = await session.execute(
-        select(Slot.id, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
-        .where(Slot.service_id == service_id, Slot.offered.is_(True), Slot.start_at >= start, Slot.start_at < end)
-        .order_by(Slot.start_at))
-    return [OpenSlot(row[0], row[1], row[2], row[3], int(row[4])) for row in rows]
+    in_window = and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.start_at >= bindparam("start"),
+                     Slot.start_at < bindparam("end"))
+    return (select(Service.version, Slot.id, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
+            .select_from(Service).outerjoin(Slot, in_window).where(Service.id == bindparam("service_id"))
+            .order_by(Slot.start_at))
+
+
+# Built once: this is the hottest catalog read, and building the expression costs more than running it.
+_OPEN_SLOTS = _open_slots_statement()
+
+
+async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime,
+                             now: datetime, *, version: int) -> list[OpenSlot] | None:
+    """The offered slots starting in [start, end), in order; None if the service is no longer at
+    `version` (the caller's copy of it, which set the window and prices the slots, is stale).
+
+    One statement, plain rows. The service's version comes from the same snapshot as the seats, and the
+    lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip."""
+    rows = (await session.execute(_OPEN_SLOTS, {"service_id": service_id, "start": start, "end": end,
+                                                "now": now})).all()
+    if not rows or rows[0][0] != version:
+        return None
+    return [OpenSlot(row[1], row[2], row[3], row[4], int(row[5])) for row in rows if row[1] is not None]
 
 
 async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> Slot | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills_rpc.db.catalog import ServiceSearch
+from foothills_rpc.db.models import Service
 from foothills_rpc.domain.errors import Collector, InvalidArgument
+from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.converters import resource_id
@@ -36,6 +39,15 @@ def _mask(paths: list[str], allowed: object, field: str = "update_mask") -> list
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        # A row from the catalog cache is shared by many calls: its message is built once, and goes
+        # when the cache lets the row go.
+        self._messages: WeakKeyDictionary[Service, catalog_pb2.Service] = WeakKeyDictionary()
+
+    def _message(self, service: Service) -> catalog_pb2.Service:
+        message = self._messages.get(service)
+        if message is None:
+            message = self._messages[service] = convert.service_to_proto(service)
+        return message
 
     # --- categories ----------------------------------------------------------------------
 
@@ -87,7 +99,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def GetService(self, request: catalog_pb2.GetServiceRequest, context: Any) -> catalog_pb2.GetServiceResponse:
         service = await self._catalog.service(resource_id(request.name, "services"))
-        return catalog_pb2.GetServiceResponse(service=convert.service_to_proto(service))
+        return catalog_pb2.GetServiceResponse(service=self._message(service))
 
     async def ListServices(self, request: catalog_pb2.ListServicesRequest,
                            context: Any) -> catalog_pb2.ListServicesResponse:
@@ -111,7 +123,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         errors.check()
         services, token = await self._catalog.search(search, requested_size=request.page_size,
                                                      token=request.page_token)
-        return catalog_pb2.ListServicesResponse(services=[convert.service_to_proto(s) for s in services],
+        return catalog_pb2.ListServicesResponse(services=[self._message(s) for s in services],
                                                 next_page_token=token)
 
     async def UpdateService(self, request: catalog_pb2.UpdateServiceRequest,
@@ -165,11 +177,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         end = convert.instant(request.end_time, "end_time", errors)
         errors.check()
         priced = await self._catalog.slots(service_id, start, end, request.seats)
-        return catalog_pb2.ListSlotsResponse(slots=[
-            catalog_pb2.Slot(start_time=convert.timestamp(p.slot.start_at), end_time=convert.timestamp(p.slot.end_at),
-                             capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0),
-                             price=convert.quote_to_proto(p.quote))
-            for p in priced])
+        prices: dict[Quote, catalog_pb2.PriceQuote] = {}  # most slots of a week share a few prices
+        slots = []
+        for p in priced:
+            price = prices.get(p.quote)
+            if price is None:
+                price = prices[p.quote] = convert.quote_to_proto(p.quote)
+            slots.append(catalog_pb2.Slot(
+                start_time=convert.timestamp(p.slot.start_at), end_time=convert.timestamp(p.slot.end_at),
+                capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0), price=price))
+        return catalog_pb2.ListSlotsResponse(slots=slots)
 
     async def QuotePrice(self, request: catalog_pb2.QuotePriceRequest, context: Any) -> catalog_pb2.QuotePriceResponse:
         service_id = resource_id(request.service, "services", field="service")

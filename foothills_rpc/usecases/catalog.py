@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,9 @@ from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
 from foothills_rpc.db import waitlist as waitlist_repo
-from foothills_rpc.db.database import Database
+from foothills_rpc.db.catalog_cache import CatalogCache
+from foothills_rpc.db.changes import CATALOG, notify
+from foothills_rpc.db.database import Database, T, Work
 from foothills_rpc.db.models import Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.catalog import ServiceSpec, validate_category, validate_service
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_SLOT_RANGE = timedelta(days=31)
 MAX_QUERY_LENGTH = 100
 MAX_SEATS = 10_000
+# Reads of a service that another process keeps editing, before ListSlots gives up.
+MAX_STALE_READS = 3
 
 
 def etag(service: Service) -> str:
@@ -51,11 +56,25 @@ class PricedSlot:
 
 
 class Catalog:
-    def __init__(self, *, db: Database, clock: Clock, settings: Settings, page_tokens: PageTokens) -> None:
+    def __init__(self, *, db: Database, clock: Clock, settings: Settings, page_tokens: PageTokens,
+                 cache: CatalogCache) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
         self._page_tokens = page_tokens
+        self._cache = cache
+
+    async def _edit(self, work: Work[T]) -> T:
+        """Runs a change to services: every process's catalog cache forgets them once it commits."""
+        async def edit(session: AsyncSession) -> T:
+            result = await work(session)
+            await notify(session, CATALOG)
+            return result
+
+        try:
+            return await self._db.run(edit)
+        finally:
+            self._cache.drop()  # this process's next read sees the edit at once (or its unknown outcome)
 
     # --- categories ----------------------------------------------------------------------
 
@@ -154,7 +173,9 @@ class Catalog:
         return await self._db.run(create)
 
     async def service(self, service_id: uuid.UUID) -> Service:
-        return await self._db.read(lambda s: repo.service_by_id(s, service_id))
+        """The service as last committed (from the cache when it is on); never change the row."""
+        return await self._cache.service(service_id,
+                                         lambda: self._db.read(lambda s: repo.service_by_id(s, service_id)))
 
     async def search(self, search: repo.ServiceSearch, *, requested_size: int,
                      token: str) -> tuple[list[Service], str]:
@@ -173,14 +194,25 @@ class Catalog:
         after = self._page_tokens.decode(token, search)
         now = self._clock.now()
         try:
-            rows = await self._db.read(lambda s: repo.search_services(s, search, now=now, after=after, limit=limit + 1))
+            found = await self._db.read(lambda s: repo.search_services(s, search, now=now, after=after,
+                                                                       limit=limit + 1))
         except (ValueError, IndexError, TypeError) as exc:
             raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        if len(rows) <= limit:
-            return [service for service, _ in rows], ""
-        service, next_free = rows[limit - 1]
-        token = self._page_tokens.encode(repo.sort_key(service, next_free, search.order), search)
-        return [service for service, _ in rows[:limit]], token
+        services = await self._services([f.service_id for f in found[:limit]])
+        if len(found) <= limit:
+            return services, ""
+        return services, self._page_tokens.encode(found[limit - 1].key, search)
+
+    async def _services(self, service_ids: list[uuid.UUID]) -> list[Service]:
+        """The services of `service_ids`, in that order, from the cache where it holds them."""
+        rows = self._cache.services(service_ids)
+        missing = [i for i in service_ids if i not in rows]
+        if missing:
+            generation = self._cache.generation()
+            loaded = await self._db.read(lambda s: repo.services_by_ids(s, missing))
+            self._cache.keep(loaded, generation)
+            rows.update((service.id, service) for service in loaded)
+        return [rows[i] for i in service_ids if i in rows]
 
     async def update_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
                              changes: dict[str, object], category_id: uuid.UUID | None) -> Service:
@@ -213,7 +245,7 @@ class Catalog:
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
 
-        return await self._db.run(apply)
+        return await self._edit(apply)
 
     async def archive_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str) -> Service:
         now = self._clock.now()
@@ -232,7 +264,7 @@ class Catalog:
                              after={"archived": True}, now=now)
             return service
 
-        return await self._db.run(apply)
+        return await self._edit(apply)
 
     # --- availability and slots ------------------------------------------------------------
 
@@ -257,7 +289,7 @@ class Catalog:
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             return service
 
-        return await self._db.run(apply)
+        return await self._edit(apply)
 
     async def slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> list[PricedSlot]:
         errors = Collector()
@@ -268,19 +300,22 @@ class Catalog:
         _check_seats(seats, errors)
         errors.check()
         now = self._clock.now()
-
-        async def read(session: AsyncSession) -> tuple[Service, list[repo.OpenSlot]]:
-            service = await repo.service_by_id(session, service_id)
+        service = await self.service(service_id)
+        for _ in range(MAX_STALE_READS):
             if service.archived:
-                return service, []
-            bookable_from = max(start, now + self.minimum_notice(service))
-            bookable_until = min(end, self.horizon(service, now))
-            # Holds past their expiry stop counting at once, swept or not (the application's clock decides).
-            return service, await repo.open_slots_between(session, service_id, bookable_from, bookable_until, now)
-
-        service, rows = await self._db.read(read)
-        spec = repo.spec_of(service)  # once per call, not once per slot
-        return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec)) for slot in rows]
+                return []
+            # Seats are read now, never cached, in the statement that checks the service's version. Holds
+            # past their expiry stop counting at once, swept or not (the application's clock decides).
+            rows = await self._db.read(partial(
+                repo.open_slots_between, service_id=service_id, start=max(start, now + self.minimum_notice(service)),
+                end=min(end, self.horizon(service, now)), now=now, version=service.version))
+            if rows is not None:
+                spec = repo.spec_of(service)  # once per call, not once per slot
+                return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec))
+                        for slot in rows]
+            # An edit committed in another process; its notification is on the way. Read the service anew.
+            service = await self._db.read(lambda s: repo.service_by_id(s, service_id))
+        raise Aborted("the service kept changing while its slots were read; retry the call")
 
     async def quote(self, service_id: uuid.UUID, start: datetime, seats: int) -> Quote:
         errors = Collector()
