@@ -366,9 +366,11 @@ async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start
     `version` (the caller's copy of it, which set the window and prices the slots, is stale).
 
     One statement, plain rows. The service's version comes from the same snapshot as the seats, and the
-    lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip."""
-    rows = (await session.execute(_OPEN_SLOTS, {"service_id": service_id, "start": start, "end": end,
-                                                "now": now})).all()
+    lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip. It runs on
+    the session's connection: rows of columns need nothing of the ORM's result handling."""
+    connection = await session.connection()
+    rows = (await connection.execute(_OPEN_SLOTS, {"service_id": service_id, "start": start, "end": end,
+                                                   "now": now})).all()
     if not rows or rows[0][0] != version:
         return None
     return [OpenSlot(row[1], row[2], row[3], row[4], int(row[5])) for row in rows if row[1] is not None]
