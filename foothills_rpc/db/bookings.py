@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -197,14 +197,26 @@ def page_key(booking: Booking, order: str) -> list[Any]:
 
 
 async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> int:
-    """Records a change; the sequence row lock makes event numbers follow commit order."""
-    sequence = (await session.execute(
-        update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
-        .returning(EventSequence.last_value))).scalar_one()
-    session.add(BookingEvent(id=sequence, booking_id=booking.id, customer_id=booking.customer_id,
-                             provider_id=booking.provider_id, type=kind, created_at=now))
+    """Records a change; the sequence row lock makes event numbers follow commit order.
+
+    The lock serialises every booking write until its COMMIT, so as little as possible runs under it:
+    the wake-up is queued first, and on PostgreSQL the number is taken and the event written in one
+    statement, leaving only the COMMIT's round trip. (SQLite serialises writers anyway and has no
+    data-modifying CTEs: two statements there.)"""
     await notify(session, BOOKING_EVENTS)
-    return int(sequence)
+    bump = (update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
+            .returning(EventSequence.last_value))
+    fields = {"booking_id": booking.id, "customer_id": booking.customer_id, "provider_id": booking.provider_id,
+              "type": kind, "created_at": now}
+    if session.get_bind().dialect.name == "postgresql":
+        numbered = bump.cte("numbered")
+        values = [literal(value, type_=BookingEvent.__table__.c[name].type) for name, value in fields.items()]
+        write = (insert(BookingEvent).from_select(["id", *fields], select(numbered.c.last_value, *values))
+                 .returning(BookingEvent.id))
+        return int((await session.execute(write)).scalar_one())
+    sequence = int((await session.execute(bump)).scalar_one())
+    await session.execute(insert(BookingEvent).values(id=sequence, **fields))
+    return sequence
 
 
 async def latest_event_id(session: AsyncSession) -> int:
