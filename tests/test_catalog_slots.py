@@ -236,9 +236,13 @@ async def test_quotes_apply_rules_and_agree_with_list_slots(running: Running) ->
     assert [(a.label, a.amount.amount_minor) for a in quote.adjustments] == [
         ("Friday", 1000), ("Evening", 500), ("Early bird", -500)]
     assert (quote.unit_price.amount_minor, quote.total_price.amount_minor, quote.seats) == (6000, 12000, 2)
-    listed = [s for s in await world.slots(service.name, at("2030-01-11T00:00"), at("2030-01-12T00:00"), seats=2)
-              if s.start_time == ts(friday_late)]
-    assert listed[0].price == quote
+    listed = await world.slots(service.name, at("2030-01-10T00:00"), at("2030-01-12T00:00"), seats=2)
+    assert [s.price for s in listed if s.start_time == ts(friday_late)] == [quote]
+    # Every listed price is the slot's own quote, though slots with the same rules share one price.
+    for slot in listed:
+        assert slot.price == (await running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(
+            service=service.name, start_time=slot.start_time, seats=2))).quote
+    assert len({s.price.unit_price.amount_minor for s in listed}) >= 3
     monday = (await running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(
         service=service.name, start_time=ts(at("2030-01-07T15:00"))))).quote
     assert monday.unit_price.amount_minor == 5500  # evening only; not early

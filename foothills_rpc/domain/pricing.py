@@ -220,11 +220,20 @@ def quote(*, base_unit_minor: int, currency: str, policy: PricingPolicy, slot_st
     hour are the slot start's local ones in `zone`. The unit price is then clamped to the policy's
     floor and ceiling and never below zero; a clamp is its own line in the breakdown.
     """
+    applied = applicable_rules(policy, slot_start=slot_start, zone=zone, now=now, seats_taken=seats_taken,
+                               capacity=capacity)
+    return price_of(base_unit_minor=base_unit_minor, currency=currency, policy=policy, applied=applied, seats=seats)
+
+
+def applicable_rules(policy: PricingPolicy, *, slot_start: datetime, zone: ZoneInfo, now: datetime, seats_taken: int,
+                     capacity: int) -> tuple[int, ...]:
+    """The indices of the rules that apply to the slot (see `quote`). Slots that share them share a
+    price: a caller pricing many slots may price each distinct tuple once with `price_of`."""
     for name, value in (("slot_start", slot_start), ("now", now)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be timezone-aware")
-    if capacity < 1 or seats < 1 or seats_taken < 0 or base_unit_minor < 0:
-        raise ValueError("capacity and seats must be positive; seats_taken and the base price not negative")
+    if capacity < 1 or seats_taken < 0:
+        raise ValueError("capacity must be positive and seats_taken not negative")
     occupancy = seats_taken * BPS // capacity
     tier: int | None = None
     for index, rule in enumerate(policy.rules):
@@ -233,11 +242,18 @@ def quote(*, base_unit_minor: int, currency: str, policy: PricingPolicy, slot_st
             tier = index
     local = slot_start.astimezone(zone)
     lead = slot_start - now
-    adjustments = [
-        Adjustment(rule_label(rule), apply_bps(base_unit_minor, rule.adjustment_bps))
-        for index, rule in enumerate(policy.rules)
-        if index == tier or _applies(rule, local=local, lead=lead)
-    ]
+    return tuple(index for index, rule in enumerate(policy.rules)
+                 if index == tier or _applies(rule, local=local, lead=lead))
+
+
+def price_of(*, base_unit_minor: int, currency: str, policy: PricingPolicy, applied: tuple[int, ...],
+             seats: int) -> Quote:
+    """The price of `seats` seats when the rules at the indices `applied` apply, clamped (see `quote`)."""
+    if seats < 1 or base_unit_minor < 0:
+        raise ValueError("seats must be positive and the base price not negative")
+    adjustments = [Adjustment(rule_label(policy.rules[index]), apply_bps(base_unit_minor,
+                                                                          policy.rules[index].adjustment_bps))
+                   for index in applied]
     unit = base_unit_minor + sum(a.amount_minor for a in adjustments)
     clamped = unit if policy.ceiling_minor is None else min(unit, policy.ceiling_minor)
     clamped = max(clamped, policy.floor_minor or 0, 0)

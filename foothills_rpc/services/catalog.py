@@ -9,7 +9,6 @@ from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills_rpc.db.catalog import ServiceSearch
 from foothills_rpc.db.models import Service
 from foothills_rpc.domain.errors import Collector, InvalidArgument
-from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.converters import resource_id
@@ -177,12 +176,13 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         end = convert.instant(request.end_time, "end_time", errors)
         errors.check()
         priced = await self._catalog.slots(service_id, start, end, request.seats)
-        prices: dict[Quote, catalog_pb2.PriceQuote] = {}  # most slots of a week share a few prices
+        # Slots that share a price share one Quote object (see Catalog.price): one message each.
+        prices: dict[int, catalog_pb2.PriceQuote] = {}
         slots = []
         for p in priced:
-            price = prices.get(p.quote)
+            price = prices.get(id(p.quote))
             if price is None:
-                price = prices[p.quote] = convert.quote_to_proto(p.quote)
+                price = prices[id(p.quote)] = convert.quote_to_proto(p.quote)
             slots.append(catalog_pb2.Slot(
                 start_time=convert.timestamp(p.slot.start_at), end_time=convert.timestamp(p.slot.end_at),
                 capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0), price=price))

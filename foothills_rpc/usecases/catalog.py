@@ -30,7 +30,7 @@ from foothills_rpc.domain.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from foothills_rpc.domain.pricing import Quote, quote
+from foothills_rpc.domain.pricing import Quote, applicable_rules, price_of
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
@@ -311,8 +311,9 @@ class Catalog:
                 end=min(end, self.horizon(service, now)), now=now, version=service.version))
             if rows is not None:
                 spec = repo.spec_of(service)  # once per call, not once per slot
-                return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec))
-                        for slot in rows]
+                prices: dict[tuple[int, ...], Quote] = {}
+                return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec,
+                                                    prices=prices)) for slot in rows]
             # An edit committed in another process; its notification is on the way. Read the service anew.
             service = await self._db.read(lambda s: repo.service_by_id(s, service_id))
         raise Aborted("the service kept changing while its slots were read; retry the call")
@@ -333,13 +334,20 @@ class Catalog:
         return self.price(service, slot, seats=seats or 1, now=now)
 
     def price(self, service: Service, slot: Slot | repo.OpenSlot, *, seats: int, now: datetime,
-              spec: ServiceSpec | None = None) -> Quote:
+              spec: ServiceSpec | None = None, prices: dict[tuple[int, ...], Quote] | None = None) -> Quote:
         """The one pricing function: slots, quotes and bookings all price through here. `spec`: the
-        service's, when the caller already has it."""
+        service's, when the caller already has it; `prices`: the quotes of this service, `seats` and
+        `now` so far, by the rules that applied (a week of slots shares a handful of prices)."""
         spec = spec or repo.spec_of(service)
-        return quote(base_unit_minor=spec.base_price_minor, currency=spec.currency, policy=spec.pricing,
-                     slot_start=slot.start_at, zone=ZoneInfo(spec.time_zone), now=now,
-                     seats_taken=slot.seats_taken, capacity=slot.capacity, seats=seats)
+        applied = applicable_rules(spec.pricing, slot_start=slot.start_at, zone=ZoneInfo(spec.time_zone), now=now,
+                                   seats_taken=slot.seats_taken, capacity=slot.capacity)
+        found = None if prices is None else prices.get(applied)
+        if found is None:
+            found = price_of(base_unit_minor=spec.base_price_minor, currency=spec.currency, policy=spec.pricing,
+                             applied=applied, seats=seats)
+            if prices is not None:
+                prices[applied] = found
+        return found
 
     def minimum_notice(self, service: Service) -> timedelta:
         if service.minimum_notice_seconds is None:
