@@ -207,10 +207,14 @@ def store_availability(service: Service, availability: slot_rules.Availability) 
 
 
 async def service_by_id(session: AsyncSession, service_id: uuid.UUID, *, for_update: bool = False) -> Service:
-    query = select(Service).where(Service.id == service_id)
+    """A lock is always taken in the database, and refreshes a row this transaction loaded before (the
+    ORM would otherwise keep the older values); a plain read reuses such a row (a booking reads its
+    service more than once), else selects it."""
     if for_update:
-        query = query.with_for_update()
-    service = (await session.execute(query)).scalar_one_or_none()
+        locked = select(Service).where(Service.id == service_id).with_for_update()
+        service = (await session.execute(locked.execution_options(populate_existing=True))).scalar_one_or_none()
+    else:
+        service = await session.get(Service, service_id)
     if service is None:
         raise NotFound("no such service", reason="SERVICE_NOT_FOUND")
     return service
