@@ -174,8 +174,11 @@ class Catalog:
 
     async def service(self, service_id: uuid.UUID) -> Service:
         """The service as last committed (from the cache when it is on); never change the row."""
-        return await self._cache.service(service_id,
-                                         lambda: self._db.read(lambda s: repo.service_by_id(s, service_id)))
+        return await self._cache.service(service_id, partial(self._read_service, service_id))
+
+    async def _read_service(self, service_id: uuid.UUID) -> Service:
+        """The service from the database, bypassing the cache."""
+        return await self._db.read(lambda s: repo.service_by_id(s, service_id))
 
     async def search(self, search: repo.ServiceSearch, *, requested_size: int,
                      token: str) -> tuple[list[Service], str]:
@@ -315,7 +318,7 @@ class Catalog:
                 return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec,
                                                     prices=prices)) for slot in rows]
             # An edit committed in another process; its notification is on the way. Read the service anew.
-            service = await self._db.read(lambda s: repo.service_by_id(s, service_id))
+            service = await self._read_service(service_id)
         raise Aborted("the service kept changing while its slots were read; retry the call")
 
     async def quote(self, service_id: uuid.UUID, start: datetime, seats: int) -> Quote:
