@@ -46,10 +46,7 @@ class CatalogCache:
             return cached
         generation = self._generation
         service = await load()
-        if self._listener.listening and generation == self._generation:
-            if len(self._services) >= MAX_ENTRIES:
-                self._services.clear()
-            self._services[service_id] = service
+        self.keep([service], generation)
         return service
 
     def services(self, service_ids: list[uuid.UUID]) -> dict[uuid.UUID, Service]:
