@@ -285,7 +285,8 @@ async def _write_chunk(session: AsyncSession, chunk: _Chunk) -> None:
     await insert_rows(session, Booking, chunk.bookings)
     if not chunk.events:
         return
-    # Like `append_event`, numbers are taken under the sequence row lock, held until this commits.
+    # Numbered here, under the sequence row lock held until this commits (like `append_event` on SQLite;
+    # the commit-time numbering trigger leaves events that already have a number alone).
     last = (await session.execute(
         update(EventSequence).where(EventSequence.id == 1)
         .values(last_value=EventSequence.last_value + len(chunk.events)).returning(EventSequence.last_value)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
+from foothills_rpc.db.bookings import append_event
+from foothills_rpc.db.models import Booking
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
@@ -505,6 +509,33 @@ async def test_watch_refuses_a_malformed_resume_point(running: Running) -> None:
                                            metadata=ann.metadata)
     error = await _error(anext(aiter(stream)))
     assert violations(error) == {"after_event_id": "INVALID_VALUE"}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_events_are_numbered_in_commit_order_and_writers_do_not_queue_for_numbers(running: Running) -> None:
+    # Two booking changes in flight at once, as two processes would have them; the one that wrote its
+    # event first commits last. Numbers taken when the event is written would make the second writer
+    # wait for the first's COMMIT (the timeout below); numbers taken at commit never do.
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booked = await desk.book(ann)
+    db = running.server.components.db
+    booking = await db.read(lambda s: s.get(Booking, uuid.UUID(booked.name.split("/")[1])))
+    now = running.clock.now()
+    async with AsyncSession(db.engine) as early, AsyncSession(db.engine) as late, early.begin():
+        await append_event(early, booking, "cancelled", now)
+        async with asyncio.timeout(5), late.begin():
+            await append_event(late, booking, "rescheduled", now)
+    stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="0"), metadata=ann.metadata)
+    events = []
+    async with asyncio.timeout(10):
+        async for event in stream:
+            events.append((int(event.event_id), event.type))
+            if len(events) == 3:
+                break
+    stream.cancel()
+    assert events == [(1, booking_pb2.BOOKING_EVENT_TYPE_CREATED), (2, booking_pb2.BOOKING_EVENT_TYPE_RESCHEDULED),
+                      (3, booking_pb2.BOOKING_EVENT_TYPE_CANCELLED)]
 
 
 async def test_a_change_made_through_another_server_process_reaches_watchers(

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.changes import BOOKING_EVENTS, notify
 from foothills_rpc.db.database import EXCLUSION_VIOLATION, constraint_name, sqlstate
 from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BookingEvent, EventSequence, IdempotencyKey, Slot, User
 from foothills_rpc.domain.errors import FailedPrecondition, NotFound
@@ -196,27 +195,23 @@ def page_key(booking: Booking, order: str) -> list[Any]:
 # --- events ----------------------------------------------------------------------------------
 
 
-async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> int:
-    """Records a change; the sequence row lock makes event numbers follow commit order.
+async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
+    """Records a change, numbered in commit order: a watcher that has seen N never later finds a
+    smaller number committed.
 
-    The lock serialises every booking write until its COMMIT, so as little as possible runs under it:
-    the wake-up is queued first, and on PostgreSQL the number is taken and the event written in one
-    statement, leaving only the COMMIT's round trip. (SQLite serialises writers anyway and has no
-    data-modifying CTEs: two statements there.)"""
-    await notify(session, BOOKING_EVENTS)
-    bump = (update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
-            .returning(EventSequence.last_value))
+    PostgreSQL: the event goes in with a draft id and a trigger numbers it at COMMIT, under the
+    `event_sequence` row lock, and queues the watchers' wake-up (migration 0011). The lock is then held
+    only inside PostgreSQL's commit, never across a round trip, so booking writes do not queue on it.
+    SQLite serialises whole write transactions anyway: the number is taken here."""
     fields = {"booking_id": booking.id, "customer_id": booking.customer_id, "provider_id": booking.provider_id,
               "type": kind, "created_at": now}
     if session.get_bind().dialect.name == "postgresql":
-        numbered = bump.cte("numbered")
-        values = [literal(value, type_=BookingEvent.__table__.c[name].type) for name, value in fields.items()]
-        write = (insert(BookingEvent).from_select(["id", *fields], select(numbered.c.last_value, *values))
-                 .returning(BookingEvent.id))
-        return int((await session.execute(write)).scalar_one())
-    sequence = int((await session.execute(bump)).scalar_one())
+        await session.execute(insert(BookingEvent).values(id=-func.nextval("booking_event_drafts"), **fields))
+        return
+    sequence = (await session.execute(
+        update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
+        .returning(EventSequence.last_value))).scalar_one()
     await session.execute(insert(BookingEvent).values(id=sequence, **fields))
-    return sequence
 
 
 async def latest_event_id(session: AsyncSession) -> int:

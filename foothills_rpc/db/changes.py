@@ -1,8 +1,9 @@
 """Tells every server process that something committed: booking events, and catalog edits.
 
-PostgreSQL: the writer sends `NOTIFY` inside the change's own transaction (delivered at commit, never
-for a rollback) and every process keeps one `LISTEN` connection (the `Listener`) that calls its local
-subscribers. A notification only says "look again": a booking watcher re-reads the events table, the
+PostgreSQL: a `NOTIFY` is queued inside the change's own transaction (delivered at commit, never
+for a rollback): by a catalog edit itself, and for booking events by the trigger that numbers them at
+commit (migration 0011). Every process keeps one `LISTEN` connection (the `Listener`) that calls its
+local subscribers. A notification only says "look again": a booking watcher re-reads the events table, the
 catalog cache drops what it holds. Whenever the connection is made, lost or found dead, every
 subscriber is called as well, since notifications may have been missed meanwhile.
 
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
-BOOKING_EVENTS = "foothills_booking_events"
+BOOKING_EVENTS = "foothills_booking_events"  # also spelled in migration 0011's trigger
 CATALOG = "foothills_catalog"
 # With a live LISTEN connection polling is only a safety net.
 SAFETY_POLL_SECONDS = 10.0

@@ -417,8 +417,9 @@ class BookingEvent(Base):
 
     __tablename__ = "booking_events"
 
-    # Assigned under the event_sequence row lock, so numbers are in commit order: a watcher that
-    # has seen N never later finds a smaller number committed.
+    # Assigned under the event_sequence row lock (on PostgreSQL at COMMIT, by a trigger: see
+    # append_event), so numbers are in commit order: a watcher that has seen N never later finds a
+    # smaller number committed.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)

@@ -623,9 +623,6 @@ class Bookings:
                        body=(f"Hello {user.display_name},\n\nYour booking of {service.display_name} on {start} "
                              f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
                              f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
-        # Last: numbering takes the event sequence's row lock, held until commit, so every other write
-        # of this transaction is flushed before it to keep the lock (which serialises booking writes) short.
-        await session.flush()
         await repo.append_event(session, booking, kind, now)
 
     async def latest_event(self) -> int:
