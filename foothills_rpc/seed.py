@@ -40,12 +40,13 @@ from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
-from sqlalchemy import JSON, Table, insert, update
+from sqlalchemy import JSON, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import catalog as catalog_repo
+from foothills_rpc.db.bookings import take_event_numbers
 from foothills_rpc.db.holds import quote_json
-from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, EventSequence, Service, Slot, User
+from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, Service, Slot, User
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.bookings import Status
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier, evaluate
@@ -285,13 +286,9 @@ async def _write_chunk(session: AsyncSession, chunk: _Chunk) -> None:
     await insert_rows(session, Booking, chunk.bookings)
     if not chunk.events:
         return
-    # Numbered here, under the sequence row lock held until this commits (like `append_event` on SQLite;
-    # the commit-time numbering trigger leaves events that already have a number alone).
-    last = (await session.execute(
-        update(EventSequence).where(EventSequence.id == 1)
-        .values(last_value=EventSequence.last_value + len(chunk.events)).returning(EventSequence.last_value)
-    )).scalar_one()
-    first = int(last) - len(chunk.events) + 1
+    # Numbered here, like `append_event` on SQLite (the commit-time numbering trigger of PostgreSQL
+    # leaves events that already have a number alone).
+    first = await take_event_numbers(session, len(chunk.events)) - len(chunk.events) + 1
     ordered = sorted(chunk.events, key=lambda event: event[0])
     await insert_rows(session, BookingEvent, [
         {"id": first + index, "booking_id": booking["id"], "customer_id": booking["customer_id"],

@@ -54,11 +54,7 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User:
     """Like `catalog.service_by_id`: a plain read reuses the row this transaction already loaded."""
-    if for_update:
-        locked = select(User).where(User.id == user_id).with_for_update()
-        user = (await session.execute(locked.execution_options(populate_existing=True))).scalar_one_or_none()
-    else:
-        user = await session.get(User, user_id)
+    user = await session.get(User, user_id, with_for_update=for_update, populate_existing=for_update)
     if user is None:
         raise NotFound("no such user", reason="USER_NOT_FOUND")
     return user

@@ -208,10 +208,15 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(insert(BookingEvent).values(id=-func.nextval("booking_event_drafts"), **fields))
         return
-    sequence = (await session.execute(
-        update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + 1)
-        .returning(EventSequence.last_value))).scalar_one()
-    await session.execute(insert(BookingEvent).values(id=sequence, **fields))
+    await session.execute(insert(BookingEvent).values(id=await take_event_numbers(session, 1), **fields))
+
+
+async def take_event_numbers(session: AsyncSession, count: int) -> int:
+    """Takes the next `count` event numbers; returns the last. Under the sequence row lock, held until
+    this transaction commits, so the numbers become visible in order."""
+    return int((await session.execute(
+        update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + count)
+        .returning(EventSequence.last_value))).scalar_one())
 
 
 async def latest_event_id(session: AsyncSession) -> int:

@@ -210,11 +210,7 @@ async def service_by_id(session: AsyncSession, service_id: uuid.UUID, *, for_upd
     """A lock is always taken in the database, and refreshes a row this transaction loaded before (the
     ORM would otherwise keep the older values); a plain read reuses such a row (a booking reads its
     service more than once), else selects it."""
-    if for_update:
-        locked = select(Service).where(Service.id == service_id).with_for_update()
-        service = (await session.execute(locked.execution_options(populate_existing=True))).scalar_one_or_none()
-    else:
-        service = await session.get(Service, service_id)
+    service = await session.get(Service, service_id, with_for_update=for_update, populate_existing=for_update)
     if service is None:
         raise NotFound("no such service", reason="SERVICE_NOT_FOUND")
     return service

@@ -3,9 +3,9 @@
 PostgreSQL: a `NOTIFY` is queued inside the change's own transaction (delivered at commit, never
 for a rollback): by a catalog edit itself, and for booking events by the trigger that numbers them at
 commit (migration 0011). Every process keeps one `LISTEN` connection (the `Listener`) that calls its
-local subscribers. A notification only says "look again": a booking watcher re-reads the events table, the
-catalog cache drops what it holds. Whenever the connection is made, lost or found dead, every
-subscriber is called as well, since notifications may have been missed meanwhile.
+local subscribers. A notification only says "look again": a booking watcher re-reads the events
+table, the catalog cache drops what it holds. Whenever the connection is made, lost or found dead,
+every subscriber is called as well, since notifications may have been missed meanwhile.
 
 SQLite has no cross-process notifications: booking watchers also poll every `poll_seconds`, and the
 catalog cache stays off (see db/catalog_cache.py).
