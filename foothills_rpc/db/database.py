@@ -106,7 +106,9 @@ class Database:
         options: dict[str, Any] = {}
         if not self.is_sqlite:
             options = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 5.0,
-                       "connect_args": {"connect_timeout": 5}}
+                       # UTC sessions: psycopg then returns `datetime.UTC` itself, which the UTC columns
+                       # pass through as is instead of converting every value from `Etc/UTC`.
+                       "connect_args": {"connect_timeout": 5, "options": "-c TimeZone=UTC"}}
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

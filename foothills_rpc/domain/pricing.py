@@ -234,6 +234,8 @@ def applicable_rules(policy: PricingPolicy, *, slot_start: datetime, zone: ZoneI
             raise ValueError(f"{name} must be timezone-aware")
     if capacity < 1 or seats_taken < 0:
         raise ValueError("capacity must be positive and seats_taken not negative")
+    if not policy.rules:
+        return ()  # nothing to work out (ListSlots asks once per slot of a week)
     occupancy = seats_taken * BPS // capacity
     tier: int | None = None
     for index, rule in enumerate(policy.rules):

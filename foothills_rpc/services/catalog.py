@@ -11,7 +11,7 @@ from foothills_rpc.db.models import Service
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
-from foothills_rpc.services.converters import resource_id
+from foothills_rpc.services.converters import resource_id, set_timestamp
 from foothills_rpc.usecases.catalog import Catalog
 
 CATEGORY_FIELDS = ("display_name", "description")
@@ -176,17 +176,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         end = convert.instant(request.end_time, "end_time", errors)
         errors.check()
         priced = await self._catalog.slots(service_id, start, end, request.seats)
-        # Slots that share a price share one Quote object (see Catalog.price): one message each.
+        # Slots that share a price share one Quote object (see Catalog.price): one message each. Each
+        # slot is filled in place in the response; building sub-messages and passing them in copies them.
         prices: dict[int, catalog_pb2.PriceQuote] = {}
-        slots = []
+        response = catalog_pb2.ListSlotsResponse()
+        add_slot = response.slots.add
         for p in priced:
             price = prices.get(id(p.quote))
             if price is None:
                 price = prices[id(p.quote)] = convert.quote_to_proto(p.quote)
-            slots.append(catalog_pb2.Slot(
-                start_time=convert.timestamp(p.slot.start_at), end_time=convert.timestamp(p.slot.end_at),
-                capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0), price=price))
-        return catalog_pb2.ListSlotsResponse(slots=slots)
+            slot = add_slot(capacity=p.slot.capacity, remaining_seats=max(p.slot.capacity - p.slot.seats_taken, 0))
+            set_timestamp(slot.start_time, p.slot.start_at)
+            set_timestamp(slot.end_time, p.slot.end_at)
+            slot.price.CopyFrom(price)
+        return response
 
     async def QuotePrice(self, request: catalog_pb2.QuotePriceRequest, context: Any) -> catalog_pb2.QuotePriceResponse:
         service_id = resource_id(request.service, "services", field="service")
