@@ -338,7 +338,6 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
 class OpenSlot:
     """A slot as ListSlots shows it: seats of holds that have lapsed (expired, not swept yet) are free."""
 
-    id: uuid.UUID
     start_at: datetime
     end_at: datetime
     capacity: int
@@ -351,7 +350,7 @@ def _open_slots_statement() -> Any:
               .correlate(Slot).scalar_subquery())
     in_window = and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.start_at >= bindparam("start"),
                      Slot.start_at < bindparam("end"))
-    return (select(Service.version, Slot.id, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
+    return (select(Service.version, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
             .select_from(Service).outerjoin(Slot, in_window).where(Service.id == bindparam("service_id"))
             .order_by(Slot.start_at))
 
@@ -373,7 +372,7 @@ async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start
                                                    "now": now})).all()
     if not rows or rows[0][0] != version:
         return None
-    return [OpenSlot(row[1], row[2], row[3], row[4], int(row[5])) for row in rows if row[1] is not None]
+    return [OpenSlot(row[1], row[2], row[3], int(row[4])) for row in rows if row[1] is not None]
 
 
 async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> Slot | None:
