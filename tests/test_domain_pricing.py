@@ -79,6 +79,14 @@ def test_occupancy_tiers_do_not_stack_the_highest_applicable_one_wins() -> None:
     assert price(with_base, seats_taken=9).adjustments == (Adjustment("busy", 2500),)
 
 
+def test_occupancy_tiers_at_the_same_threshold_the_first_in_rule_order_wins() -> None:
+    policy = rules(PricingRule(RuleKind.OCCUPANCY, 1000, "first", min_occupancy_bps=5000),
+                   PricingRule(RuleKind.LEAD_TIME, 700, "early", min_lead=timedelta(days=1)),
+                   PricingRule(RuleKind.OCCUPANCY, 3000, "second", min_occupancy_bps=5000))
+    # The tier keeps its place in rule order within the breakdown.
+    assert price(policy, seats_taken=5).adjustments == (Adjustment("first", 1000), Adjustment("early", 700))
+
+
 # --- lead time ----------------------------------------------------------------------------------
 
 

@@ -198,18 +198,6 @@ def _rule_violations(rule: PricingRule, path: str) -> list[FieldViolation]:
 # --- quoting ------------------------------------------------------------------------------------
 
 
-def _applies(rule: PricingRule, *, local: datetime, lead: timedelta) -> bool:
-    """Whether a non-occupancy rule's condition holds (occupancy is tiered, see `quote`)."""
-    if rule.kind is RuleKind.LEAD_TIME:
-        return ((rule.max_lead is not None and lead <= rule.max_lead)
-                or (rule.min_lead is not None and lead >= rule.min_lead))
-    if rule.kind is RuleKind.DAY_OF_WEEK:
-        return local.weekday() in rule.weekdays
-    if rule.kind is RuleKind.HOUR_OF_DAY:
-        return rule.start_hour <= local.hour < rule.end_hour
-    return False
-
-
 def quote(*, base_unit_minor: int, currency: str, policy: PricingPolicy, slot_start: datetime, zone: ZoneInfo,
           now: datetime, seats_taken: int, capacity: int, seats: int) -> Quote:
     """The price of `seats` seats of the slot starting at `slot_start`, as seen at `now`.
@@ -228,24 +216,39 @@ def quote(*, base_unit_minor: int, currency: str, policy: PricingPolicy, slot_st
 def applicable_rules(policy: PricingPolicy, *, slot_start: datetime, zone: ZoneInfo, now: datetime, seats_taken: int,
                      capacity: int) -> tuple[int, ...]:
     """The indices of the rules that apply to the slot (see `quote`). Slots that share them share a
-    price: a caller pricing many slots may price each distinct tuple once with `price_of`."""
+    price: a caller pricing many slots may price each distinct tuple once with `price_of`.
+
+    One pass over the rules, the local time worked out only for a day or hour rule: ListSlots asks
+    once per slot of a week."""
     for name, value in (("slot_start", slot_start), ("now", now)):
-        if value.tzinfo is None or value.utcoffset() is None:
+        if value.utcoffset() is None:
             raise ValueError(f"{name} must be timezone-aware")
     if capacity < 1 or seats_taken < 0:
         raise ValueError("capacity must be positive and seats_taken not negative")
-    if not policy.rules:
-        return ()  # nothing to work out (ListSlots asks once per slot of a week)
     occupancy = seats_taken * BPS // capacity
-    tier: int | None = None
-    for index, rule in enumerate(policy.rules):
-        if (rule.kind is RuleKind.OCCUPANCY and occupancy >= rule.min_occupancy_bps
-                and (tier is None or rule.min_occupancy_bps > policy.rules[tier].min_occupancy_bps)):
-            tier = index
-    local = slot_start.astimezone(zone)
     lead = slot_start - now
-    return tuple(index for index, rule in enumerate(policy.rules)
-                 if index == tier or _applies(rule, local=local, lead=lead))
+    local: datetime | None = None
+    applied: list[int] = []
+    tier, tier_bps = -1, -1  # the occupancy tier: the highest threshold reached, the first on a tie
+    for index, rule in enumerate(policy.rules):
+        kind = rule.kind
+        if kind is RuleKind.OCCUPANCY:
+            if tier_bps < rule.min_occupancy_bps <= occupancy:
+                tier, tier_bps = index, rule.min_occupancy_bps
+            continue
+        if kind is RuleKind.LEAD_TIME:
+            applies = ((rule.max_lead is not None and lead <= rule.max_lead)
+                       or (rule.min_lead is not None and lead >= rule.min_lead))
+        else:
+            local = local or slot_start.astimezone(zone)
+            applies = (local.weekday() in rule.weekdays if kind is RuleKind.DAY_OF_WEEK
+                       else rule.start_hour <= local.hour < rule.end_hour)
+        if applies:
+            applied.append(index)
+    if tier >= 0:
+        applied.append(tier)
+        applied.sort()
+    return tuple(applied)
 
 
 def price_of(*, base_unit_minor: int, currency: str, policy: PricingPolicy, applied: tuple[int, ...],
