@@ -155,6 +155,14 @@ async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_with
     error = await _error(running.booking.CreateBooking(desk.request(service=second.name),
                                                        metadata=(await desk.customer()).metadata))
     assert reason(error) == "PROVIDER_UNAVAILABLE"
+    # A hold has no constraint behind it (it is not a booking): only the check refuses it.
+    error = await _error(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
+        service=second.name, start_time=ts(TUESDAY_10), request_id="hold-1"), metadata=(await desk.customer()).metadata))
+    assert reason(error) == "PROVIDER_UNAVAILABLE"
+    # Back to back is not at the same time, on either side.
+    for start in (TUESDAY_10 - timedelta(hours=1), TUESDAY_10 + timedelta(hours=1)):
+        await running.booking.CreateBooking(desk.request(start, service=second.name),
+                                            metadata=(await desk.customer()).metadata)
     staffed = await desk.world.service(display_name="Staffed class", runs_without_provider=True, capacity=5)
     await running.booking.CreateBooking(desk.request(service=staffed.name), metadata=(await desk.customer()).metadata)
 
