@@ -9,8 +9,10 @@ import logging
 import os
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 from foothills_rpc.config import ConfigError, Settings
-from foothills_rpc.db.migrations import upgrade
+from foothills_rpc.db.migrations import missing, upgrade
 from foothills_rpc.domain.errors import DomainError, InvalidArgument
 from foothills_rpc.domain.users import Role
 
@@ -26,6 +28,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if not settings.is_sqlite and args.supervisor_pid is None and (lacking := _unapplied(settings)):
+        print(f"error: the database lacks migration(s) {', '.join(lacking)} of this release: run "
+              "`foothills-rpc migrate` first", file=sys.stderr)
+        return 2
     if args.workers > 1:  # a supervisor of fresh worker processes (it never loads gRPC); refuses SQLite
         return supervisor.run(settings, args.listen, args.workers)
     from foothills_rpc.server import serve
@@ -36,6 +42,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(settings.database_url)  # the embedded default needs no set-up step
     asyncio.run(serve(settings, args.listen, reuse_port=args.supervisor_pid is not None))
     return 0
+
+
+def _unapplied(settings: Settings) -> list[str]:
+    """Migrations the database lacks. A server on an older schema would fail calls one by one with
+    INTERNAL, so it does not start; a database that cannot be reached yet is the health check's
+    business (the server starts NOT_SERVING and recovers)."""
+    try:
+        return missing(settings.database_url)
+    except (DBAPIError, OSError) as exc:
+        logging.getLogger(__name__).warning("cannot check the database's migrations (%s); starting anyway",
+                                            type(exc).__name__)
+        return []
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

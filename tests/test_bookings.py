@@ -157,7 +157,8 @@ async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_with
     assert reason(error) == "PROVIDER_UNAVAILABLE"
     # A hold has no constraint behind it (it is not a booking): only the check refuses it.
     error = await _error(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
-        service=second.name, start_time=ts(TUESDAY_10), request_id="hold-1"), metadata=(await desk.customer()).metadata))
+        service=second.name, start_time=ts(TUESDAY_10), request_id="hold-1"),
+        metadata=(await desk.customer()).metadata))
     assert reason(error) == "PROVIDER_UNAVAILABLE"
     # Back to back is not at the same time, on either side.
     for start in (TUESDAY_10 - timedelta(hours=1), TUESDAY_10 + timedelta(hours=1)):
