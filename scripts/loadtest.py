@@ -15,6 +15,11 @@ each user runs the scenario with a random pause of about S seconds between calls
 sweep, which `--chart` draws). `--processes P` splits workers, users, rate and calls over P generator
 processes, so the Python client is not the bottleneck.
 
+`--cpu NAME=REGEX` (Linux) also reports the CPU time, per call and in cores, of the processes whose
+command line matches REGEX during each measured window (for example the server and PostgreSQL on the
+same machine), beside the generator's own. It shows where a call's cost goes: on a shared machine
+the client, the server and the database take from the same cores.
+
 Scenarios run on the demo data of `foothills-rpc seed-demo`, signing in its demo customers (the run
 is found from the category names, or `--run-id`): health, get-service, search (text + category +
 price), list-slots (one week), book-cancel (CreateBooking, then CancelBooking), login (argon2 on
@@ -36,6 +41,7 @@ import multiprocessing
 import os
 import platform
 import random
+import re
 import sys
 import time
 import traceback
@@ -104,6 +110,7 @@ class Config:
     run_id: str = ""
     password: str = ""
     seed: int = 1
+    cpu: tuple[tuple[str, str], ...] = ()  # (name, command-line regex) of processes whose CPU to report
 
 
 def _split(total: int, part: int, parts: int) -> int:
@@ -159,6 +166,45 @@ def _reason(error: grpc.aio.AioRpcError) -> str:
                 if detail.Unpack(info):
                     return info.reason
     return ""
+
+
+# --- CPU accounting -------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+GENERATOR = "generator"
+CpuSnapshot = dict[str, dict[int, float]]  # group -> pid -> CPU seconds (user + system) so far
+
+
+def _matching_cpu(pattern: re.Pattern[str]) -> dict[int, float]:
+    """CPU seconds so far of every other process whose command line matches, from Linux's /proc."""
+    found: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not command or not pattern.search(command):
+                continue
+            # Fields after the parenthesised name: state is the first, utime the 12th, stime the 13th.
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+def cpu_snapshot(groups: tuple[tuple[str, str], ...]) -> CpuSnapshot:
+    snapshot = {GENERATOR: {os.getpid(): time.process_time()}}
+    for name, pattern in groups:
+        snapshot[name] = _matching_cpu(re.compile(pattern))
+    return snapshot
+
+
+def cpu_spent(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, list[float]]:
+    """Per group: [CPU seconds spent between the snapshots, processes]. A process that started in
+    between counts whole; one that ended in between is lost (long-lived servers and pools are the point)."""
+    return {name: [sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in pids.items()), len(pids)]
+            for name, pids in after.items()}
 
 
 # --- demo data the scenarios use -------------------------------------------------------------
@@ -530,10 +576,14 @@ class Runner:
             tasks = [asyncio.create_task(self._open_loop(phase, workers, scenario))]
         else:
             tasks = [asyncio.create_task(self._loop(w, scenario, stagger=bool(phase.users))) for w in workers]
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
+        groups = self.config.cpu if self.part == 0 else ()  # the other processes' CPU is read once
+        before = cpu_snapshot(groups)
         if phase.total:
             await recorder.done.wait()
         else:
             await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        cpu = cpu_spent(before, cpu_snapshot(groups))
         self.stopping.set()
         _, late = await asyncio.wait(tasks, timeout=self.config.timeout + 1)
         for task in late:
@@ -542,7 +592,7 @@ class Runner:
             if task.done() and not task.cancelled() and task.exception():
                 raise task.exception()  # type: ignore[misc]
         elapsed = (recorder.last if phase.total else end) - start
-        return recorder.raw(max(elapsed, 1e-9))
+        return {**recorder.raw(max(elapsed, 1e-9)), "cpu": cpu}
 
     async def _loop(self, worker: Worker, scenario: Scenario, stagger: bool) -> None:
         if stagger and not await worker.pause():  # users arrive spread over one think time
@@ -675,6 +725,12 @@ def summarise(phase: Phase, config: Config, parts: list[dict[str, Any]]) -> dict
             statuses[method][status] += n
         for method, reason, n in part["reasons"]:
             reasons[method][reason] += n
+    spent: dict[str, list[float]] = {}
+    for part in parts:
+        for name, (seconds, processes) in part["cpu"].items():
+            total = spent.setdefault(name, [0.0, 0])
+            total[0] += seconds
+            total[1] += processes
     every_ok = [v for values in ok.values() for v in values]
     total_statuses = sum(statuses.values(), Counter())
     count = sum(total_statuses.values())
@@ -689,6 +745,10 @@ def summarise(phase: Phase, config: Config, parts: list[dict[str, Any]]) -> dict
         "errors": count - total_statuses.get("OK", 0), "duration_s": round(elapsed, 3),
         "rps": round(count / elapsed, 2), "latency_ms": _latency(every_ok), "statuses": dict(total_statuses),
         "reasons": dict(sum(reasons.values(), Counter())), "methods": methods,
+        "cpu": {name: {"processes": int(processes), "seconds": round(seconds, 3),
+                       "cores": round(seconds / elapsed, 3),
+                       "ms_per_call": round(seconds * 1000 / count, 3) if count else math.nan}
+                for name, (seconds, processes) in spent.items()},
     }
 
 
@@ -730,6 +790,9 @@ def render(report: dict[str, Any]) -> str:
         lines += [f"  [{status}]   {n} responses" for status, n in sorted(run["statuses"].items())]
         if run["reasons"]:
             lines += ["", "Refusal reasons:"] + [f"  [{r}]   {n}" for r, n in sorted(run["reasons"].items())]
+        lines += ["", "CPU in the measured window:"] + [
+            f"  {name:<12}{cpu['ms_per_call']:>9.3f} ms per call{cpu['cores']:>8.2f} cores"
+            f"   ({cpu['processes']} process(es))" for name, cpu in run["cpu"].items()]
         if len(run["methods"]) > 1:
             lines += ["", "Per method:", f"  {'method':<16}{'count':>8}{'rps':>10}{'avg ms':>9}{'p50':>8}{'p99':>8}"
                       "  statuses"]
@@ -828,6 +891,9 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     parser.add_argument("--timeout", type=_seconds, default=10.0, help="deadline of each call (default 10s)")
     parser.add_argument("--no-baseline", action="store_true", help="do not measure health first")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generators")
+    parser.add_argument("--cpu", action="append", default=[], metavar="NAME=REGEX",
+                        help="also report the CPU of the processes whose command line matches REGEX (Linux); "
+                             "repeatable, e.g. --cpu server='foothills-rpc serve' --cpu database=postgres")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--chart", type=Path, help="draw latency percentiles against virtual users to this PNG")
     args = parser.parse_args(argv)
@@ -838,6 +904,16 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     users = [int(u) for u in args.users.split(",") if u.strip()]
     if min([args.concurrency, args.connections, args.processes, *users], default=1) < 1:
         parser.error("--concurrency, --connections, --processes and --users must be at least 1")
+    cpu: list[tuple[str, str]] = []
+    for spec in args.cpu:
+        name, _, pattern = spec.partition("=")
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            parser.error(f"--cpu {spec}: {error}")
+        if not name or not pattern or name == GENERATOR or name in dict(cpu):
+            parser.error(f"--cpu {spec}: give NAME=REGEX, a new NAME other than {GENERATOR!r}, and a REGEX")
+        cpu.append((name, pattern))
     base = Phase(scenario="health", concurrency=args.concurrency, duration=args.duration, total=args.total,
                  warmup=args.warmup)
     phases = [] if args.no_baseline else [base]
@@ -855,7 +931,7 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
         password = DEMO_PASSWORD
     config = Config(target=args.target, phases=tuple(phases), connections=args.connections,
                     processes=args.processes, think=args.think, timeout=args.timeout, accounts=args.accounts,
-                    run_id=args.run_id, password=password, seed=args.seed)
+                    run_id=args.run_id, password=password, seed=args.seed, cpu=tuple(cpu))
     return config, args
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -123,5 +124,34 @@ async def test_open_loop_stops_at_the_total_and_prints_like_ghz(target: str) -> 
                            "-n", "20", "--warmup", "100ms")
     for heading in ("Scenario: health", "Scenario: get-service", "open loop at 40 calls/s", "Summary:",
                     "  Count:        20", "Requests/sec:", "Latency distribution (OK calls):", "  99 % in ",
-                    "Status code distribution:", "  [OK]   20 responses", "Ratios to health (same run):"):
+                    "Status code distribution:", "  [OK]   20 responses", "CPU in the measured window:",
+                    "  generator ", "Ratios to health (same run):"):
         assert heading in text, f"{heading!r} not in:\n{text}"
+
+
+async def test_cpu_of_the_processes_named_is_reported_per_call_and_in_cores(target: str) -> None:
+    """--cpu NAME=REGEX: the server (this test's own process, found by its command line) and the
+    generator spend CPU in each measured window, a pattern that matches nothing reports none, and the
+    per-call and per-core figures agree with the seconds spent."""
+    command = " ".join(sys.orig_argv)  # as /proc/<pid>/cmdline reads, its NULs as spaces
+    report = json.loads(await _loadtest(
+        "--target", target, "--scenario", "get-service", "-c", "3", "-z", "1s", "--warmup", "200ms",
+        "--cpu", f"server=^{re.escape(command)}", "--cpu", "nobody=^no such process$", "--json"))
+    for run in [report["health"], *report["runs"]]:
+        cpu = run["cpu"]
+        assert list(cpu) == ["generator", "server", "nobody"], cpu
+        assert cpu["generator"]["processes"] == 1 and cpu["generator"]["seconds"] > 0
+        assert cpu["server"]["processes"] >= 1 and cpu["server"]["seconds"] > 0
+        assert cpu["nobody"] == {"processes": 0, "seconds": 0, "cores": 0, "ms_per_call": 0}
+        for group in cpu.values():
+            assert group["ms_per_call"] == pytest.approx(group["seconds"] * 1000 / run["count"], abs=0.002)
+            assert group["cores"] == pytest.approx(group["seconds"] / run["duration_s"], abs=0.002)
+
+
+@pytest.mark.parametrize("spec", ["generator=python", "server=(", "=postgres", "server="])
+async def test_a_bad_cpu_group_is_refused_before_any_call(spec: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), "--target", "127.0.0.1:1", "--cpu", spec, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=SCRIPT.parents[1])
+    _, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+    assert process.returncode == 2 and f"--cpu {spec}" in err.decode(), err.decode()
