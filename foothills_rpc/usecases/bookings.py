@@ -222,7 +222,7 @@ class Bookings:
                              inside_notice: bool = False) -> Slot:
         """The slot at `start` if every booking rule allows the caller to take it (seats aside).
 
-        Expired holds of the slot are claimed first, so their seats count as free at once. With `held`
+        Expired holds of the slot are claimed before its seats are taken, so they count as free at once. With `held`
         (booking with a hold), the window and seats were checked when the hold was made and stand. With
         `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         if service.archived:
@@ -239,21 +239,22 @@ class Bookings:
                 raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
             if seats > slot.capacity:
                 raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
-            if lapsed := await holds_repo.free_lapsed(session, slot.id, now):
-                for hold_id in lapsed:
-                    await waitlist_repo.follow_hold(session, hold_id, "expired", now)
-                await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
-                await session.refresh(slot)  # seats taken changed: the demand price reads them
-        clash = await repo.customer_overlap(session, customer_id=caller.user_id, start=slot.start_at,
-                                            end=slot.end_at, exclude=exclude)
-        if clash is not None:
-            if clash.slot_id == slot.id:
-                raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+        found = await repo.clashes(
+            session, customer_id=caller.user_id, provider_id=None if service.runs_without_provider else
+            service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
+            lapsed_by=None if held else now)
+        if found.customer_slot_id == slot.id:
+            raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+        if found.customer_slot_id is not None:
             raise FailedPrecondition("you already have a booking at that time", reason="OVERLAPPING_BOOKING")
-        if not service.runs_without_provider and await repo.provider_overlap(
-                session, provider_id=service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at,
-                exclude=exclude):
+        if found.provider_busy:
             raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
+        # Holds past their expiry are claimed here, so their seats count as free at once.
+        if found.lapsed_holds and (lapsed := await holds_repo.free_lapsed(session, slot.id, now)):
+            for hold_id in lapsed:
+                await waitlist_repo.follow_hold(session, hold_id, "expired", now)
+            await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
+            await session.refresh(slot)  # seats taken changed: the demand price reads them
         return slot
 
     async def _check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,
