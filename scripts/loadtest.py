@@ -905,6 +905,8 @@ def parse(argv: list[str] | None) -> tuple[Config, argparse.Namespace]:
     if min([args.concurrency, args.connections, args.processes, *users], default=1) < 1:
         parser.error("--concurrency, --connections, --processes and --users must be at least 1")
     cpu: list[tuple[str, str]] = []
+    if args.cpu and not Path("/proc/self/stat").exists():
+        parser.error("--cpu reads Linux's /proc, which this machine does not have")
     for spec in args.cpu:
         name, _, pattern = spec.partition("=")
         try:
