@@ -86,7 +86,11 @@ async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(run
     assert (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
                                              metadata=ann.metadata)).booking == booking
     mail = await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com")
-    assert "created" in mail["Subject"] and booking.name in mail.get_content()
+    start = booking.start_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    assert mail["Subject"] == f"Booking created: {desk.service.display_name}, {start}"
+    body = mail.get_content()
+    assert body.startswith("Hello Test User,") and booking.name in body
+    assert f"Your booking of {desk.service.display_name} on {start} (2 seat(s)" in body
 
 
 async def test_capacity_fills_exactly(running: Running) -> None:
