@@ -22,7 +22,6 @@ from foothills_rpc.db.models import (
     Booking,
     BookingEvent,
     EventSequence,
-    Hold,
     IdempotencyKey,
     Slot,
     User,
@@ -114,9 +113,10 @@ class Clashes:
 
 
 async def clashes(session: AsyncSession, *, customer_id: uuid.UUID, provider_id: uuid.UUID | None, slot_id: uuid.UUID,
-                  start: datetime, end: datetime, exclude: uuid.UUID | None, lapsed_by: datetime | None) -> Clashes:
+                  start: datetime, end: datetime, exclude: uuid.UUID | None,
+                  lapsed_holds: ColumnElement[bool] | None) -> Clashes:
     """The customer's and (unless `provider_id` is None) the provider's overlapping active bookings, but
-    `exclude`, and (unless `lapsed_by` is None) whether the slot has holds lapsed by then. One round trip:
+    `exclude`, and (unless None) whether any hold matches `lapsed_holds` (`holds.lapsed`). One round trip:
     booking runs it on every call. On PostgreSQL the exclusion constraints refuse the overlaps anyway;
     this names the reason, and on SQLite (whose writers are serialised) it is the check itself."""
     others = [Booking.id != exclude] if exclude is not None else []
@@ -134,9 +134,7 @@ async def clashes(session: AsyncSession, *, customer_id: uuid.UUID, provider_id:
             during = and_(Booking.start_at < end, Booking.end_at > start)
         provider = exists().where(Booking.provider_id == provider_id, Booking.uses_provider_time,
                                   Booking.slot_id != slot_id, _active(), during, *others)
-    lapsed: ColumnElement[bool] = false()
-    if lapsed_by is not None:
-        lapsed = exists().where(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= lapsed_by)
+    lapsed = false() if lapsed_holds is None else exists().where(lapsed_holds)
     row = (await session.execute(select(customer, provider, lapsed))).one()
     return Clashes(customer_slot_id=row[0], provider_busy=bool(row[1]), lapsed_holds=bool(row[2]))
 

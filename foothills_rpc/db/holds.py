@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,10 +77,15 @@ async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: str, now: date
     return result.scalar_one_or_none() is not None
 
 
+def lapsed(slot_id: uuid.UUID, now: datetime) -> ColumnElement[bool]:
+    """The slot's active holds past their expiry: their seats are free, waiting to be claimed."""
+    return and_(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
+
+
 async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
     """Expires the slot's active holds past their expiry and gives their seats back; returns their ids."""
     rows = (await session.execute(
-        update(Hold).where(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
+        update(Hold).where(lapsed(slot_id, now))
         .values(status="expired", updated_at=now).returning(Hold.id, Hold.seats)
         .execution_options(synchronize_session=False))).all()
     seats = sum(row[1] for row in rows)
