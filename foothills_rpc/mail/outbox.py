@@ -2,14 +2,19 @@
 
 `enqueue` adds a row inside the caller's transaction, so a mail exists if and only if its change
 committed. `Dispatcher` claims due rows with a conditional update (one claimer per row, even with
-several server processes), sends them, and records success; a failure is retried with backoff until
-the mail is GIVE_UP_AFTER old, and a recipient refused for good is not retried at all (the row is
-marked abandoned). Delivery is at least once; each message has a stable Message-ID so a receiver can
-drop duplicates.
+several server processes), sends them, and records the outcomes; a failure is retried with backoff
+until the mail is GIVE_UP_AFTER old, and a recipient refused for good is not retried at all (the row
+is marked abandoned). Delivery is at least once; each message has a stable Message-ID so a receiver
+can drop duplicates.
+
+A batch costs two transactions whatever its size (the claim, then every outcome), so the dispatcher
+waits LINGER after being woken: on a busy server the commits of that moment share one batch instead
+of paying two transactions per mail (which cost as much CPU as the booking that wrote the mail).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -32,6 +37,7 @@ MAX_BACKOFF = timedelta(minutes=30)
 # Past this a mail is stale (reset tokens and booking news lose their point long before): give up.
 GIVE_UP_AFTER = timedelta(days=2)
 BATCH = 20
+LINGER_SECONDS = 0.05  # a mail may wait this long for others to share its batch
 
 
 def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime) -> None:
@@ -45,11 +51,12 @@ def backoff(attempts: int) -> timedelta:
 
 class Dispatcher:
     def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender: str,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, linger_seconds: float = LINGER_SECONDS) -> None:
         self._db = db
         self._mailer = mailer
         self._clock = clock
         self._sender = sender
+        self._linger = linger_seconds
         self._periodic = Periodic("outbox-dispatcher", self._deliver_all_due, poll_seconds)
 
     def notify(self) -> None:
@@ -63,14 +70,18 @@ class Dispatcher:
         await self._periodic.stop()
 
     async def _deliver_all_due(self) -> None:
+        await asyncio.sleep(self._linger)
         while await self.deliver_due() == BATCH:
             pass
 
     async def deliver_due(self) -> int:
-        """One pass: claims up to BATCH due messages, sends them; returns how many were claimed."""
+        """One pass: claims up to BATCH due messages, sends them, records the outcomes in one
+        transaction; returns how many were claimed."""
         claimed = await self._db.run(self._claim)
-        for message in claimed:
-            await self._deliver(message)
+        if claimed:
+            failures = {message.id: failure for message in claimed if (failure := await self._deliver(message))}
+            sent = [message.id for message in claimed if message.id not in failures]
+            await self._db.run(lambda s: self._record(s, sent, failures))
         return len(claimed)
 
     async def _claim(self, session: AsyncSession) -> list[OutboxMessage]:
@@ -95,7 +106,8 @@ class Dispatcher:
         )
         return list(result.scalars())
 
-    async def _deliver(self, message: OutboxMessage) -> None:
+    async def _deliver(self, message: OutboxMessage) -> dict[str, object] | None:
+        """Sends one message; None if it went, else the columns that record the failure."""
         mail = EmailMessage()
         mail["From"] = self._sender
         mail["To"] = message.recipient
@@ -111,17 +123,20 @@ class Dispatcher:
             if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
                 log.warning("mail abandoned message_id=%s attempts=%d error=%s",
                             message.id, message.attempts, type(exc).__name__)
-                await self._db.run(lambda s: self._mark(s, message.id, abandoned_at=now, body="", last_error=error))
-                return
+                return {"abandoned_at": now, "body": "", "last_error": error}
             retry_at = now + backoff(message.attempts)
             log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
                         message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
-            await self._db.run(lambda s: self._mark(s, message.id, available_at=retry_at, last_error=error))
-            return
-        # Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
-        await self._db.run(lambda s: self._mark(s, message.id, sent_at=self._clock.now(), body=""))
+            return {"available_at": retry_at, "last_error": error}
         log.info("mail sent message_id=%s", message.id)
+        return None
 
-    @staticmethod
-    async def _mark(session: AsyncSession, message_id: uuid.UUID, **values: object) -> None:
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+    async def _record(self, session: AsyncSession, sent: list[uuid.UUID],
+                      failures: dict[uuid.UUID, dict[str, object]]) -> None:
+        """The batch's outcomes: every mail sent in one statement, each failure in its own."""
+        if sent:
+            # Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                                  .values(sent_at=self._clock.now(), body=""))
+        for message_id, values in failures.items():
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
