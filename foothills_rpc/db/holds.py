@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,8 +77,10 @@ async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: str, now: date
     return result.scalar_one_or_none() is not None
 
 
-def lapsed(slot_id: uuid.UUID, now: datetime) -> ColumnElement[bool]:
-    """The slot's active holds past their expiry: their seats are free, waiting to be claimed."""
+def lapsed(slot_id: uuid.UUID | BindParameter[uuid.UUID],
+           now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """The slot's active holds past their expiry: their seats are free, waiting to be claimed (values, or
+    bind parameters in a statement built once)."""
     return and_(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
 
 

@@ -242,7 +242,7 @@ class Bookings:
         found = await repo.clashes(
             session, customer_id=caller.user_id, provider_id=None if service.runs_without_provider else
             service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
-            lapsed_holds=None if held else holds_repo.lapsed(slot.id, now))
+            lapsed_holds=None if held else holds_repo.lapsed, now=now)
         if found.customer_slot_id == slot.id:
             raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
         if found.customer_slot_id is not None:
