@@ -36,17 +36,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db.bookings import take_event_numbers
 from foothills_rpc.db.holds import quote_json
-from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, Service, Slot, User
+from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, Service, Slot, User, table_of
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.bookings import Status
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier, evaluate
@@ -113,7 +113,7 @@ async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[
     """Inserts many rows: COPY on PostgreSQL (fast, and checked by every constraint), else executemany."""
     if not rows:
         return
-    table = cast(Table, model.__table__)
+    table = table_of(model)
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         for batch in _batches(rows):

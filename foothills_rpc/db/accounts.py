@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +25,7 @@ from foothills_rpc.db.models import (
     RefreshToken,
     User,
     UtcDateTime,
+    table_of,
 )
 from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from foothills_rpc.domain.users import Role
@@ -196,8 +197,7 @@ async def record_login_failure(
     lockout: timedelta,
 ) -> None:
     """Counts one failure in one atomic upsert, so concurrent failures on many processes all count."""
-    table = LoginThrottle.__table__
-    assert isinstance(table, Table)
+    table = table_of(LoginThrottle)
     window_open = table.c.window_started_at > now - window
     failures = func.coalesce(table.c.failures, 0)
     next_failures = case((window_open, failures + 1), else_=1)
@@ -238,8 +238,7 @@ class Hits:
 async def hit_rate_limit(session: AsyncSession, *, scope: str, key: str, now: datetime, window: timedelta) -> Hits:
     """Counts one call in one atomic upsert (a fresh window once the old one has passed) and returns the
     count so far, so concurrent calls on many processes are all counted and each sees its own number."""
-    table = RateLimit.__table__
-    assert isinstance(table, Table)
+    table = table_of(RateLimit)
     window_open = table.c.window_started_at > now - window
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     upsert = insert(table).values(scope=scope, key=key, hits=1, window_started_at=now).on_conflict_do_update(

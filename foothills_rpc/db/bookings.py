@@ -40,6 +40,7 @@ from foothills_rpc.db.models import (
     IdempotencyKey,
     Slot,
     User,
+    table_of,
 )
 from foothills_rpc.domain.errors import FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
@@ -66,9 +67,13 @@ async def earlier_request(session: AsyncSession, key: RequestKey) -> Idempotency
     return await session.get(IdempotencyKey, (key.caller_id, key.method, key.request_id))
 
 
-def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
-    session.add(IdempotencyKey(caller_id=key.caller_id, method=key.method, request_id=key.request_id,
-                               request_hash=key.request_hash, booking_id=booking_id, created_at=now))
+async def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(_REMEMBER, {"caller_id": key.caller_id, "method": key.method, "request_id": key.request_id,
+                                      "request_hash": key.request_hash, "booking_id": booking_id, "created_at": now})
+
+
+# Built once, like the other statements every booking runs: building them cost more than running them.
+_REMEMBER = insert(table_of(IdempotencyKey))
 
 
 # --- seats and overlaps ----------------------------------------------------------------------
@@ -271,12 +276,16 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
     `event_sequence` row lock, and queues the watchers' wake-up (migration 0011). The lock is then held
     only inside PostgreSQL's commit, never across a round trip, so booking writes do not queue on it.
     SQLite serialises whole write transactions anyway: the number is taken here."""
-    fields = {"booking_id": booking.id, "customer_id": booking.customer_id, "provider_id": booking.provider_id,
-              "type": kind, "created_at": now}
+    fields: dict[str, object] = {"booking_id": booking.id, "customer_id": booking.customer_id,
+                                 "provider_id": booking.provider_id, "type": kind, "created_at": now}
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(insert(BookingEvent).values(id=-func.nextval("booking_event_drafts"), **fields))
+        await session.execute(_DRAFT_EVENT, fields)
         return
-    await session.execute(insert(BookingEvent).values(id=await take_event_numbers(session, 1), **fields))
+    await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
+
+
+_EVENT = insert(table_of(BookingEvent))
+_DRAFT_EVENT = _EVENT.values(id=-func.nextval("booking_event_drafts"))
 
 
 async def take_event_numbers(session: AsyncSession, count: int) -> int:

@@ -209,7 +209,7 @@ class Accounts:
             await repo.add_password_reset(session, user_id=user.id, token_hash=digest(token), now=now,
                                           expires_at=expires_at)
             minutes = int(self._settings.password_reset_ttl.total_seconds() // 60)
-            outbox.enqueue(session, recipient=user.email, subject="Reset your Foothills password", now=now,
+            await outbox.enqueue(session, recipient=user.email, subject="Reset your Foothills password", now=now,
                            body=(f"Hello {user.display_name},\n\nSomeone asked to reset the password of this "
                                  f"account. If it was you, use this token within {minutes} minutes:\n\n"
                                  f"    {token}\n\nIf it was not you, ignore this mail; nothing has changed.\n"))

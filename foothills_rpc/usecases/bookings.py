@@ -182,7 +182,7 @@ class Bookings:
                                               booking_id=booking.id):
                     raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
                 await waitlist_repo.follow_hold(session, hold.id, "used", now)  # an accepted offer
-            repo.remember_request(session, key, booking.id, now)
+            await repo.remember_request(session, key, booking.id, now)
             if on_behalf:
                 why = "booked on the customer's behalf"
                 if slot.start_at < now + notice:
@@ -588,7 +588,7 @@ class Bookings:
             booking.reschedule_count += 1
             booking.updated_at = now
             await repo.flush_booking(session)
-            repo.remember_request(session, key, booking.id, now)
+            await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "RescheduleBooking", before, now)
             await self._record(session, booking, "rescheduled", now)
             return booking
@@ -619,7 +619,7 @@ class Bookings:
         user = await user_by_id(session, booking.customer_id)
         service = await catalog_repo.service_by_id(session, booking.service_id)
         start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
-        outbox.enqueue(session, recipient=user.email, now=now,
+        await outbox.enqueue(session, recipient=user.email, now=now,
                        subject=f"Booking {kind}: {service.display_name}, {start}",
                        body=(f"Hello {user.display_name},\n\nYour booking of {service.display_name} on {start} "
                              f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "

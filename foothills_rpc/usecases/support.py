@@ -242,5 +242,5 @@ async def _thread(session: AsyncSession, request: SupportRequest) -> Thread:
 async def _mail_requester(session: AsyncSession, request: SupportRequest, now: datetime, subject: str,
                           text: str) -> None:
     user = await user_by_id(session, request.requester_id)
-    outbox.enqueue(session, recipient=user.email, now=now, subject=subject,
+    await outbox.enqueue(session, recipient=user.email, now=now, subject=subject,
                    body=f"Hello {user.display_name},\n\n{text}\nReference: {_name(request)}\n")

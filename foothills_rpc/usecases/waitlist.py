@@ -70,7 +70,7 @@ async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUI
         user = await user_by_id(session, entry.customer_id)
         start = slot.start_at.strftime("%Y-%m-%d %H:%M UTC")
         expiry = hold.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        outbox.enqueue(session, recipient=user.email, now=now,
+        await outbox.enqueue(session, recipient=user.email, now=now,
                        subject=f"A seat is free for you: {service.display_name}, {start}",
                        body=(f"Hello {user.display_name},\n\n{entry.seats} seat(s) of {service.display_name} on "
                              f"{start} are held for you until {expiry}, at {quote.total_minor} {quote.currency} "
