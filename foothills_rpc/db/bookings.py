@@ -38,6 +38,7 @@ from foothills_rpc.db.models import (
     BookingEvent,
     EventSequence,
     IdempotencyKey,
+    Service,
     Slot,
     User,
     table_of,
@@ -63,8 +64,16 @@ class RequestKey:
     request_hash: str
 
 
-async def earlier_request(session: AsyncSession, key: RequestKey) -> IdempotencyKey | None:
-    return await session.get(IdempotencyKey, (key.caller_id, key.method, key.request_id))
+@dataclass(frozen=True)
+class EarlierRequest:
+    request_hash: str
+    booking_id: uuid.UUID
+
+
+async def earlier_request(session: AsyncSession, key: RequestKey) -> EarlierRequest | None:
+    row = (await session.execute(_EARLIER, {"caller_id": key.caller_id, "method": key.method,
+                                            "request_id": key.request_id})).one_or_none()
+    return None if row is None else EarlierRequest(request_hash=row.request_hash, booking_id=row.booking_id)
 
 
 async def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
@@ -73,6 +82,9 @@ async def remember_request(session: AsyncSession, key: RequestKey, booking_id: u
 
 
 # Built once, like the other statements every booking runs: building them cost more than running them.
+_EARLIER = select(IdempotencyKey.request_hash, IdempotencyKey.booking_id).where(
+    IdempotencyKey.caller_id == bindparam("caller_id"), IdempotencyKey.method == bindparam("method"),
+    IdempotencyKey.request_id == bindparam("request_id"))
 _REMEMBER = insert(table_of(IdempotencyKey))
 
 
@@ -266,6 +278,28 @@ def page_key(booking: Booking, order: str) -> list[Any]:
 
 
 # --- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a booking's mail goes to, and the service it names."""
+
+    email: str
+    display_name: str
+    service_name: str
+
+
+async def addressee(session: AsyncSession, booking: Booking) -> Addressee:
+    row = (await session.execute(_ADDRESSEE, {"customer_id": booking.customer_id,
+                                              "service_id": booking.service_id})).one()
+    return Addressee(email=row.email, display_name=row.display_name, service_name=row.service_name)
+
+
+# Two primary-key reads in one round trip, of the three columns the mail needs (the entities cost more).
+_ADDRESSEE = select(User.email, User.display_name, select(Service.display_name).where(
+    Service.id == bindparam("service_id")).scalar_subquery().label("service_name")).where(
+    User.id == bindparam("customer_id"))
+
 
 
 async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:

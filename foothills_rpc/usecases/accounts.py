@@ -210,9 +210,9 @@ class Accounts:
                                           expires_at=expires_at)
             minutes = int(self._settings.password_reset_ttl.total_seconds() // 60)
             await outbox.enqueue(session, recipient=user.email, subject="Reset your Foothills password", now=now,
-                           body=(f"Hello {user.display_name},\n\nSomeone asked to reset the password of this "
-                                 f"account. If it was you, use this token within {minutes} minutes:\n\n"
-                                 f"    {token}\n\nIf it was not you, ignore this mail; nothing has changed.\n"))
+                                 body=(f"Hello {user.display_name},\n\nSomeone asked to reset the password of this "
+                                       f"account. If it was you, use this token within {minutes} minutes:\n\n"
+                                       f"    {token}\n\nIf it was not you, ignore this mail; nothing has changed.\n"))
             return True
 
         if await self._db.run(create):

@@ -616,14 +616,13 @@ class Bookings:
 
     async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
         """The event and the customer's mail, in the same transaction as the change."""
-        user = await user_by_id(session, booking.customer_id)
-        service = await catalog_repo.service_by_id(session, booking.service_id)
+        to = await repo.addressee(session, booking)
         start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
-        await outbox.enqueue(session, recipient=user.email, now=now,
-                       subject=f"Booking {kind}: {service.display_name}, {start}",
-                       body=(f"Hello {user.display_name},\n\nYour booking of {service.display_name} on {start} "
-                             f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
-                             f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
+        await outbox.enqueue(session, recipient=to.email, now=now,
+                             subject=f"Booking {kind}: {to.service_name}, {start}",
+                             body=(f"Hello {to.display_name},\n\nYour booking of {to.service_name} on {start} "
+                                   f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
+                                   f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
         await repo.append_event(session, booking, kind, now)
 
     async def latest_event(self) -> int:

@@ -243,4 +243,4 @@ async def _mail_requester(session: AsyncSession, request: SupportRequest, now: d
                           text: str) -> None:
     user = await user_by_id(session, request.requester_id)
     await outbox.enqueue(session, recipient=user.email, now=now, subject=subject,
-                   body=f"Hello {user.display_name},\n\n{text}\nReference: {_name(request)}\n")
+                         body=f"Hello {user.display_name},\n\n{text}\nReference: {_name(request)}\n")

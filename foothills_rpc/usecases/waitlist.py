@@ -71,12 +71,12 @@ async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUI
         start = slot.start_at.strftime("%Y-%m-%d %H:%M UTC")
         expiry = hold.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         await outbox.enqueue(session, recipient=user.email, now=now,
-                       subject=f"A seat is free for you: {service.display_name}, {start}",
-                       body=(f"Hello {user.display_name},\n\n{entry.seats} seat(s) of {service.display_name} on "
-                             f"{start} are held for you until {expiry}, at {quote.total_minor} {quote.currency} "
-                             f"(minor units).\n\nBook them with the hold holds/{hold.id.hex} "
-                             f"(CreateBooking with `hold`) before then; after that they go to the next in line.\n\n"
-                             f"Waitlist entry: waitlistEntries/{entry.id.hex}\n"))
+                             subject=f"A seat is free for you: {service.display_name}, {start}",
+                             body=(f"Hello {user.display_name},\n\n{entry.seats} seat(s) of {service.display_name} on "
+                                   f"{start} are held for you until {expiry}, at {quote.total_minor} {quote.currency} "
+                                   f"(minor units).\n\nBook them with the hold holds/{hold.id.hex} (CreateBooking "
+                                   f"with `hold`) before then; after that they go to the next in line.\n\n"
+                                   f"Waitlist entry: waitlistEntries/{entry.id.hex}\n"))
         free -= entry.seats
         made += 1
     return made
