@@ -212,26 +212,32 @@ async def flush_booking(session: AsyncSession) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def visible_to(caller: Principal) -> ColumnElement[bool] | None:
+def visible_to(role: Role, user: uuid.UUID | BindParameter[uuid.UUID]) -> ColumnElement[bool] | None:
     """What a caller may see: their own bookings, a provider's services' bookings, or everything."""
-    if caller.role is Role.ADMIN:
+    if role is Role.ADMIN:
         return None
-    if caller.role is Role.PROVIDER:
-        return or_(Booking.customer_id == caller.user_id, Booking.provider_id == caller.user_id)
-    return Booking.customer_id == caller.user_id
+    if role is Role.PROVIDER:
+        return or_(Booking.customer_id == user, Booking.provider_id == user)
+    return Booking.customer_id == user
 
 
 async def booking_for(session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *,
                       for_update: bool = False) -> Booking:
-    query = select(Booking).where(Booking.id == booking_id)
-    if (rule := visible_to(caller)) is not None:
-        query = query.where(rule)
-    if for_update:
-        query = query.with_for_update()
-    booking = (await session.execute(query)).scalar_one_or_none()
+    booking = (await session.execute(_booking_statement(caller.role, for_update),
+                                     {"booking_id": booking_id, "caller_id": caller.user_id})).scalar_one_or_none()
     if booking is None:
         raise NotFound("no such booking", reason="BOOKING_NOT_FOUND")
     return booking
+
+
+@functools.cache
+def _booking_statement(role: Role, for_update: bool) -> Select[Booking]:
+    """One booking as a caller of `role` may see it, built once per shape (every cancel, confirm and
+    reschedule reads one)."""
+    query = select(Booking).where(Booking.id == bindparam("booking_id"))
+    if (rule := visible_to(role, bindparam("caller_id"))) is not None:
+        query = query.where(rule)
+    return query.with_for_update() if for_update else query
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,7 @@ class BookingFilter:
 async def list_bookings(session: AsyncSession, caller: Principal, filters: BookingFilter, *,
                         after: list[Any] | None, limit: int) -> list[Booking]:
     query = select(Booking)
-    if (rule := visible_to(caller)) is not None:
+    if (rule := visible_to(caller.role, caller.user_id)) is not None:
         query = query.where(rule)
     if filters.statuses:
         query = query.where(Booking.status.in_(filters.statuses))

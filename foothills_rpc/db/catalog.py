@@ -376,8 +376,12 @@ async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start
 
 
 async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> Slot | None:
-    return (await session.execute(select(Slot).where(Slot.service_id == service_id, Slot.start_at == start,
-                                                     Slot.offered.is_(True)))).scalar_one_or_none()
+    return (await session.execute(_SLOT_AT, {"service_id": service_id, "start": start})).scalar_one_or_none()
+
+
+# Built once: every booking, hold and quote reads its slot.
+_SLOT_AT = select(Slot).where(Slot.service_id == bindparam("service_id"), Slot.start_at == bindparam("start"),
+                              Slot.offered.is_(True))
 
 
 async def active_service_ids(session: AsyncSession) -> list[uuid.UUID]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.models import Hold, Service, WaitlistEntry
@@ -33,9 +33,13 @@ async def entry_of(session: AsyncSession, slot_id: uuid.UUID, customer_id: uuid.
 
 async def waiting_line(session: AsyncSession, slot_id: uuid.UUID) -> list[WaitlistEntry]:
     """The slot's waiting entries in line order, locked (the caller holds the slot's lock too)."""
-    return list((await session.execute(
-        select(WaitlistEntry).where(WaitlistEntry.slot_id == slot_id, WaitlistEntry.status == "waiting")
-        .order_by(WaitlistEntry.position).with_for_update())).scalars())
+    return list((await session.execute(_WAITING_LINE, {"slot_id": slot_id})).scalars())
+
+
+# Built once: every cancellation looks at its slot's line.
+_WAITING_LINE = (select(WaitlistEntry).where(WaitlistEntry.slot_id == bindparam("slot_id"),
+                                             WaitlistEntry.status == "waiting")
+                 .order_by(WaitlistEntry.position).with_for_update())
 
 
 async def next_position(session: AsyncSession, slot_id: uuid.UUID) -> int:

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import bookings as bookings_repo
@@ -30,10 +30,14 @@ if TYPE_CHECKING:
     from foothills_rpc.usecases.catalog import Catalog
 
 
+# Built once: every cancellation runs it. Refreshes a slot this transaction loaded before.
+_LOCKED_SLOT = (select(Slot).where(Slot.id == bindparam("slot_id")).with_for_update()
+                .execution_options(populate_existing=True))
+
+
 async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUID, now: datetime) -> int:
     """Offers the slot's free seats to its waiting line, in order; returns how many offers were made."""
-    slot = (await session.execute(select(Slot).where(Slot.id == slot_id).with_for_update()
-                                  .execution_options(populate_existing=True))).scalar_one()
+    slot = (await session.execute(_LOCKED_SLOT, {"slot_id": slot_id})).scalar_one()
     line = await repo.waiting_line(session, slot_id)
     if not line:
         return 0
