@@ -330,7 +330,7 @@ async def test_outbox_dispatchers_of_several_processes_send_each_mail_once(datab
     try:
         async def enqueue_all(session: AsyncSession) -> None:
             for i in range(90):
-                outbox.enqueue(session, recipient=f"r{i}@example.com", subject="s", body="b", now=clock.now())
+                await outbox.enqueue(session, recipient=f"r{i}@example.com", subject="s", body="b", now=clock.now())
 
         await databases[0].run(enqueue_all)
         dispatchers = [outbox.Dispatcher(db, _Recorder(sent), clock, sender="foothills@example.com")

@@ -8,8 +8,8 @@ is marked abandoned). Delivery is at least once; each message has a stable Messa
 can drop duplicates.
 
 A batch costs two transactions whatever its size (the claim, then every outcome), so the dispatcher
-waits LINGER after being woken: on a busy server the commits of that moment share one batch instead
-of paying two transactions per mail (which cost as much CPU as the booking that wrote the mail).
+waits LINGER_SECONDS after being woken: on a busy server the commits of that moment share one batch
+instead of paying two transactions per mail (which cost as much CPU as the booking that wrote it).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.background import Periodic
@@ -37,11 +39,7 @@ MAX_BACKOFF = timedelta(minutes=30)
 # Past this a mail is stale (reset tokens and booking news lose their point long before): give up.
 GIVE_UP_AFTER = timedelta(days=2)
 BATCH = 20
-LINGER_SECONDS = 0.05  # a mail may wait this long for others to share its batch
-
-
-# Built once: every booking change writes a mail, and a Core insert costs a fraction of the ORM's flush.
-_ENQUEUE = insert(table_of(OutboxMessage))
+LINGER_SECONDS = 0.2  # a mail may wait this long for others to share its batch
 
 
 async def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime) -> None:
@@ -88,29 +86,15 @@ class Dispatcher:
             await self._db.run(lambda s: self._record(s, sent, failures))
         return len(claimed)
 
-    async def _claim(self, session: AsyncSession) -> list[OutboxMessage]:
+    async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
         now = self._clock.now()
-        due = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.abandoned_at.is_(None),
-                   OutboxMessage.available_at <= now)
-            .order_by(OutboxMessage.available_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        ids = list((await session.execute(due)).scalars())
+        ids = list((await session.execute(_DUE, {"now": now})).scalars())
         if not ids:
             return []
         # The guard re-checks due-ness, so a row claimed meanwhile by another process is skipped.
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None), OutboxMessage.available_at <= now)
-            .values(available_at=now + CLAIM_LEASE, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage)
-        )
-        return list(result.scalars())
+        return (await session.execute(_LEASE, {"ids": ids, "now": now, "until": now + CLAIM_LEASE})).all()
 
-    async def _deliver(self, message: OutboxMessage) -> dict[str, object] | None:
+    async def _deliver(self, message: Row[Any]) -> dict[str, object] | None:
         """Sends one message; None if it went, else the columns that record the failure."""
         mail = EmailMessage()
         mail["From"] = self._sender
@@ -139,8 +123,23 @@ class Dispatcher:
                       failures: dict[uuid.UUID, dict[str, object]]) -> None:
         """The batch's outcomes: every mail sent in one statement, each failure in its own."""
         if sent:
-            # Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                                  .values(sent_at=self._clock.now(), body=""))
+            await session.execute(_SENT, {"ids": sent, "sent_at": self._clock.now()})
         for message_id, values in failures.items():
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+            await session.execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id).values(**values))
+
+
+# The dispatcher's statements, built once (on Core, so the ORM has nothing to track).
+_OUTBOX = table_of(OutboxMessage)
+_ENQUEUE = insert(_OUTBOX)
+_DUE = (select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.abandoned_at.is_(None),
+               _OUTBOX.c.available_at <= bindparam("now"))
+        .order_by(_OUTBOX.c.available_at).limit(BATCH).with_for_update(skip_locked=True))
+_LEASE = (update(_OUTBOX)
+          .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.sent_at.is_(None),
+                 _OUTBOX.c.available_at <= bindparam("now"))
+          .values(available_at=bindparam("until"), attempts=_OUTBOX.c.attempts + 1)
+          .returning(*_OUTBOX.c))
+# Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
+_SENT = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+    sent_at=bindparam("sent_at"), body="")
