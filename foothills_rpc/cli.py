@@ -1,4 +1,4 @@
-"""`foothills-rpc`: serve, migrate, create-admin."""
+"""`foothills-rpc`: serve, send-mail, migrate, create-admin, seed-demo."""
 
 from __future__ import annotations
 
@@ -28,9 +28,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
-    if not settings.is_sqlite and args.supervisor_pid is None and (lacking := _unapplied(settings)):
-        print(f"error: the database lacks migration(s) {', '.join(lacking)} of this release: run "
-              "`foothills-rpc migrate` first", file=sys.stderr)
+    if args.supervisor_pid is None and _lacks_migrations(settings):
         return 2
     if args.workers > 1:  # a supervisor of fresh worker processes (it never loads gRPC); refuses SQLite
         return supervisor.run(settings, args.listen, args.workers)
@@ -42,6 +40,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(settings.database_url)  # the embedded default needs no set-up step
     asyncio.run(serve(settings, args.listen, reuse_port=args.supervisor_pid is not None))
     return 0
+
+
+def _send_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc.server import send_mail
+
+    if _lacks_migrations(settings):
+        return 2
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    asyncio.run(send_mail(settings))
+    return 0
+
+
+def _lacks_migrations(settings: Settings) -> bool:
+    """True (and why, on stderr) for a PostgreSQL database behind this release; SQLite migrates itself."""
+    if settings.is_sqlite or not (lacking := _unapplied(settings)):
+        return False
+    print(f"error: the database lacks migration(s) {', '.join(lacking)} of this release: run "
+          "`foothills-rpc migrate` first", file=sys.stderr)
+    return True
 
 
 def _unapplied(settings: Settings) -> list[str]:
@@ -129,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                        "SO_REUSEPORT, under a supervisor (default %(default)s; more than 1 needs PostgreSQL)")
     serve.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)  # set for the supervisor's workers
     serve.set_defaults(run=_serve)
+    commands.add_parser("send-mail", help="send the outbox's mail, for servers run with FOOTHILLS_SEND_MAIL=false "
+                        "(until SIGTERM)").set_defaults(run=_send_mail)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     admin = commands.add_parser("create-admin", help="create an admin account (password from "
                                 "FOOTHILLS_ADMIN_PASSWORD or a prompt)")

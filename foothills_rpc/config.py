@@ -105,6 +105,9 @@ class Settings:
     # Peers whose x-forwarded-for is believed (a proxy such as deploy/nginx.conf); others' is ignored.
     trusted_proxies: frozenset[str] = frozenset()
     smtp: SmtpSettings | None = None
+    # Whether this server process also sends the outbox's mail. False on API servers when a
+    # `foothills-rpc send-mail` process sends it for them (their CPU then goes to calls only).
+    send_mail: bool = True
     # Mail goes here as .eml files when no SMTP server is configured.
     outbox_dir: Path = Path("outbox")
     mail_sender: str = "Foothills <no-reply@foothills.invalid>"
@@ -157,6 +160,14 @@ class Settings:
         def seconds(name: str, default: timedelta) -> timedelta:
             return timedelta(seconds=number(name, default.total_seconds()))
 
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if not raw:
+                return default
+            if raw not in {"1", "true", "yes", "0", "false", "no"}:
+                raise ConfigError(f"{name} must be true or false, got {raw!r}")
+            return raw in {"1", "true", "yes"}
+
         smtp = None
         if host := env.get("FOOTHILLS_SMTP_HOST", "").strip():
             smtp = SmtpSettings(
@@ -164,7 +175,7 @@ class Settings:
                 port=int(number("FOOTHILLS_SMTP_PORT", 587)),
                 username=env.get("FOOTHILLS_SMTP_USERNAME", ""),
                 password=env.get("FOOTHILLS_SMTP_PASSWORD", ""),
-                starttls=text("FOOTHILLS_SMTP_STARTTLS", "true").lower() in {"1", "true", "yes"},
+                starttls=flag("FOOTHILLS_SMTP_STARTTLS", True),
                 sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
             )
         argon2 = Argon2Params(
@@ -191,6 +202,7 @@ class Settings:
             rate_window=seconds("FOOTHILLS_RATE_WINDOW_SECONDS", defaults.rate_window),
             trusted_proxies=_addresses("FOOTHILLS_TRUSTED_PROXIES", env),
             smtp=smtp,
+            send_mail=flag("FOOTHILLS_SEND_MAIL", defaults.send_mail),
             outbox_dir=Path(text("FOOTHILLS_OUTBOX_DIR", str(defaults.outbox_dir))),
             mail_sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
             default_minimum_notice=seconds("FOOTHILLS_DEFAULT_MINIMUM_NOTICE_SECONDS", defaults.default_minimum_notice),

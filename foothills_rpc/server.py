@@ -28,7 +28,7 @@ from foothills_rpc.db.changes import ChangeFeed, Listener
 from foothills_rpc.db.database import Database
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
-from foothills_rpc.mail.mailer import FileMailer, Mailer, SmtpMailer
+from foothills_rpc.mail.mailer import Mailer, mailer_for
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.security.passwords import PasswordHasher
@@ -96,15 +96,19 @@ class Components:
     authenticator: Authenticator
 
 
+def clock_for(settings: Settings) -> Clock:
+    """The system clock; in test mode, one that starts at the configured instant."""
+    if settings.test_clock_start is None:
+        return SystemClock()
+    log.warning("TEST MODE: the clock starts at %s", settings.test_clock_start.isoformat())
+    return ShiftedClock(settings.test_clock_start)
+
+
 def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None) -> Components:
-    if clock is None and settings.test_clock_start is not None:
-        log.warning("TEST MODE: the clock starts at %s", settings.test_clock_start.isoformat())
-        clock = ShiftedClock(settings.test_clock_start)
-    clock = clock or SystemClock()
+    clock = clock or clock_for(settings)
     secret = resolve_jwt_secret(settings)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    if mailer is None:
-        mailer = SmtpMailer(settings.smtp) if settings.smtp else FileMailer(settings.outbox_dir)
+    mailer = mailer or mailer_for(settings)
     hasher = PasswordHasher(settings.argon2)
     tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl=settings.access_token_ttl)
@@ -177,7 +181,8 @@ class FoothillsServer:
             raise OSError(f"cannot listen on {listen}")
         await self._set_health(await self.components.db.ping())
         await self._server.start()
-        self.components.dispatcher.start()
+        if self.components.settings.send_mail:
+            self.components.dispatcher.start()
         self.components.listener.start()
         for task in self._background:
             task.start()
@@ -219,15 +224,36 @@ async def serve(settings: Settings, listen: str, *, reuse_port: bool = False) ->
     server = FoothillsServer(build_components(settings), reuse_port=reuse_port)
     port = await server.start(listen)
     host = listen.rsplit(":", 1)[0]
-    log.info("serving on %s:%d database=%s", host, port, make_url(settings.database_url).render_as_string())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    log.info("serving on %s:%d database=%s%s", host, port, make_url(settings.database_url).render_as_string(),
+             "" if settings.send_mail else " (mail left to send-mail)")
+    await _until_stopped()
     log.info("shutting down: draining in-flight calls for up to %.0fs", settings.shutdown_grace_seconds)
     await server.stop()
     log.info("stopped")
 
 
-__all__ = ["FoothillsServer", "build_components", "grpc", "serve"]
+async def send_mail(settings: Settings) -> None:
+    """Sends the outbox's mail until SIGTERM or SIGINT, for servers run with FOOTHILLS_SEND_MAIL=false:
+    polls every second, so mail leaves within about a second of its commit. Any number may run; each
+    mail is claimed by one of them (and by no server that sends mail too)."""
+    db = Database(settings.database_url, pool_size=2)
+    dispatcher = Dispatcher(db, mailer_for(settings), clock_for(settings), sender=settings.mail_sender)
+    dispatcher.start()
+    log.info("sending mail database=%s", make_url(settings.database_url).render_as_string())
+    try:
+        await _until_stopped()
+    finally:
+        await dispatcher.stop()
+        await db.dispose()
+    log.info("stopped")
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+__all__ = ["FoothillsServer", "build_components", "grpc", "send_mail", "serve"]

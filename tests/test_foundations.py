@@ -79,6 +79,22 @@ def test_settings_reject_malformed_numbers() -> None:
         Settings.from_env({"FOOTHILLS_ACCESS_TOKEN_TTL_SECONDS": "-5"})
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("", True), ("false", False), ("No", False), ("0", False),
+                                             ("TRUE", True), ("yes", True), ("1", True)])
+def test_on_off_settings_read_the_usual_spellings(raw: str, expected: bool) -> None:
+    env = {"FOOTHILLS_SEND_MAIL": raw, "FOOTHILLS_SMTP_HOST": "mail.example.com", "FOOTHILLS_SMTP_STARTTLS": raw}
+    settings = Settings.from_env(env)
+    assert settings.send_mail is expected
+    assert settings.smtp is not None and settings.smtp.starttls is expected
+
+
+@pytest.mark.parametrize("name", ["FOOTHILLS_SEND_MAIL", "FOOTHILLS_SMTP_STARTTLS"])
+def test_an_on_off_setting_that_is_neither_is_refused(name: str) -> None:
+    """A typo must not quietly turn mail (or its encryption) off."""
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: "flase", "FOOTHILLS_SMTP_HOST": "mail.example.com"})
+
+
 def test_a_missing_jwt_secret_is_generated_beside_sqlite_and_refused_with_postgresql(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/app.db")
     secret = resolve_jwt_secret(settings)

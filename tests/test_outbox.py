@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from foothills.auth.v1 import auth_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import OutboxMessage
 from foothills_rpc.mail import outbox
+from tests.conftest import running_server
+from tests.support import Mailbox, stop_process
 
 CLAIM = "UPDATE outbox SET available_at="  # leases the batch
 RECORD = "UPDATE outbox SET body="  # and sent_at: records the batch as sent
@@ -66,5 +74,47 @@ async def test_mail_committed_while_the_dispatcher_lingers_shares_one_claim_and_
 
 
 
+def _send_mail(database_url: str, mailbox: Mailbox, clock_start: datetime, log: Path) -> subprocess.Popen[bytes]:
+    """`foothills-rpc send-mail` on the database, mailing `mailbox`, its clock starting at `clock_start`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
+    env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_SMTP_HOST="127.0.0.1",
+               FOOTHILLS_SMTP_PORT=str(mailbox.port), FOOTHILLS_SMTP_STARTTLS="false", FOOTHILLS_TEST_MODE="1",
+               FOOTHILLS_TEST_CLOCK_START=clock_start.isoformat())
+    with log.open("wb") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "foothills_rpc.cli", "send-mail"], cwd=log.parent, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
 async def _rows(session: AsyncSession) -> list[OutboxMessage]:
     return list((await session.execute(select(OutboxMessage))).scalars())
+
+
+async def test_a_server_run_without_mail_leaves_it_to_a_send_mail_process(
+        database_url: str, clock: ManualClock, mailbox: Mailbox, tmp_path: Path) -> None:
+    """FOOTHILLS_SEND_MAIL=false: the API server commits the mail but sends none of it, and a separate
+    `foothills-rpc send-mail` process on the same database sends each message once, then stops on SIGTERM.
+    (API servers so spend their CPU on calls; the mail goes out within a second of its commit.)"""
+    recipients = ["first@example.com", "second@example.com"]
+    async with running_server(database_url, clock, mailbox, send_mail=False) as running:
+        for recipient in recipients:
+            await running.register(recipient)
+            await running.auth.RequestPasswordReset(auth_pb2.RequestPasswordResetRequest(email=recipient))
+        await asyncio.sleep(1.5)  # past a dispatcher's linger and poll, had one been started
+        assert mailbox.messages == []
+    db = Database(database_url, pool_size=1)
+    try:
+        assert {row.recipient for row in await db.run(_rows) if row.sent_at is None} == set(recipients)
+        log = tmp_path / "send-mail.log"
+        # The mail is due at the test clock's instant, later than the real one.
+        process = _send_mail(database_url, mailbox, clock.now() + timedelta(minutes=1), log)
+        try:
+            for recipient in recipients:
+                await mailbox.wait_for(lambda m, to=recipient: m["To"] == to and "Reset" in m["Subject"], within=60)
+        finally:
+            code = stop_process(process)
+        assert code == 0, log.read_text()
+        rows = await db.run(_rows)
+    finally:
+        await db.dispose()
+    assert sorted(str(m["To"]) for m in mailbox.messages) == recipients
+    assert all(row.sent_at is not None and row.attempts == 1 for row in rows)

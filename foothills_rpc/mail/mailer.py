@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from foothills_rpc.config import SmtpSettings
+from foothills_rpc.config import Settings, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +67,8 @@ class FileMailer:
         path = self._folder / f"{name}.eml"
         path.write_bytes(bytes(message))
         log.info("mail written to outbox file path=%s", path)
+
+
+def mailer_for(settings: Settings) -> Mailer:
+    """SMTP when configured, else the folder of .eml files."""
+    return SmtpMailer(settings.smtp) if settings.smtp else FileMailer(settings.outbox_dir)
