@@ -307,7 +307,6 @@ _ADDRESSEE = select(User.email, User.display_name, select(Service.display_name).
     User.id == bindparam("customer_id"))
 
 
-
 async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
     """Records a change, numbered in commit order: a watcher that has seen N never later finds a
     smaller number committed.
