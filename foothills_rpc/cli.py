@@ -36,8 +36,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.supervisor_pid is not None:  # one of those workers: shares the port, never migrates
         supervisor.become_worker(args.supervisor_pid)
-    elif settings.is_sqlite:
-        upgrade(settings.database_url)  # the embedded default needs no set-up step
+    else:
+        _migrate_embedded(settings)
     asyncio.run(serve(settings, args.listen, reuse_port=args.supervisor_pid is not None))
     return 0
 
@@ -47,10 +47,16 @@ def _send_mail(settings: Settings, args: argparse.Namespace) -> int:
 
     if _lacks_migrations(settings):
         return 2
-    if settings.is_sqlite:
-        upgrade(settings.database_url)
+    _migrate_embedded(settings)
     asyncio.run(send_mail(settings))
     return 0
+
+
+def _migrate_embedded(settings: Settings) -> None:
+    """Migrates an embedded SQLite database: the default needs no set-up step, so whichever command
+    opens it first brings it up to date. PostgreSQL is migrated only by `migrate`."""
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
 
 
 def _lacks_migrations(settings: Settings) -> bool:
@@ -95,7 +101,7 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
             components.hasher.close()
             await components.db.dispose()
 
-    upgrade(settings.database_url) if settings.is_sqlite else None
+    _migrate_embedded(settings)
     try:
         asyncio.run(create())
     except InvalidArgument as error:
@@ -126,8 +132,7 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     if args.bookings and not (args.services and args.users):
         print("error: --bookings needs at least one service and one user", file=sys.stderr)
         return 2
-    if settings.is_sqlite:
-        upgrade(settings.database_url)
+    _migrate_embedded(settings)
     counts = asyncio.run(seed())
     sign_in_as = counts.pop("sign_in_as")
     if counts.get("bookings", args.bookings) != args.bookings:
