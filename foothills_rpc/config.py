@@ -89,6 +89,9 @@ class Settings:
     jwt_issuer: str = "foothills"
     jwt_audience: str = "foothills-api"
     access_token_ttl: timedelta = timedelta(minutes=15)
+    # Clock skew allowed between the server that issued a token and the one checking it, for `nbf` and
+    # `iat` only: a token from a host a second ahead is still good, and `exp` stays exact.
+    jwt_leeway: timedelta = timedelta(seconds=30)
     refresh_token_ttl: timedelta = timedelta(days=30)
     password_reset_ttl: timedelta = timedelta(minutes=30)
     argon2: Argon2Params = Argon2Params()
@@ -190,6 +193,7 @@ class Settings:
             jwt_issuer=text("FOOTHILLS_JWT_ISSUER", defaults.jwt_issuer),
             jwt_audience=text("FOOTHILLS_JWT_AUDIENCE", defaults.jwt_audience),
             access_token_ttl=seconds("FOOTHILLS_ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl),
+            jwt_leeway=seconds("FOOTHILLS_JWT_LEEWAY_SECONDS", defaults.jwt_leeway),
             refresh_token_ttl=seconds("FOOTHILLS_REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_token_ttl),
             argon2=argon2,
             login_max_failures=int(number("FOOTHILLS_LOGIN_MAX_FAILURES", defaults.login_max_failures)),

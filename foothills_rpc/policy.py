@@ -13,13 +13,18 @@ from foothills_rpc.domain.users import Role
 
 @dataclass(frozen=True)
 class Access:
-    """`public`: anyone, token or not. Otherwise a valid token, and one of `roles` if any are named."""
+    """`public`: anyone, token or not (a token that is sent must be valid, unless `reads_token` is
+    False). Otherwise a valid token, and one of `roles` if any are named."""
 
     public: bool = False
     roles: frozenset[Role] = frozenset()
+    reads_token: bool = True
 
 
 PUBLIC = Access(public=True)
+# Health and reflection never look at a token: grpcurl sends an RPC's headers to reflection as well, and
+# a load balancer's probe has none; an expired token must not hide the API's description.
+INFRASTRUCTURE = Access(public=True, reads_token=False)
 SIGNED_IN = Access()
 ADMIN_ONLY = Access(roles=frozenset({Role.ADMIN}))
 PROVIDER_OR_ADMIN = Access(roles=frozenset({Role.PROVIDER, Role.ADMIN}))
@@ -30,8 +35,8 @@ def _methods(service: str, access: Access, *names: str) -> dict[str, Access]:
 
 
 POLICY: dict[str, Access] = {
-    **_methods("grpc.health.v1.Health", PUBLIC, "Check", "Watch", "List"),
-    **_methods("grpc.reflection.v1alpha.ServerReflection", PUBLIC, "ServerReflectionInfo"),
+    **_methods("grpc.health.v1.Health", INFRASTRUCTURE, "Check", "Watch", "List"),
+    **_methods("grpc.reflection.v1alpha.ServerReflection", INFRASTRUCTURE, "ServerReflectionInfo"),
     **_methods("foothills.auth.v1.AuthService", PUBLIC,
                "Register", "Login", "RefreshToken", "RequestPasswordReset", "ResetPassword"),
     **_methods("foothills.auth.v1.AuthService", SIGNED_IN,

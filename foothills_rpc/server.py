@@ -111,7 +111,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     mailer = mailer or mailer_for(settings)
     hasher = PasswordHasher(settings.argon2)
     tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                          ttl=settings.access_token_ttl)
+                          ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)

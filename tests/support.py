@@ -113,6 +113,16 @@ def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     raise AssertionError("no BadRequest detail")
 
 
+def violation_descriptions(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """field -> description of every BadRequest field violation."""
+    for detail in status_details(error).details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            return {v.field: v.description for v in bad.field_violations}
+    raise AssertionError("no BadRequest detail")
+
+
 def retry_delay(error: grpc.aio.AioRpcError) -> timedelta | None:
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):

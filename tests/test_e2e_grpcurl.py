@@ -626,6 +626,37 @@ def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
     assert "TEST MODE: the clock starts at 2030-01-07T09:00:00+00:00" in server.log_text()
 
 
+def test_a_token_from_a_server_whose_clock_runs_ahead_is_accepted_within_the_leeway(tmp_path: Path) -> None:
+    """Two servers on one database, one clock 20 s ahead of the other (each test clock starts when its
+    process does, so the real gap is 20 s less the seconds between the two starts). A token issued by
+    the one ahead is good at once on the other: `nbf` and `iat` allow 30 s of skew by default. With no
+    leeway to speak of (1 s) the same token is "not valid yet" there, as two real hosts used to see."""
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    common = {"FOOTHILLS_DATABASE_URL": database, "FOOTHILLS_JWT_SECRET": "x" * 40, "FOOTHILLS_TEST_MODE": "1"}
+    ahead_folder, behind_folder, strict_folder = (tmp_path / name for name in ("ahead", "behind", "strict"))
+    for folder in (ahead_folder, behind_folder, strict_folder):
+        folder.mkdir()
+    ahead = _spawn(ahead_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:20+00:00")
+    _wait_until_serving(ahead)  # migrates the shared file before the others open it
+    behind = _spawn(behind_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:00+00:00")
+    strict = _spawn(strict_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:00+00:00",
+                    FOOTHILLS_JWT_LEEWAY_SECONDS="1")
+    try:
+        _wait_until_serving(behind)
+        _wait_until_serving(strict)
+        email = _unique_email("skew")
+        _register(ahead, email)
+        token = _bearer(_login(ahead, email)["credentials"])
+        assert ok_json(grpcurl(behind, f"{AUTH}/GetProfile", headers=token))["user"]["email"] == email
+        refused = grpcurl(strict, f"{AUTH}/GetProfile", headers=token, flags=("-format-error",))
+        assert refused.returncode == UNAUTHENTICATED, refused.stderr
+        assert _detail(_details(refused.stderr), "ErrorInfo")["reason"] == "TOKEN_INVALID"
+        assert "not valid yet" in json.loads(refused.stderr)["message"]
+    finally:
+        for server in (ahead, behind, strict):
+            assert stop_process(server.process) == 0, server.log_text()
+
+
 def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path, mailbox: Mailbox) -> None:
     """A full slot, a customer in line, a cancellation: the offer arrives by real SMTP and is booked."""
     server = _spawn(tmp_path, FOOTHILLS_SMTP_HOST="127.0.0.1", FOOTHILLS_SMTP_PORT=str(mailbox.port),

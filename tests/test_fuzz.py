@@ -118,6 +118,7 @@ def _examples(path: str, anonymous: bool, templated: bool) -> int:
 
 CLOCK_START = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # the `clock` fixture's start
 SLOT = datetime(2030, 1, 8, 10, 0, tzinfo=UTC)  # a bookable slot of the seeded services
+WEDNESDAY = datetime(2030, 1, 9, 9, 0, tzinfo=UTC)  # a slot the SetAvailability template closes
 
 
 @dataclass
@@ -157,8 +158,12 @@ async def _seed(running: Running) -> World:
     for label, starts in (("Massage", (10, 11)), ("Yoga", (13, 14))):
         category = (await running.catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
             category=catalog_pb2.Category(display_name=label)), metadata=admin.metadata)).category
+        # Booking limits: extreme instants once overflowed their calendar periods (an INTERNAL).
         service = (await running.catalog.CreateService(catalog_pb2.CreateServiceRequest(
-            service=service_message(category.name, capacity=3)), metadata=provider.metadata)).service
+            service=service_message(category.name, capacity=3, booking_settings=catalog_pb2.BookingSettings(
+                minimum_notice=duration(hours=1), maximum_days_ahead=60,
+                max_bookings_per_day=20, max_bookings_per_week=40, max_bookings_per_month=80))),
+            metadata=provider.metadata)).service
         await running.catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(
             availability=catalog_pb2.Availability(name=f"{service.name}/availability",
                                                   weekly_windows=weekly(WEEKDAYS, "09:00", "17:00"))),
@@ -172,6 +177,12 @@ async def _seed(running: Running) -> World:
                 service=service.name, start_time=ts(SLOT.replace(hour=hour)), seats=1,
                 request_id=f"seed-{uuid.uuid4().hex}"), metadata=customer.metadata)).booking
             world.bookings.append(booking.name)
+        # A released hold on Wednesday, which the SetAvailability template closes: a spent hold once
+        # blocked removing its slot (an INTERNAL).
+        hold = (await running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
+            service=service.name, start_time=ts(WEDNESDAY), request_id=f"seed-{uuid.uuid4().hex}"),
+            metadata=customer.metadata)).hold
+        await running.booking.ReleaseHold(booking_pb2.ReleaseHoldRequest(name=hold.name), metadata=customer.metadata)
         support = (await running.admin.CreateSupportRequest(admin_pb2.CreateSupportRequestRequest(
             subject=f"About {label}", body="Where do I park?", booking=booking.name,
             request_id=f"seed-{uuid.uuid4().hex}"), metadata=customer.metadata)).support_request
@@ -486,7 +497,9 @@ def _repeat(item: object, count: int) -> list[object]:
 
 
 _CLEAR = object()
+# Beyond both ends, then the ends of Timestamp's own range (year 1, 9999-12-31T23:59:59Z).
 TIMESTAMP_EDGES = [{"seconds": 2**63 - 1}, {"seconds": -(2**63)}, {"seconds": 253_402_300_800},
+                   {"seconds": -62_135_596_800}, {"seconds": 253_402_300_799},
                    {"seconds": NEAR_SECONDS[4], "nanos": -1}]
 DURATION_EDGES = [{"seconds": 2**63 - 1}, {"seconds": -(2**63)}, {"seconds": -1}, {"seconds": 1, "nanos": -1}]
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate
-from foothills_rpc.db.models import Booking, Category, Hold, Service, Slot
+from foothills_rpc.db.models import Booking, Category, Hold, Service, Slot, WaitlistEntry
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
@@ -318,9 +318,11 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
         return
     gone = [start for start, row in existing.items() if start not in wanted and row.seats_taken == 0]
     if gone:
-        # Cancelled bookings still point at their slot (history, reports): such slots stay, unoffered.
+        # Cancelled bookings, spent holds and closed waiting lines still point at their slot (history,
+        # reports): such slots stay, unoffered. Any customer can leave such a row, so none may block this.
         await session.execute(delete(Slot).where(
-            Slot.service_id == service.id, Slot.start_at.in_(gone), ~exists().where(Booking.slot_id == Slot.id)))
+            Slot.service_id == service.id, Slot.start_at.in_(gone), ~exists().where(Booking.slot_id == Slot.id),
+            ~exists().where(Hold.slot_id == Slot.id), ~exists().where(WaitlistEntry.slot_id == Slot.id)))
     stale = [start for start, row in existing.items() if start not in wanted and row.offered]
     if stale:
         await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at.in_(stale))

@@ -7,7 +7,7 @@ with `principal()`.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from foothills_rpc.clock import Clock
 from foothills_rpc.db import accounts as repo
@@ -38,24 +38,29 @@ class Authenticator:
         self._db = db
         self._clock = clock
 
-    async def authorize(self, method: str, metadata: Mapping[str, str]) -> contextvars.Token[Principal | None]:
-        """Checks the call against the policy; sets the principal. Raises a DomainError if refused."""
+    async def authorize(self, method: str, authorization: Sequence[str]) -> contextvars.Token[Principal | None]:
+        """Checks the call against the policy; sets the principal. Raises a DomainError if refused.
+
+        `authorization`: every `authorization` header of the call. More than one is refused rather than
+        resolved: a proxy and a client that disagree about which one counts must not decide who calls.
+        A token sent to a public RPC is checked like any other: a broken one is refused, not ignored,
+        so a client learns its token is bad instead of silently browsing as anonymous."""
         access = access_for(method)
         if access is None:  # default deny: an RPC nobody decided on is closed
             raise PermissionDenied("this method is not open to callers", reason="NO_POLICY")
-        header = metadata.get("authorization", "")
-        if access.public:
-            caller = None
-            if header:
-                try:
-                    caller = await self._verify(header)
-                except Unauthenticated:
-                    caller = None  # a stale token must not break a public call
-            return _current.set(caller)
+        if not access.reads_token:
+            return _current.set(None)
+        if len(authorization) > 1:
+            raise Unauthenticated("send one `authorization` header, not several", reason="TOKEN_INVALID")
+        header = authorization[0] if authorization else ""
         if not header:
+            if access.public:
+                return _current.set(None)
             raise Unauthenticated("sign in first: send `authorization: Bearer <access token>`",
                                   reason="TOKEN_MISSING")
         caller = await self._verify(header)
+        if access.public:
+            return _current.set(caller)
         if access.roles and caller.role not in access.roles:
             raise PermissionDenied("your role may not call this method", reason="ROLE_NOT_ALLOWED")
         return _current.set(caller)

@@ -24,7 +24,7 @@ from grpc import aio
 from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
 from foothills_rpc.interceptors.auth import Authenticator, optional_principal
 from foothills_rpc.interceptors.errors import rich_status
-from foothills_rpc.interceptors.hygiene import nul_characters
+from foothills_rpc.interceptors.hygiene import request_violations
 
 log = logging.getLogger("foothills_rpc.rpc")
 
@@ -54,7 +54,7 @@ def _check(request: Message | _Undecodable) -> None:
     if isinstance(request, _Undecodable):
         raise InvalidArgument.single("request", "is not a valid message of this method's request type",
                                      "MALFORMED_REQUEST")
-    if violations := nul_characters(request):
+    if violations := request_violations(request):
         raise InvalidArgument(violations)
 
 
@@ -79,14 +79,14 @@ class RpcPipeline(aio.ServerInterceptor):
         if handler is None:
             return None
         method: str = details.method
-        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        headers: tuple[tuple[str, str | bytes], ...] = tuple(details.invocation_metadata or ())
         kwargs = {"request_deserializer": handler.request_deserializer and _tolerant(handler.request_deserializer),
                   "response_serializer": handler.response_serializer}
         if handler.unary_unary:
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
-                async with self._call(method, metadata, context, counted=True):
+                async with self._call(method, headers, context, counted=True):
                     _check(request)
                     try:
                         async with asyncio.timeout(self._max_call_seconds):
@@ -100,7 +100,7 @@ class RpcPipeline(aio.ServerInterceptor):
         assert streaming is not None, f"{method}: client-streaming RPCs are not served"
 
         async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            async with self._call(method, metadata, context):
+            async with self._call(method, headers, context):
                 if handler.unary_stream:
                     _check(request)
                 if inspect.iscoroutinefunction(streaming):  # writes with context.write (grpc's health Watch)
@@ -113,9 +113,9 @@ class RpcPipeline(aio.ServerInterceptor):
         return wrap(stream, **kwargs)
 
     @contextlib.asynccontextmanager
-    async def _call(self, method: str, metadata: dict[str, str], context: aio.ServicerContext, *,
+    async def _call(self, method: str, headers: tuple[tuple[str, str | bytes], ...], context: aio.ServicerContext, *,
                     counted: bool = False) -> AsyncIterator[None]:
-        supplied = metadata.get("x-request-id", "")
+        supplied = next((v for k, v in headers if k == "x-request-id" and isinstance(v, str)), "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         started = time.perf_counter()
         code = grpc.StatusCode.OK
@@ -126,7 +126,8 @@ class RpcPipeline(aio.ServerInterceptor):
         try:
             if counted and self._in_flight > self._max_in_flight:
                 raise ResourceExhausted("the server is at capacity; retry shortly", reason="SERVER_OVERLOADED")
-            token = await self._auth.authorize(method, metadata)
+            authorization = [v for k, v in headers if k == "authorization" and isinstance(v, str)]
+            token = await self._auth.authorize(method, authorization)
             context.set_trailing_metadata((("x-request-id", request_id),))
             yield
         except DomainError as error:

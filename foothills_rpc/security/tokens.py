@@ -41,13 +41,15 @@ def digest(token: str) -> str:
 
 
 class AccessTokens:
-    def __init__(self, secret: str, *, issuer: str, audience: str, ttl: timedelta) -> None:
+    def __init__(self, secret: str, *, issuer: str, audience: str, ttl: timedelta,
+                 leeway: timedelta = timedelta(0)) -> None:
         if len(secret.encode()) < 32:
             raise ValueError("the JWT secret must be at least 32 bytes")
         self._secret = secret
         self._issuer = issuer
         self._audience = audience
         self.ttl = ttl
+        self._leeway = leeway.total_seconds()
 
     def issue(self, *, user_id: uuid.UUID, session_id: uuid.UUID, role: str, now: datetime) -> tuple[str, datetime]:
         expires_at = now + self.ttl
@@ -80,8 +82,10 @@ class AccessTokens:
                 options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_nbf": False,
                          "verify_iat": False},
             )
-            # Time claims are checked against our clock, not the machine's (tests inject time).
-            if int(claims["nbf"]) > now.timestamp() or int(claims["iat"]) > now.timestamp() + 60:
+            # Time claims are checked against our clock, not the machine's (tests inject time). Another
+            # server's clock may run a little ahead: `nbf` and `iat` get the leeway, `exp` none.
+            ahead = now.timestamp() + self._leeway
+            if int(claims["nbf"]) > ahead or int(claims["iat"]) > ahead:
                 raise Unauthenticated("access token is not valid yet", reason="TOKEN_INVALID")
             if int(claims["exp"]) <= now.timestamp():
                 raise Unauthenticated("access token has expired", reason="TOKEN_EXPIRED")

@@ -21,6 +21,9 @@ from foothills_rpc.services.converters import timestamp
 from foothills_rpc.usecases.catalog import etag
 
 MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants a request may carry: [MIN_TIMESTAMP, MAX_TIMESTAMP). The year left before Timestamp's own end
+# (9999-12-31) keeps every calendar sum on an instant (a month ahead, a time zone's offset) in range.
+MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def duration(value: timedelta) -> duration_pb2.Duration:
@@ -30,15 +33,19 @@ def duration(value: timedelta) -> duration_pb2.Duration:
 
 
 def instant(message: timestamp_pb2.Timestamp, field: str, errors: Collector, *, required: bool = True) -> datetime:
-    """An aware UTC datetime; records a violation for a missing or out-of-range timestamp."""
+    """An aware UTC datetime; records a violation for a missing timestamp or one outside
+    [MIN_TIMESTAMP, MAX_TIMESTAMP), checked on the seconds before any conversion."""
     if required and message.seconds == 0 and message.nanos == 0:
         errors.add(field, "is required")
         return MIN_TIMESTAMP
-    try:
-        return message.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        errors.add(field, "is out of range")
+    if not _MIN_SECONDS <= message.seconds < _MAX_SECONDS or not 0 <= message.nanos < 1_000_000_000:
+        errors.add(field, "must be from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z")
         return MIN_TIMESTAMP
+    return message.ToDatetime(tzinfo=UTC)
+
+
+_MIN_SECONDS = int(MIN_TIMESTAMP.timestamp())
+_MAX_SECONDS = int(MAX_TIMESTAMP.timestamp())
 
 
 def money(amount_minor: int, currency: str) -> types_pb2.Money:

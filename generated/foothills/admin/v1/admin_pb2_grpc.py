@@ -30,6 +30,9 @@ class AdminServiceStub:
     log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
     token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
     call for their own requests. A support request the caller may not see is NOT_FOUND.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def __init__(self, channel):
@@ -125,6 +128,9 @@ class AdminServiceServicer:
     log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
     token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
     call for their own requests. A support request the caller may not see is NOT_FOUND.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def ListUsers(self, request, context):
@@ -383,6 +389,9 @@ class AdminService:
     log. Every RPC is for admins only (other callers get PERMISSION_DENIED, callers without a valid
     token UNAUTHENTICATED) except the support RPCs marked "signed in", which any signed-in user may
     call for their own requests. A support request the caller may not see is NOT_FOUND.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     @staticmethod

@@ -32,6 +32,14 @@ class AuthServiceStub:
     `google.rpc.Status` in the `grpc-status-details-bin` trailer: `BadRequest` field violations for
     INVALID_ARGUMENT and an `ErrorInfo` (domain `foothills`) whose `reason` is stable and documented
     on each RPC below.
+
+    The token, on every RPC of every Foothills service: a signed-in RPC without one is UNAUTHENTICATED
+    reason TOKEN_MISSING. A token that is sent is checked even on a public RPC (a broken token is
+    refused, never ignored): UNAUTHENTICATED reason TOKEN_INVALID (malformed, forged, of another
+    issuer or audience, not valid yet, or more than one `authorization` header), TOKEN_EXPIRED
+    (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
+    account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
+    (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
     """
 
     def __init__(self, channel):
@@ -94,6 +102,14 @@ class AuthServiceServicer:
     `google.rpc.Status` in the `grpc-status-details-bin` trailer: `BadRequest` field violations for
     INVALID_ARGUMENT and an `ErrorInfo` (domain `foothills`) whose `reason` is stable and documented
     on each RPC below.
+
+    The token, on every RPC of every Foothills service: a signed-in RPC without one is UNAUTHENTICATED
+    reason TOKEN_MISSING. A token that is sent is checked even on a public RPC (a broken token is
+    refused, never ignored): UNAUTHENTICATED reason TOKEN_INVALID (malformed, forged, of another
+    issuer or audience, not valid yet, or more than one `authorization` header), TOKEN_EXPIRED
+    (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
+    account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
+    (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
     """
 
     def Register(self, request, context):
@@ -249,6 +265,14 @@ class AuthService:
     `google.rpc.Status` in the `grpc-status-details-bin` trailer: `BadRequest` field violations for
     INVALID_ARGUMENT and an `ErrorInfo` (domain `foothills`) whose `reason` is stable and documented
     on each RPC below.
+
+    The token, on every RPC of every Foothills service: a signed-in RPC without one is UNAUTHENTICATED
+    reason TOKEN_MISSING. A token that is sent is checked even on a public RPC (a broken token is
+    refused, never ignored): UNAUTHENTICATED reason TOKEN_INVALID (malformed, forged, of another
+    issuer or audience, not valid yet, or more than one `authorization` header), TOKEN_EXPIRED
+    (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
+    account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
+    (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
     """
 
     @staticmethod

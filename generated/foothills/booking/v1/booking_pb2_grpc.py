@@ -35,6 +35,9 @@ class BookingServiceStub:
     Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
     services (and their own as a customer); an admin sees every booking. A booking the caller may
     not see is NOT_FOUND, so existence does not leak.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def __init__(self, channel):
@@ -125,6 +128,9 @@ class BookingServiceServicer:
     Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
     services (and their own as a customer); an admin sees every booking. A booking the caller may
     not see is NOT_FOUND, so existence does not leak.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def CreateBooking(self, request, context):
@@ -403,6 +409,9 @@ class BookingService:
     Who sees what: a customer sees their own bookings; a provider sees the bookings of their own
     services (and their own as a customer); an admin sees every booking. A booking the caller may
     not see is NOT_FOUND, so existence does not leak.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     @staticmethod

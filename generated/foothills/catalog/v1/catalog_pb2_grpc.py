@@ -31,6 +31,9 @@ class CatalogServiceStub:
     Reads are public (no token needed). Categories are managed by admins. A provider creates and
     edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
     described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def __init__(self, channel):
@@ -117,6 +120,9 @@ class CatalogServiceServicer:
     Reads are public (no token needed). Categories are managed by admins. A provider creates and
     edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
     described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     def CreateCategory(self, request, context):
@@ -346,6 +352,9 @@ class CatalogService:
     Reads are public (no token needed). Categories are managed by admins. A provider creates and
     edits their own services; an admin edits every service. Errors carry an `ErrorInfo` reason as
     described on each RPC, and `BadRequest` field violations for INVALID_ARGUMENT.
+
+    Every `google.protobuf.Timestamp` in a request must lie from 1970-01-01T00:00:00Z to before
+    9999-01-01T00:00:00Z (nanos 0 to 999,999,999); another is INVALID_ARGUMENT on its field.
     """
 
     @staticmethod
