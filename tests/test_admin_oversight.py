@@ -101,6 +101,12 @@ async def test_admins_assign_reply_and_move_a_request_along(running: Running) ->
 
     refused = await _error(_status(running, admin, asked.name, CLOSED))  # open cannot jump to closed
     assert (refused.code(), reason(refused)) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_STATUS_TRANSITION")
+    assert refused.details() == "an open support request cannot be closed"
+    await _status(running, admin, asked.name, IN_PROGRESS)
+    refused = await _error(_status(running, admin, asked.name, OPEN))
+    assert refused.details() == "an in-progress support request cannot be reopened"
+    await _status(running, admin, asked.name, RESOLVED)
+    await _status(running, admin, asked.name, OPEN)
     for status in (IN_PROGRESS, RESOLVED, OPEN, IN_PROGRESS, RESOLVED, CLOSED):  # including a reopening
         assert (await _status(running, admin, asked.name, status)).status == status
     await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com" and "closed" in m["Subject"])

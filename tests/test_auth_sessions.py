@@ -122,8 +122,9 @@ async def test_change_password_checks_the_current_one_and_the_policy(running: Ru
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.auth.ChangePassword(auth_pb2.ChangePasswordRequest(
             current_password="not my password", new_password=NEW_PASSWORD), metadata=caller.metadata)
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert reason(caught.value) == "INVALID_CREDENTIALS"
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason(caught.value) == "WRONG_CURRENT_PASSWORD"
+    assert (await _profile(running, caller.credentials.access_token)).user.email == "pol@example.com"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await running.auth.ChangePassword(auth_pb2.ChangePasswordRequest(
             current_password="", new_password="pol@example.com"), metadata=caller.metadata)

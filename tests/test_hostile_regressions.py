@@ -197,3 +197,4 @@ async def test_an_oversized_list_is_reported_with_every_other_bad_field(running:
                                     pricing=catalog_pb2.PricingPolicy(rules=[catalog_pb2.PricingRule()] * 21)),
         update_mask=mask("display_name", "pricing")), metadata=desk.world.provider.metadata))
     assert violations(error) == {"service.display_name": "INVALID_VALUE", "service.pricing.rules": "TOO_MANY"}
+

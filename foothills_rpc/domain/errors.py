@@ -93,6 +93,15 @@ class Collector:
     def add(self, field: str, description: str, reason: str = "INVALID_VALUE") -> None:
         self.violations.append(FieldViolation(field, description, reason))
 
+    @property
+    def fields(self) -> set[str]:
+        return {v.field for v in self.violations}
+
     def check(self) -> None:
-        if self.violations:
-            raise InvalidArgument(self.violations)
+        """Raises with every violation, less those inside a field already reported: a missing
+        `base_price` is reported once, not again as a missing `base_price.currency_code`."""
+        if not self.violations:
+            return
+        reported = self.fields
+        raise InvalidArgument([v for v in self.violations
+                               if not any(v.field.startswith((f"{f}.", f"{f}[")) for f in reported)])

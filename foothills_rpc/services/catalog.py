@@ -87,13 +87,14 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateService(self, request: catalog_pb2.CreateServiceRequest,
                             context: Any) -> catalog_pb2.CreateServiceResponse:
         errors = Collector()
+        if not request.service.HasField("base_price"):
+            errors.add("service.base_price", "is required")
         spec = convert.service_spec_from_proto(request.service, errors)
         category_id = _optional_id(request.service.category, "categories", "service.category", errors, required=True)
         provider_id = _optional_id(request.service.provider, "users", "service.provider", errors)
-        errors.check()
-        assert category_id is not None
+        # The use case adds the spec's own violations, so every bad field is reported in one answer.
         service = await self._catalog.create_service(principal(), spec, category_id=category_id,
-                                                     provider_id=provider_id)
+                                                     provider_id=provider_id, errors=errors)
         return catalog_pb2.CreateServiceResponse(service=convert.service_to_proto(service))
 
     async def GetService(self, request: catalog_pb2.GetServiceRequest, context: Any) -> catalog_pb2.GetServiceResponse:
@@ -175,13 +176,16 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         start = convert.instant(request.start_time, "start_time", errors)
         end = convert.instant(request.end_time, "end_time", errors)
         errors.check()
-        priced = await self._catalog.slots(service_id, start, end, request.seats)
+        listing = await self._catalog.list_slots(service_id, start, end, request.seats)
         # Slots that share a price share one Quote object (see Catalog.price): one message each. Each
         # slot is filled in place in the response; building sub-messages and passing them in copies them.
         prices: dict[int, catalog_pb2.PriceQuote] = {}
         response = catalog_pb2.ListSlotsResponse()
         add_slot = response.slots.add
-        for p in priced:
+        if listing.bookable_from is not None and listing.bookable_until is not None:
+            set_timestamp(response.bookable_start_time, listing.bookable_from)
+            set_timestamp(response.bookable_end_time, listing.bookable_until)
+        for p in listing.slots:
             price = prices.get(id(p.quote))
             if price is None:
                 price = prices[id(p.quote)] = convert.quote_to_proto(p.quote)

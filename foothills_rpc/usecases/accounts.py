@@ -16,6 +16,7 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import (
     Collector,
+    FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
     ResourceExhausted,
@@ -285,7 +286,8 @@ class Accounts:
             errors.violations.append(violation)
         errors.check()
         if not await self._hasher.verify(current_password[:1024], user.password_hash):
-            raise Unauthenticated("current password is incorrect", reason="INVALID_CREDENTIALS")
+            # Not UNAUTHENTICATED: clients read that as "sign out", yet the session is fine.
+            raise FailedPrecondition("the current password is incorrect", reason="WRONG_CURRENT_PASSWORD")
         password_hash = await self._hasher.hash(new_password)
         now = self._clock.now()
 

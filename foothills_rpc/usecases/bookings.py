@@ -227,6 +227,8 @@ class Bookings:
         `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         if service.archived:
             raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
+        if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
+            raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
         # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
         if not held and start > self._catalog.horizon(service, now):
             raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",

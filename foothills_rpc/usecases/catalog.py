@@ -55,6 +55,17 @@ class PricedSlot:
     quote: Quote
 
 
+@dataclass(frozen=True)
+class SlotListing:
+    """ListSlots' answer: the slots, and [bookable_from, bookable_until), where a slot may start to be
+    booked now (after the minimum notice, within the horizon), which says why a range outside it is
+    empty. The window is None for an archived service: nothing is bookable."""
+
+    slots: list[PricedSlot]
+    bookable_from: datetime | None = None
+    bookable_until: datetime | None = None
+
+
 class Catalog:
     def __init__(self, *, db: Database, clock: Clock, settings: Settings, page_tokens: PageTokens,
                  cache: CatalogCache) -> None:
@@ -143,13 +154,16 @@ class Catalog:
 
     # --- services ------------------------------------------------------------------------
 
-    async def create_service(self, caller: Principal, spec: ServiceSpec, *, category_id: uuid.UUID,
-                             provider_id: uuid.UUID | None) -> Service:
-        errors = Collector()
+    async def create_service(self, caller: Principal, spec: ServiceSpec, *, category_id: uuid.UUID | None,
+                             provider_id: uuid.UUID | None, errors: Collector) -> Service:
+        """`errors`: what the request's conversion found (a malformed category name, say); the spec's
+        violations join them, so the caller learns every bad field at once. A None `category_id`
+        was reported there."""
         validate_service(spec, errors)
-        if provider_id is None and caller.role is Role.ADMIN:
+        if provider_id is None and caller.role is Role.ADMIN and "service.provider" not in errors.fields:
             errors.add("service.provider", "is required when an admin creates a service")
         errors.check()
+        assert category_id is not None
         provider_id = provider_id or caller.user_id
         if caller.role is Role.PROVIDER and provider_id != caller.user_id:
             raise PermissionDenied("providers create services for themselves only", reason="NOT_OWNER")
@@ -294,7 +308,7 @@ class Catalog:
 
         return await self._edit(apply)
 
-    async def slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> list[PricedSlot]:
+    async def list_slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> SlotListing:
         errors = Collector()
         if end <= start:
             errors.add("end_time", "must be after start_time")
@@ -306,17 +320,18 @@ class Catalog:
         service = await self.service(service_id)
         for _ in range(MAX_STALE_READS):
             if service.archived:
-                return []
+                return SlotListing([])
+            opens, closes = now + self.minimum_notice(service), self.horizon(service, now)
             # Seats are read now, never cached, in the statement that checks the service's version. Holds
             # past their expiry stop counting at once, swept or not (the application's clock decides).
             rows = await self._db.read(partial(
-                repo.open_slots_between, service_id=service_id, start=max(start, now + self.minimum_notice(service)),
-                end=min(end, self.horizon(service, now)), now=now, version=service.version))
+                repo.open_slots_between, service_id=service_id, start=max(start, opens), end=min(end, closes),
+                now=now, version=service.version))
             if rows is not None:
                 spec = repo.spec_of(service)  # once per call, not once per slot
                 prices: dict[tuple[int, ...], Quote] = {}
-                return [PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec,
-                                                    prices=prices)) for slot in rows]
+                return SlotListing([PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec,
+                                                                prices=prices)) for slot in rows], opens, closes)
             # An edit committed in another process; its notification is on the way. Read the service anew.
             service = await self._read_service(service_id)
         raise Aborted("the service kept changing while its slots were read; retry the call")

@@ -45,6 +45,11 @@ TRANSITIONS = {
     SupportStatus.RESOLVED: {SupportStatus.CLOSED, SupportStatus.OPEN},
     SupportStatus.CLOSED: set(),
 }
+# How a refused transition reads: "an in-progress support request cannot be closed".
+_AS_STATE = {SupportStatus.OPEN: "an open", SupportStatus.IN_PROGRESS: "an in-progress",
+             SupportStatus.RESOLVED: "a resolved", SupportStatus.CLOSED: "a closed"}
+_AS_CHANGE = {SupportStatus.OPEN: "reopened", SupportStatus.IN_PROGRESS: "put in progress",
+              SupportStatus.RESOLVED: "resolved", SupportStatus.CLOSED: "closed"}
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,7 @@ class Support:
             request = await _visible(session, caller, support_id, for_update=True)
             current = SupportStatus(request.status)
             if status not in TRANSITIONS[current]:
-                raise FailedPrecondition(f"a {current.value} support request cannot become {status.value}",
+                raise FailedPrecondition(f"{_AS_STATE[current]} support request cannot be {_AS_CHANGE[status]}",
                                          reason="INVALID_STATUS_TRANSITION")
             audit.record(session, actor_id=caller.user_id, action="SetSupportRequestStatus", target=_name(request),
                          before={"status": current.value}, after={"status": status.value}, now=now)

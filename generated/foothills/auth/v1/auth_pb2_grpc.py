@@ -195,8 +195,8 @@ class AuthServiceServicer:
     def ChangePassword(self, request, context):
         """Changes the caller's password and ends the caller's other sessions. Signed in.
 
-        Errors: INVALID_ARGUMENT (password policy); UNAUTHENTICATED reason INVALID_CREDENTIALS when
-        `current_password` is wrong.
+        Errors: INVALID_ARGUMENT (password policy); FAILED_PRECONDITION reason WRONG_CURRENT_PASSWORD
+        when `current_password` is wrong (the session stays signed in).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -445,10 +445,14 @@ class ListSlotsRequest(_message.Message):
     def __init__(self, service: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ...) -> None: ...
 
 class ListSlotsResponse(_message.Message):
-    __slots__ = ("slots",)
+    __slots__ = ("slots", "bookable_start_time", "bookable_end_time")
     SLOTS_FIELD_NUMBER: _ClassVar[int]
+    BOOKABLE_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    BOOKABLE_END_TIME_FIELD_NUMBER: _ClassVar[int]
     slots: _containers.RepeatedCompositeFieldContainer[Slot]
-    def __init__(self, slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ...) -> None: ...
+    bookable_start_time: _timestamp_pb2.Timestamp
+    bookable_end_time: _timestamp_pb2.Timestamp
+    def __init__(self, slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., bookable_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bookable_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class QuotePriceRequest(_message.Message):
     __slots__ = ("service", "start_time", "seats")

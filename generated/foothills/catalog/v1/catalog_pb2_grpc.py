@@ -245,7 +245,8 @@ class CatalogServiceServicer:
     def ListSlots(self, request, context):
         """The bookable slots of a service in a time range (at most 31 days), with remaining seats and
         the price for `seats` seats. Public. Slots inside the minimum notice or beyond the booking
-        horizon are not listed.
+        horizon are not listed: the response's `bookable_start_time` and `bookable_end_time` say where
+        that window lies now, so an empty answer for a past (or too distant) range says why it is empty.
 
         Errors: INVALID_ARGUMENT (range missing, inverted or longer than 31 days; seats < 0);
         NOT_FOUND.

@@ -1,0 +1,73 @@
+"""Answers that say what happened: every bad field at once, a past start called past, an empty slot
+list that says why, a wrong current password that does not sign the caller out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from foothills.booking.v1 import booking_pb2
+from foothills.catalog.v1 import catalog_pb2
+from foothills.type.v1 import types_pb2
+from tests.catalog_support import duration, ts
+from tests.conftest import Running
+from tests.support import reason, violation_descriptions, violations
+from tests.test_bookings import TUESDAY_10, Desk, _error
+
+
+@pytest.mark.parametrize("category", [pytest.param("bad", id="malformed"), pytest.param("", id="missing")])
+async def test_create_service_reports_every_bad_field_at_once(running: Running, category: str) -> None:
+    """A malformed category name once hid the bad currency and time zone beside it."""
+    desk = await Desk.open(running)
+    service = catalog_pb2.Service(display_name="Massage", category=category, duration=duration(minutes=60),
+                                  capacity=1, time_zone="Mars/Olympus",
+                                  base_price=types_pb2.Money(amount_minor=100, currency_code="XX"))
+    error = await _error(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
+                                                       metadata=desk.world.provider.metadata))
+    assert set(violations(error)) == {"service.category", "service.time_zone", "service.base_price.currency_code"}
+    service.ClearField("base_price")
+    error = await _error(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
+                                                       metadata=desk.world.provider.metadata))
+    described = violation_descriptions(error)
+    assert set(described) == {"service.category", "service.time_zone", "service.base_price"}
+    assert described["service.base_price"] == "is required"
+
+
+async def test_booking_or_holding_a_start_in_the_past_says_it_is_in_the_past(running: Running) -> None:
+    desk = await Desk.open(running, booking_settings=catalog_pb2.BookingSettings(minimum_notice=duration(seconds=0)))
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+    past = running.clock.now() - timedelta(days=1)  # a Sunday: no slot was ever made for it
+    for call in (desk.book(ann, past),
+                 running.booking.HoldSlot(booking_pb2.HoldSlotRequest(service=desk.service.name, start_time=ts(past),
+                                                                      request_id="h"), metadata=ann.metadata),
+                 running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+                     name=booking.name, new_start_time=ts(past), request_id="r"), metadata=ann.metadata)):
+        error = await _error(call)
+        assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "START_IN_PAST")
+        assert error.details() == "that start is in the past"
+    # A slot that was materialised and has since started reads the same, not as too soon.
+    running.clock.advance(TUESDAY_10 - running.clock.now() + timedelta(minutes=1))
+    error = await _error(desk.book(await desk.customer(), TUESDAY_10))
+    assert reason(error) == "START_IN_PAST"
+
+
+async def test_list_slots_says_where_the_bookable_window_lies(running: Running) -> None:
+    """An empty answer for last week is explained by the window the response carries."""
+    desk = await Desk.open(running)  # minimum notice 1 hour, 60 days ahead
+    now = running.clock.now()
+    past = (await running.catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+        service=desk.service.name, start_time=ts(now - timedelta(days=7)), end_time=ts(now))))
+    assert list(past.slots) == []
+    assert past.bookable_start_time == ts(now + timedelta(hours=1))
+    assert past.bookable_end_time == ts(now + timedelta(days=60))
+    week = await desk.world.slots(desk.service.name, now, now + timedelta(days=7))
+    assert week and all(s.start_time.ToDatetime() >= (now + timedelta(hours=1)).replace(tzinfo=None) for s in week)
+    await running.catalog.DeleteService(catalog_pb2.DeleteServiceRequest(name=desk.service.name,
+                                                                         etag=desk.service.etag),
+                                        metadata=desk.world.provider.metadata)
+    archived = await running.catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+        service=desk.service.name, start_time=ts(now), end_time=ts(now + timedelta(days=7))))
+    assert list(archived.slots) == [] and not archived.HasField("bookable_start_time")
