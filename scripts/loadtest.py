@@ -417,7 +417,8 @@ def _search_request(w: Worker) -> catalog_pb2.ListServicesRequest:
     low = w.rng.randrange(0, 12_000, 500)
     return catalog_pb2.ListServicesRequest(page_size=20, query=w.rng.choice(w.runner.demo.words),
                                            category=w.rng.choice(w.runner.demo.categories),
-                                           min_price_minor=low, max_price_minor=low + 5000)
+                                           min_price_minor=low, max_price_minor=low + 5000,
+                                           currency_code=w.rng.choice(("EUR", "GBP", "USD")))
 
 
 async def search(w: Worker) -> None:

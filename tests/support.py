@@ -94,13 +94,17 @@ def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     raise AssertionError("no grpc-status-details-bin trailer")
 
 
-def reason(error: grpc.aio.AioRpcError) -> str:
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            return str(info.reason)
+            return info
     raise AssertionError("no ErrorInfo detail")
+
+
+def reason(error: grpc.aio.AioRpcError) -> str:
+    return str(error_info(error).reason)
 
 
 def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:

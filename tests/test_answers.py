@@ -13,7 +13,7 @@ from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from tests.catalog_support import duration, ts
 from tests.conftest import Running
-from tests.support import reason, violation_descriptions, violations
+from tests.support import error_info, reason, violation_descriptions, violations
 from tests.test_bookings import TUESDAY_10, Desk, _error
 
 
@@ -71,3 +71,62 @@ async def test_list_slots_says_where_the_bookable_window_lies(running: Running) 
     archived = await running.catalog.ListSlots(catalog_pb2.ListSlotsRequest(
         service=desk.service.name, start_time=ts(now), end_time=ts(now + timedelta(days=7))))
     assert list(archived.slots) == [] and not archived.HasField("bookable_start_time")
+
+
+async def test_a_customer_sees_the_cancellation_fee_before_cancelling(running: Running) -> None:
+    desk = await Desk.open(running, capacity=2)  # 50 % from 24 h before the start, refused from 2 h
+    ann = await desk.customer("ann@example.com")
+    booking = await desk.book(ann)
+    running.mailbox.clear()
+
+    async def preview() -> booking_pb2.Booking:
+        return (await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+            name=booking.name, reason="plans changed", validate_only=True), metadata=ann.metadata)).booking
+
+    assert (await preview()).cancellation_fee.amount_minor == 0  # 25 h ahead: free
+    running.clock.advance(timedelta(hours=2))
+    ann = await running.again(ann)
+    shown = await preview()
+    assert (shown.status, shown.cancellation_fee, shown.cancel_reason) == (
+        booking_pb2.BOOKING_STATUS_CANCELLED, types_pb2.Money(amount_minor=2500, currency_code="EUR"), "plans changed")
+    # Nothing changed: the booking and its seat.
+    got = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+                                            metadata=ann.metadata)).booking
+    assert got == booking
+    assert await desk.remaining() == 1
+    cancelled = (await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+        name=booking.name, reason="plans changed"), metadata=ann.metadata)).booking
+    assert cancelled.cancellation_fee == shown.cancellation_fee
+
+    late = await desk.book(await desk.customer(), TUESDAY_10 + timedelta(hours=1))
+    running.clock.advance(timedelta(hours=22, minutes=30))  # 1.5 h before it: refused
+    admin = await running.again(desk.world.admin)
+    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+        name=late.name, validate_only=True), metadata=admin.metadata))
+    assert reason(error) == "OUTSIDE_CANCELLATION_WINDOW"
+    assert dict(error_info(error).metadata) == {"overridable_with": "override_policy"}
+    assert "override_policy" in (error.details() or "")
+    overridden = (await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+        name=late.name, override_policy=True, reason="storm", validate_only=True),
+        metadata=admin.metadata)).booking
+    assert overridden.cancellation_fee.amount_minor == 0
+
+
+async def test_a_retried_cancel_returns_the_first_result(running: Running) -> None:
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booking = await desk.book(ann)
+
+    def cancel(request_id: str, why: str = "ill") -> object:
+        return running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+            name=booking.name, reason=why, request_id=request_id), metadata=ann.metadata)
+
+    first = (await cancel("cancel-1")).booking  # type: ignore[attr-defined]
+    assert first.status == booking_pb2.BOOKING_STATUS_CANCELLED
+    assert (await cancel("cancel-1")).booking == first  # type: ignore[attr-defined]
+    error = await _error(cancel("cancel-2"))
+    assert reason(error) == "BOOKING_ALREADY_CANCELLED"
+    error = await _error(cancel("cancel-1", why="something else"))
+    assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
+    error = await _error(cancel("not an id"))
+    assert violations(error) == {"request_id": "INVALID_VALUE"}

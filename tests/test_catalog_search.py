@@ -50,9 +50,11 @@ async def test_filters_combine(running: Running) -> None:
     world, sport, other = await _catalog(running)
     assert await _names(running, category=sport) == ["Squash_court", "Tennis court"]
     assert await _names(running, provider=other, currency_code="EUR") == ["Squash_court"]
-    assert await _names(running, category=world.category, min_price_minor=4000, max_price_minor=6999) == [
-        "Swedish massage"]
-    assert await _names(running, query="court", max_price_minor=1500) == ["Squash_court"]
+    assert await _names(running, category=world.category, min_price_minor=4000, max_price_minor=6999,
+                        currency_code="EUR") == ["Swedish massage"]
+    # 1,500 minor units: the squash court's 15 EUR, never the tennis court's 20 GBP compared as 2,000 of "units".
+    assert await _names(running, query="court", max_price_minor=1500, currency_code="EUR") == ["Squash_court"]
+    assert await _names(running, query="court", min_price_minor=1, currency_code="GBP") == ["Tennis court"]
 
 
 async def test_has_a_free_slot_between_two_instants(running: Running) -> None:
@@ -68,8 +70,8 @@ async def test_has_a_free_slot_between_two_instants(running: Running) -> None:
 
 async def test_sort_orders(running: Running) -> None:
     await _catalog(running)
-    assert await _names(running, order_by=catalog_pb2.SERVICE_ORDER_PRICE) == [
-        "Squash_court", "Tennis court", "Swedish massage", "Hot stone massage"]
+    assert await _names(running, order_by=catalog_pb2.SERVICE_ORDER_PRICE, currency_code="EUR") == [
+        "Squash_court", "Swedish massage", "Hot stone massage"]
     soonest = await _names(running, order_by=catalog_pb2.SERVICE_ORDER_SOONEST_AVAILABLE)
     # Monday 09:00 now: weekday services have a slot today; Saturday's comes later; no slots at all last.
     assert soonest[2:] == ["Hot stone massage", "Squash_court"]
@@ -88,7 +90,7 @@ async def test_pages_neither_skip_nor_repeat_while_services_are_added(running: R
     added = 0
     while True:
         page = await running.catalog.ListServices(catalog_pb2.ListServicesRequest(
-            page_size=2, page_token=token, order_by=order))
+            page_size=2, page_token=token, order_by=order, currency_code="EUR"))
         seen += [s.display_name for s in page.services]
         token = page.next_page_token
         if not token:
@@ -118,7 +120,11 @@ async def test_page_tokens_are_tamper_checked_and_bound_to_their_filters(running
 @pytest.mark.parametrize(
     ("fields", "field"),
     [pytest.param({"query": "x" * 101}, "query", id="long-query"),
-     pytest.param({"min_price_minor": 10, "max_price_minor": 5}, "max_price_minor", id="inverted-price"),
+     pytest.param({"min_price_minor": 10, "max_price_minor": 5, "currency_code": "EUR"}, "max_price_minor",
+                  id="inverted-price"),
+     pytest.param({"max_price_minor": 5}, "currency_code", id="price-without-currency"),
+     pytest.param({"order_by": catalog_pb2.SERVICE_ORDER_PRICE}, "currency_code", id="price-order-without-currency"),
+     pytest.param({"currency_code": "eur"}, "currency_code", id="bad-currency"),
      pytest.param({"available_after": ts(at("2030-01-08T00:00"))}, "available_before", id="half-a-range"),
      pytest.param({"category": "categories/nope"}, "category", id="bad-category"),
      pytest.param({"provider": "services/" + "a" * 32}, "provider", id="bad-provider"),

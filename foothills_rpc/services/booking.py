@@ -214,7 +214,8 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def CancelBooking(self, request: booking_pb2.CancelBookingRequest,
                             context: Any) -> booking_pb2.CancelBookingResponse:
         booking = await self._bookings.cancel(principal(), resource_id(request.name, "bookings"),
-                                              reason=request.reason, override=request.override_policy)
+                                              reason=request.reason, override=request.override_policy,
+                                              request_id=request.request_id, validate_only=request.validate_only)
         return booking_pb2.CancelBookingResponse(booking=booking_to_proto(booking))
 
     async def RescheduleBooking(self, request: booking_pb2.RescheduleBookingRequest,

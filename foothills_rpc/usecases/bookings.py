@@ -475,41 +475,75 @@ class Bookings:
 
     # --- status changes ------------------------------------------------------------------
 
-    async def cancel(self, caller: Principal, booking_id: uuid.UUID, *, reason: str, override: bool) -> Booking:
+    async def cancel(self, caller: Principal, booking_id: uuid.UUID, *, reason: str, override: bool,
+                     request_id: str = "", validate_only: bool = False) -> Booking:
+        """Cancels under the policy; a retry with the same `request_id` returns the first result. With
+        `validate_only`, returns the booking as the cancellation would leave it (the fee it would
+        charge now) and changes nothing, or raises the refusal the cancellation would meet."""
+        errors = Collector()
         if len(reason) > MAX_REASON:
-            raise InvalidArgument.single("reason", f"must be at most {MAX_REASON} characters")
+            errors.add("reason", f"must be at most {MAX_REASON} characters")
+        if request_id:
+            check_request_id(request_id, errors)
+        errors.check()
         if override and caller.role is not Role.ADMIN:
             raise PermissionDenied("only admins override the cancellation policy", reason="OVERRIDE_NOT_ALLOWED")
         if override and not reason.strip():
             raise InvalidArgument.single("reason", "is required when overriding the cancellation policy")
         now = self._clock.now()
+        reason = reason.strip()
+
+        if validate_only:
+            async def preview(session: AsyncSession) -> Booking:
+                booking = await repo.booking_for(session, caller, booking_id)
+                fee = self._cancellation_fee(caller, booking, override=override, now=now)
+                session.expunge(booking)  # the answer shows the outcome; nothing of it is written
+                booking.status, booking.cancel_reason, booking.cancellation_fee_minor = (
+                    Status.CANCELLED.value, reason, fee)
+                return booking
+
+            return await self._db.read(preview)
+
+        key = repo.RequestKey(caller.user_id, "CancelBooking", request_id,
+                              _digest(booking_id, reason, override)) if request_id else None
 
         async def apply(session: AsyncSession) -> Booking:
+            if key is not None and (earlier := await repo.earlier_request(session, key)) is not None:
+                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
-            check_transition(Status(booking.status), Status.CANCELLED)
             before = _audited(booking)
-            fee = 0
-            if override:
-                pass  # an admin's decision, recorded with its reason; no fee
-            elif booking.provider_id == caller.user_id and booking.customer_id != caller.user_id:
-                # The provider calls it off: never a fee, but not once it has started.
-                if now >= booking.start_at:
-                    raise FailedPrecondition("the booking has started", reason="OUTSIDE_CANCELLATION_WINDOW")
-            else:
-                # The customer (or an admin acting for them) cancels under the policy agreed when booking.
-                verdict = evaluate(catalog_repo.cancellation_of(booking.cancellation_policy), start=booking.start_at,
-                                   now=now, charged_minor=booking.total_price_minor)
-                if not verdict.allowed:
-                    raise FailedPrecondition("the cancellation policy no longer allows cancelling this booking",
-                                             reason="OUTSIDE_CANCELLATION_WINDOW")
-                fee = verdict.fee_minor
-            await self._cancel(session, booking, reason=reason.strip(), fee=fee, now=now)
-            _audit(session, caller, booking, "CancelBooking", before, now, reason=reason.strip())
+            fee = self._cancellation_fee(caller, booking, override=override, now=now)
+            await self._cancel(session, booking, reason=reason, fee=fee, now=now)
+            if key is not None:
+                await repo.remember_request(session, key, booking.id, now)
+            _audit(session, caller, booking, "CancelBooking", before, now, reason=reason)
             return booking
 
-        booking = await self._db.run(apply)
+        booking = await (self._idempotent(apply, caller, key) if key is not None else self._db.run(apply))
         self._committed()
         return booking
+
+    @staticmethod
+    def _cancellation_fee(caller: Principal, booking: Booking, *, override: bool, now: datetime) -> int:
+        """The fee cancelling `booking` now charges; raises the refusal if it may not be cancelled."""
+        check_transition(Status(booking.status), Status.CANCELLED)
+        if override:
+            return 0  # an admin's decision, recorded with its reason; no fee
+        if booking.provider_id == caller.user_id and booking.customer_id != caller.user_id:
+            # The provider calls it off: never a fee, but not once it has started.
+            if now >= booking.start_at:
+                raise FailedPrecondition("the booking has started", reason="OUTSIDE_CANCELLATION_WINDOW")
+            return 0
+        # The customer (or an admin acting for them) cancels under the policy agreed when booking.
+        verdict = evaluate(catalog_repo.cancellation_of(booking.cancellation_policy), start=booking.start_at,
+                           now=now, charged_minor=booking.total_price_minor)
+        if not verdict.allowed:
+            message = "the cancellation policy no longer allows cancelling this booking"
+            if caller.role is Role.ADMIN:  # say how the refusal can be overridden
+                message += "; an admin may override it with override_policy and a reason"
+            raise FailedPrecondition(message, reason="OUTSIDE_CANCELLATION_WINDOW",
+                                     metadata={"overridable_with": "override_policy"})
+        return verdict.fee_minor
 
     async def _cancel(self, session: AsyncSession, booking: Booking, *, reason: str, fee: int, now: datetime) -> None:
         booking.status = Status.CANCELLED.value

@@ -30,7 +30,7 @@ from foothills_rpc.domain.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from foothills_rpc.domain.pricing import Quote, applicable_rules, price_of
+from foothills_rpc.domain.pricing import Quote, applicable_rules, price_of, validate_currency
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
@@ -202,6 +202,11 @@ class Catalog:
         if (search.min_price_minor is not None and search.max_price_minor is not None
                 and search.min_price_minor > search.max_price_minor):
             errors.add("max_price_minor", "must not be below min_price_minor")
+        priced = search.min_price_minor is not None or search.max_price_minor is not None or search.order == "price"
+        if search.currency and not validate_currency(search.currency):
+            errors.add("currency_code", "must be an ISO 4217 code such as EUR")
+        elif priced and not search.currency:  # minor units of two currencies do not compare
+            errors.add("currency_code", "is required with a price filter or the price order")
         if (search.available_after is None) != (search.available_before is None):
             errors.add("available_before", "set both available_after and available_before, or neither")
         elif search.available_after and search.available_before and search.available_after >= search.available_before:

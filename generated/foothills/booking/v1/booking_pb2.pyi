@@ -182,14 +182,18 @@ class ListBookingsResponse(_message.Message):
     def __init__(self, bookings: _Optional[_Iterable[_Union[Booking, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CancelBookingRequest(_message.Message):
-    __slots__ = ("name", "reason", "override_policy")
+    __slots__ = ("name", "reason", "override_policy", "request_id", "validate_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     reason: str
     override_policy: bool
-    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ..., override_policy: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    validate_only: bool
+    def __init__(self, name: _Optional[str] = ..., reason: _Optional[str] = ..., override_policy: _Optional[bool] = ..., request_id: _Optional[str] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class CancelBookingResponse(_message.Message):
     __slots__ = ("booking",)

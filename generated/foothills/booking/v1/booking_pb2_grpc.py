@@ -184,9 +184,14 @@ class BookingServiceServicer:
         service's provider and admins cancel without a fee; an admin may also override a refusal with
         `override_policy` and a `reason`.
 
+        `validate_only` shows the fee before the customer commits to it. Retrying with the same
+        `request_id` returns the first result.
+
         Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason BOOKING_ALREADY_CANCELLED,
-        INVALID_STATUS_TRANSITION (completed) or OUTSIDE_CANCELLATION_WINDOW; PERMISSION_DENIED reason
-        OVERRIDE_NOT_ALLOWED (`override_policy` from a non-admin).
+        INVALID_STATUS_TRANSITION (completed) or OUTSIDE_CANCELLATION_WINDOW (the policy refuses it
+        now; when the customer cancels, the ErrorInfo metadata `overridable_with` = `override_policy`
+        says an admin may still cancel it that way); PERMISSION_DENIED reason OVERRIDE_NOT_ALLOWED
+        (`override_policy` from a non-admin); ALREADY_EXISTS reason REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

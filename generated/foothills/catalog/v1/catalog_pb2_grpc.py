@@ -194,7 +194,8 @@ class CatalogServiceServicer:
         """Searches and lists active services. Public. Filtering, sorting and paging happen in the
         database; page tokens are opaque, tamper-checked and stay stable while services are added.
 
-        Errors: INVALID_ARGUMENT (bad filters, page size or page token).
+        Errors: INVALID_ARGUMENT (bad filters, page size or page token; a price filter or the price
+        order without `currency_code`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
