@@ -134,12 +134,14 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     _migrate_embedded(settings)
     counts = asyncio.run(seed())
-    sign_in_as = counts.pop("sign_in_as")
+    sign_in_as: list[str] = counts.pop("sign_in_as")  # type: ignore[assignment]
+    customer, provider, admin = sign_in_as
     if counts.get("bookings", args.bookings) != args.bookings:
         print(f"warning: only {counts['bookings']} of {args.bookings} bookings fit the catalog's diaries; "
               "add services or users", file=sys.stderr)
     print("seeded " + ", ".join(f"{value} {key}" for key, value in counts.items())
-          + f"; every demo account's password is {DEMO_PASSWORD!r} (try {sign_in_as})")
+          + f"; every demo account's password is {DEMO_PASSWORD!r} (try {customer}, the provider {provider} "
+            f"or the admin {admin})")
     return 0
 
 
@@ -163,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed-demo", help="fill the database with a realistic demo catalog")
     seed.add_argument("--services", type=int, default=40, help="services to create (default %(default)s)")
     seed.add_argument("--users", type=int, default=50, help="customers to create (default %(default)s)")
-    seed.add_argument("--bookings", type=int, default=0, help="bookings to create, past and future, obeying every "
-                      "booking rule (default %(default)s)")
+    seed.add_argument("--bookings", type=int, default=300, help="bookings to create, past and future, obeying every "
+                      "booking rule (default %(default)s; 0 for a catalog only)")
     seed.set_defaults(run=_seed_demo)
     args = parser.parse_args(argv)
     try:

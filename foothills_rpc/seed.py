@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
-from sqlalchemy import JSON, insert
+from sqlalchemy import JSON, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import catalog as catalog_repo
@@ -326,8 +326,9 @@ async def seed_demo(components: Components, *, services: int, users: int, bookin
                  for i in range(provider_count)]
     customers = [user_row(f"customer{i}.{run_id}@demo.foothills.invalid", f"Customer {i}", Role.CUSTOMER)
                  for i in range(users)]
-    for batch in progress(list(_batches(providers + customers, 5000)),
-                          -(-(len(providers) + len(customers)) // 5000), "users"):
+    admin = user_row(f"admin.{run_id}@demo.foothills.invalid", "Demo Admin", Role.ADMIN)
+    everyone = [admin, *providers, *customers]
+    for batch in progress(list(_batches(everyone, 5000)), -(-len(everyone) // 5000), "users"):
         await components.db.run(lambda s, b=batch: insert_rows(s, User, b))  # type: ignore[misc]
 
     categories = [{"id": uuid.uuid4(), "display_name": f"{name} {run_id}", "name_key": f"{name} {run_id}".lower(),
@@ -400,9 +401,26 @@ async def seed_demo(components: Components, *, services: int, users: int, bookin
                              "capacity": service.capacity, "seats_taken": s.taken, "offered": True} for s in slots]
         planner.forget_providers()
         await components.db.run(lambda s, c=chunk: _write_chunk(s, c))  # type: ignore[misc]
-    counts: dict[str, object] = {"users": len(customers), "providers": len(providers),
+    counts: dict[str, object] = {"users": len(customers), "providers": len(providers), "admin": 1,
                                  "categories": len(categories), "services": services}
     if bookings:
         counts["bookings"] = placed
-    counts["sign_in_as"] = f"customer0.{run_id}@demo.foothills.invalid"
+        counts["conflicts"] = await components.db.run(
+            lambda s: _disable_busiest_customer(s, [row["id"] for row in customers[1:]], now))  # type: ignore[misc]
+    counts["sign_in_as"] = [str(row["email"]) for row in (customers[:1] + providers[:1] + [admin])]
     return counts
+
+
+async def _disable_busiest_customer(session: AsyncSession, customer_ids: list[uuid.UUID], now: datetime) -> int:
+    """Disables the customer (not the first, whose sign-in is printed) with the most future active bookings,
+    so the admin's conflict list has something to show: each of those bookings is now a conflict."""
+    future = (select(Booking.customer_id, func.count().label("n"))
+              .where(Booking.customer_id.in_(customer_ids), Booking.start_at > now,
+                     Booking.status.in_(("pending", "confirmed")))
+              .group_by(Booking.customer_id).order_by(func.count().desc(), Booking.customer_id).limit(1))
+    busiest = (await session.execute(future)).first()
+    if busiest is None:
+        return 0
+    await session.execute(update(User).where(User.id == busiest[0]).values(
+        disabled=True, disabled_reason="demo: disabled to show booking conflicts", updated_at=now))
+    return int(busiest[1])

@@ -310,33 +310,13 @@ def test_the_log_has_one_line_per_rpc_and_no_secrets(server: Server) -> None:
         assert secret not in log
 
 
-def _run_readme_block(server: Server, heading: str) -> subprocess.CompletedProcess[str]:
-    """Runs the first ```sh block after `heading` in the README against `server`, as a reader would paste it.
-
-    `uv run foothills-rpc` becomes this interpreter's `-m foothills_rpc.cli`, run with the server's own
-    environment (so it uses the server's database), and grpcurl is the one beside the interpreter.
-    """
+def _readme_examples() -> str:
+    """Every ```sh block of the README's "Try it" part, in order, as one script (variables carry over)."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert heading in readme, f"no {heading!r} in the README"
-    block = re.search(r"```sh\n(.*?)```", readme.split(heading, 1)[1], flags=re.DOTALL)
-    assert block is not None, f"no ```sh block after {heading!r} in the README"
-    script = block.group(1)
-    assert "localhost:50051" in script
-    script = script.replace("localhost:50051", f"localhost:{server.port}")
-    script = script.replace("uv run foothills-rpc", f"'{sys.executable}' -m foothills_rpc.cli")
-    path = f"{Path(GRPCURL or 'grpcurl').parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**_server_env(server.folder), "PATH": path}
-    result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True,
-                            env=env, cwd=server.folder, timeout=4 * CALL_TIMEOUT, check=False)
-    assert result.returncode == 0, f"the README block after {heading!r} failed ({result.returncode}):\n{result.stderr}"
-    return result
-
-
-def test_the_readme_grpcurl_example_works(server: Server) -> None:
-    result = _run_readme_block(server, "## Try it with grpcurl")
-    profile = json.loads(result.stdout[result.stdout.rindex('{\n  "user"'):])
-    assert profile["user"]["email"] == "ann@example.com"
-    assert profile["user"]["display_name"] == "Ann"
+    part = readme.split("## Try it with grpcurl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", part, flags=re.DOTALL)
+    assert len(blocks) >= 4, "the README's examples were not found"
+    return "\n".join(blocks)
 
 
 def _json_documents(text: str) -> list[Any]:
@@ -348,21 +328,48 @@ def _json_documents(text: str) -> list[Any]:
     return documents
 
 
-def test_the_readme_catalog_example_works(server: Server) -> None:
+def test_the_readme_examples_run_verbatim_in_order(tmp_path: Path) -> None:
+    """The README's commands, exactly as a newcomer pastes them at the repository's root, against a fresh
+    server: only the port differs (the README's 50051 may be taken here). A command that stops working,
+    or an example that stops showing what the README says, fails this test."""
+    script = _readme_examples()
+    assert "localhost:50051" in script and "uuidgen" not in script
     started = datetime.now(UTC)
-    result = _run_readme_block(server, "### Explore the catalog")
-    seeded, _, rest = result.stdout.partition("\n")
-    assert seeded.startswith("seeded 50 users, 3 providers, 6 categories, 40 services; ")
-    categories, services, slots = _json_documents(rest)
+    server = _spawn(tmp_path)
+    try:
+        _wait_until_serving(server)
+        env = {**_server_env(tmp_path), "PATH": os.environ.get("PATH", "")}
+        result = subprocess.run(["bash", "-c", "set -euo pipefail\n"
+                                 + script.replace("localhost:50051", f"localhost:{server.port}")],
+                                capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
+                                timeout=20 * CALL_TIMEOUT, check=False)
+    finally:
+        assert stop_process(server.process) == 0, server.log_text()
+    assert result.returncode == 0, f"a README example failed ({result.returncode}):\n{result.stderr}"
+    listed, described, answers = re.split(r"^(?=foothills\.auth\.v1\.AuthService is a service:|\{)",
+                                          result.stdout, maxsplit=2, flags=re.MULTILINE)
+    assert set(listed.split()) == {*SERVICES, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+    assert "rpc Register (" in described
+    seeded = next(line for line in result.stdout.splitlines() if line.startswith("seeded "))
+    assert seeded.startswith("seeded 50 users, 3 providers, 1 admin, 6 categories, 40 services, 300 bookings")
+    documents = _json_documents(answers)
+    assert documents[0] == {"status": "SERVING"}
+    profile, updated = documents[2], documents[3]  # after health and the registration
+    assert profile["user"]["email"] == "ann@example.com" and profile["user"]["display_name"] == "Ann"
+    assert updated["user"]["time_zone"] == "Europe/Paris"
+    categories, services, slots = documents[4:7]
     assert len(categories["categories"]) == 3 and categories["next_page_token"]
-    assert len(services["services"]) == 3
+    assert 1 <= len(services["services"]) <= 3  # the demo's massages in euros
     assert all("massage" in (s["display_name"] + s["description"]).lower() for s in services["services"])
     prices = [int(s["base_price"]["amount_minor"]) for s in services["services"]]
-    assert prices == sorted(prices)
-    assert slots["slots"], "the README's ListSlots found no slots"
+    assert prices == sorted(prices) and {s["base_price"]["currency_code"] for s in services["services"]} == {"EUR"}
+    assert slots["slots"] and slots["bookable_start_time"], "the README's ListSlots found no slots"
+    preview, cancelled = documents[-2]["booking"], documents[-1]["booking"]
+    assert preview["status"] == "BOOKING_STATUS_CANCELLED" and "amount_minor" in preview["cancellation_fee"]
+    assert cancelled["status"] == "BOOKING_STATUS_CANCELLED" and cancelled["cancel_reason"] == "plans changed"
     for slot in slots["slots"]:
         assert started + timedelta(hours=1) <= _instant(slot["start_time"]) < started + timedelta(days=7, minutes=1)
-        assert 0 < slot["remaining_seats"] <= slot["capacity"]
+        assert 0 <= slot.get("remaining_seats", 0) <= slot["capacity"]  # the demo's bookings fill some
         assert slot["price"]["seats"] == 1
 
 
@@ -713,3 +720,21 @@ def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path,
         assert [e["state"] for e in listed["waitlist_entries"]] == ["WAITLIST_ENTRY_STATE_BOOKED"]
     finally:
         assert stop_process(server.process) == 0, server.log_text()
+
+
+def test_bootstrap_finds_the_uv_it_installed_without_installing_it_again(tmp_path: Path) -> None:
+    """`scripts/serve` runs `scripts/bootstrap` on every start. pip puts uv in ~/.local/bin, which a fresh
+    shell often lacks on PATH: bootstrap must look there instead of installing uv again (5.6 s a start)."""
+    home = tmp_path / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    calls = tmp_path / "uv-calls"
+    fake = home / ".local" / "bin" / "uv"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> '{calls}'\n")
+    fake.chmod(0o755)
+    root = Path(__file__).parents[1]
+    result = subprocess.run(["bash", str(root / "scripts" / "bootstrap")],
+                            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "installing uv" not in result.stderr
+    assert calls.read_text() == "sync --frozen --quiet\n"

@@ -37,10 +37,11 @@ from tests.catalog_support import ts
 from tests.support import TEST_SECRET, make_settings
 
 SEED_TIMEOUT = 120.0
-DEMO_EMAIL = re.compile(r"(customer|provider)\d+\.([0-9a-f]{6})@demo\.foothills\.invalid")
-EXPECTED_OUTPUT = re.compile(re.escape(f"seeded 30 users, 3 providers, 6 categories, 12 services; "
+DEMO_EMAIL = re.compile(r"(customer\d+|provider\d+|admin)\.([0-9a-f]{6})@demo\.foothills\.invalid")
+EXPECTED_OUTPUT = re.compile(re.escape(f"seeded 30 users, 3 providers, 1 admin, 6 categories, 12 services; "
                                        f"every demo account's password is {DEMO_PASSWORD!r} (try customer0.")
-                             + r"[0-9a-f]{6}@demo\.foothills\.invalid\)\n")
+                             + r"([0-9a-f]{6})@demo\.foothills\.invalid, the provider provider0\.\1@demo\.foothills"
+                             + r"\.invalid or the admin admin\.\1@demo\.foothills\.invalid\)\n")
 
 
 def _seed(url: str, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -101,7 +102,7 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
     if database_url.startswith("sqlite"):
         database_url = f"sqlite:///{tmp_path / 'seed.db'}"  # fresh and unmigrated: the command migrates it
 
-    first = _seed(database_url, tmp_path)
+    first = _seed(database_url, tmp_path, "--bookings", "0")
     assert first.returncode == 0, first.stderr
     assert EXPECTED_OUTPUT.fullmatch(first.stdout), first.stdout
 
@@ -125,6 +126,9 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
         providers = {f"users/{user_id.hex}" for _, role, user_id in users if role == "provider"}
         assert len(customers) == 30
         assert len(providers) == 3
+        admin = next(email for email, role, _ in users if role == "admin")
+        assert (await browser.auth.Login(auth_pb2.LoginRequest(email=admin, password=DEMO_PASSWORD))).user.role == (
+            user_pb2.ROLE_ADMIN)
         assert {s.provider for s in services} <= providers
 
         login = await browser.auth.Login(auth_pb2.LoginRequest(email=customers[0], password=DEMO_PASSWORD))
@@ -143,7 +147,7 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
             assert {s.price.total_price.currency_code for s in slots} == {service.base_price.currency_code}
 
     # A second run adds a second, separate demo world (its own run id), clashing with nothing.
-    second = _seed(database_url, tmp_path)
+    second = _seed(database_url, tmp_path, "--bookings", "0")
     assert second.returncode == 0, second.stderr
     assert EXPECTED_OUTPUT.fullmatch(second.stdout), second.stdout
 
@@ -153,7 +157,7 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
         assert len(categories) == 12
         assert len({c.display_name.rsplit(" ", 1)[1] for c in categories}) == 2
         users = await browser.users()
-        assert len(users) == 2 * (30 + 3)
+        assert len(users) == 2 * (30 + 3 + 1)
         assert len({DEMO_EMAIL.fullmatch(email).group(2) for email, _, _ in users}) == 2  # type: ignore[union-attr]
         newest = next(email for email, role, _ in users if role == "customer" and not email.endswith(
             f"{run_id}@demo.foothills.invalid"))
@@ -161,8 +165,8 @@ async def test_seed_demo_builds_a_browsable_catalog_and_can_run_twice(database_u
         assert login.user.email == newest
 
 
-BOOKED_OUTPUT = re.compile(re.escape("seeded 30 users, 3 providers, 6 categories, 12 services, 400 bookings; ")
-                           + r".*\n")
+BOOKED_OUTPUT = re.compile(re.escape("seeded 30 users, 3 providers, 1 admin, 6 categories, 12 services, 400 bookings, ")
+                           + r"(\d+) conflicts; .*\n")
 
 
 async def _booking_facts(session: AsyncSession) -> dict[str, Any]:
@@ -194,7 +198,8 @@ async def _booking_facts(session: AsyncSession) -> dict[str, Any]:
     used_slots = (await session.execute(select(func.count()).where(Slot.seats_taken > 0))).scalar()
     return {"seat_mismatches": seat_mismatches, "off_slot": off_slot, "customer_overlaps": customer_overlaps,
             "provider_overlaps": provider_overlaps, "bookings": bookings, "services": services, "events": events,
-            "sequence": sequence, "used_slots": used_slots}
+            "sequence": sequence, "used_slots": used_slots,
+            "disabled": set((await session.execute(select(User.id).where(User.disabled.is_(True)))).scalars())}
 
 
 async def test_seed_demo_bookings_keep_every_booking_invariant(database_url: str, tmp_path: Path) -> None:
@@ -260,8 +265,17 @@ async def test_seed_demo_bookings_keep_every_booking_invariant(database_url: str
                 expected.append(booking.status)
             assert sorted(kinds[booking.id]) == sorted(expected), booking.status
 
-        # The server reads them like its own: the busiest customer's list through ListBookings.
-        busiest = Counter(b.customer_id for b in bookings).most_common(1)[0][0]
+        # One busy customer is disabled: their future active bookings are the demo's conflicts.
+        match = BOOKED_OUTPUT.fullmatch(result.stdout)
+        assert match is not None
+        disabled = facts["disabled"]
+        assert len(disabled) == 1
+        future = [b for b in bookings if b.customer_id in disabled and b.start_at > finished
+                  and b.status in ("pending", "confirmed")]
+        assert len(future) == int(match.group(1)) > 0
+
+        # The server reads them like its own: the busiest enabled customer's list through ListBookings.
+        busiest = Counter(b.customer_id for b in bookings if b.customer_id not in disabled).most_common(1)[0][0]
         email = next(e for e, _, user_id in await browser.users() if user_id == busiest)
         login = await browser.auth.Login(auth_pb2.LoginRequest(email=email, password=DEMO_PASSWORD))
         listed = await browser.booking.ListBookings(

@@ -71,7 +71,11 @@ class Listener:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            await self._task  # the listener checks `_stopping` at least once a second
+            # Cancelled, not awaited: it notices `_stopping` only once a second, and an idle server
+            # should stop at once. Leaving the `async with` closes its connection.
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     def _gap(self) -> None:
         for callbacks in self._subscribers.values():
