@@ -115,14 +115,15 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)
-    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens, cache=CatalogCache(listener))
+    cache = CatalogCache(listener)
+    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens, cache=cache)
     bookings = Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
                         changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
         settings=settings, clock=clock, db=db, listener=listener, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
-        users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens),
+        users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop),
         catalog=catalog,
         bookings=bookings,
         support=Support(db=db, clock=clock, page_tokens=page_tokens),

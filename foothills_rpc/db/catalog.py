@@ -250,7 +250,7 @@ async def search_services(session: AsyncSession, search: ServiceSearch, *, now: 
     """Active services matching `search`, sorted, keyset-paginated after the sort key `after`.
 
     Returns ids, not rows: the caller takes the rows from the catalog cache."""
-    query = select(Service.id).where(Service.archived.is_(False))
+    query = select(Service.id).where(Service.archived.is_(False), Service.suspended.is_(False))
     if search.query:
         escaped = search.query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Service.search_text.like(f"%{escaped}%", escape="\\"))
@@ -384,6 +384,16 @@ async def slot_at(session: AsyncSession, service_id: uuid.UUID, start: datetime)
 # Built once: every booking, hold and quote reads its slot.
 _SLOT_AT = select(Slot).where(Slot.service_id == bindparam("service_id"), Slot.start_at == bindparam("start"),
                               Slot.offered.is_(True))
+
+
+async def suspend_services_of(session: AsyncSession, provider_id: uuid.UUID, *, suspended: bool,
+                              now: datetime) -> int:
+    """Suspends (or resumes) the provider's services, bumping their version so no copy read before is
+    used to price or list slots; how many changed."""
+    result = await session.execute(
+        update(Service).where(Service.provider_id == provider_id, Service.suspended.is_(not suspended))
+        .values(suspended=suspended, version=Service.version + 1, updated_at=now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def active_service_ids(session: AsyncSession) -> list[uuid.UUID]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -221,6 +222,9 @@ class Service(Base):
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     availability: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True while the provider is disabled (set in the same transaction): the service takes no bookings
+    # or holds and shows no free slots, without the hot path reading the provider's row.
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped by every change; the etag is derived from it (optimistic concurrency).
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -416,6 +420,19 @@ class IdempotencyKey(Base):
     # Digest of the request's content: the same request_id with other content is refused.
     request_hash: Mapped[str] = mapped_column(String(64))
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BulkRequest(Base):
+    """A retried bulk mutation returns its first report: one row per (caller, method, request_id)."""
+
+    __tablename__ = "bulk_requests"
+
+    caller_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

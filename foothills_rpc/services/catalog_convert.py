@@ -99,7 +99,8 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
             for t in spec.cancellation.tiers]),
         pricing=pricing_to_proto(spec.pricing),
         runs_without_provider=spec.runs_without_provider,
-        state=catalog_pb2.SERVICE_STATE_ARCHIVED if service.archived else catalog_pb2.SERVICE_STATE_ACTIVE,
+        state=(catalog_pb2.SERVICE_STATE_ARCHIVED if service.archived else
+               catalog_pb2.SERVICE_STATE_SUSPENDED if service.suspended else catalog_pb2.SERVICE_STATE_ACTIVE),
         etag=etag(service),
         create_time=timestamp(service.created_at),
         update_time=timestamp(service.updated_at),

@@ -227,6 +227,8 @@ class Bookings:
         `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         if service.archived:
             raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
+        if service.suspended:
+            raise FailedPrecondition("the service's provider is not taking bookings now", reason="SERVICE_SUSPENDED")
         if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
             raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
         # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.

@@ -324,7 +324,7 @@ class Catalog:
         now = self._clock.now()
         service = await self.service(service_id)
         for _ in range(MAX_STALE_READS):
-            if service.archived:
+            if service.archived or service.suspended:
                 return SlotListing([])
             opens, closes = now + self.minimum_notice(service), self.horizon(service, now)
             # Seats are read now, never cached, in the statement that checks the service's version. Holds

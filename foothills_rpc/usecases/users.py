@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foothills_rpc.clock import Clock
 from foothills_rpc.db import accounts as repo
 from foothills_rpc.db import audit
+from foothills_rpc.db import catalog as catalog_repo
+from foothills_rpc.db.changes import CATALOG, notify
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
@@ -21,10 +24,12 @@ MAX_REASON_LENGTH = 500
 
 
 class UserAdmin:
-    def __init__(self, *, db: Database, clock: Clock, page_tokens: PageTokens) -> None:
+    def __init__(self, *, db: Database, clock: Clock, page_tokens: PageTokens,
+                 catalog_changed: Callable[[], None] = lambda: None) -> None:
         self._db = db
         self._clock = clock
         self._page_tokens = page_tokens
+        self._catalog_changed = catalog_changed  # this process's catalog cache forgets at once
 
     async def list(self, filters: repo.UserFilter, *, requested_size: int, token: str) -> tuple[list[User], str]:
         if len(filters.query) > MAX_QUERY_LENGTH:
@@ -64,7 +69,10 @@ class UserAdmin:
                 user.updated_at = now
             return user
 
-        return await self._db.run(apply)
+        try:
+            return await self._db.run(apply)
+        finally:
+            self._catalog_changed()
 
     async def set_disabled(self, actor: Principal | None, user_id: uuid.UUID, disabled: bool,
                            reason: str = "") -> User:
@@ -86,6 +94,9 @@ class UserAdmin:
                 user.disabled = disabled
                 user.disabled_reason = reason if disabled else ""
                 user.updated_at = now
+                # A disabled provider's services stop taking bookings at once, in every process.
+                if await catalog_repo.suspend_services_of(session, user.id, suspended=disabled, now=now):
+                    await notify(session, CATALOG)
             if disabled:
                 await repo.revoke_sessions(session, user_id=user_id, now=now, reason="user_disabled")
             elif was_disabled:

@@ -164,7 +164,9 @@ class AdminServiceServicer:
 
     def DisableUser(self, request, context):
         """Disables a user: they cannot sign in and every token they hold stops working at once.
-        Disabling a disabled user changes nothing.
+        Disabling a disabled user changes nothing. A provider's services are suspended at once
+        (SERVICE_STATE_SUSPENDED: no free slots, not found by search, bookings and holds refused with
+        SERVICE_SUSPENDED) and their future bookings are listed as conflicts; EnableUser resumes them.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason LAST_ADMIN when it would leave
         the platform without an active admin.

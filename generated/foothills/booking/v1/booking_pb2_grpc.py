@@ -139,8 +139,9 @@ class BookingServiceServicer:
         Retrying with the same `request_id` returns the first booking instead of creating another.
         Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED (the
         same request_id with different content); FAILED_PRECONDITION with reason SLOT_UNAVAILABLE (not
-        a slot of the service, or not enough free seats), SERVICE_ARCHIVED, MINIMUM_NOTICE, START_IN_PAST,
-        TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING (the caller has another booking
+        a slot of the service, or not enough free seats), SERVICE_ARCHIVED, SERVICE_SUSPENDED (its
+        provider is disabled), MINIMUM_NOTICE, START_IN_PAST (the start has passed), TOO_FAR_AHEAD,
+        SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING (the caller has another booking
         at that time), PROVIDER_UNAVAILABLE (the provider is booked elsewhere at that time),
         PRICE_CHANGED (`expected_total_price` no longer holds; the ErrorInfo metadata carries the new
         `total_minor` and `currency_code`), HOLD_EXPIRED (the `hold` expired or was released) or
@@ -255,9 +256,10 @@ class BookingServiceServicer:
         Retrying with the same `request_id` returns the first hold instead of taking more seats.
         Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED;
         FAILED_PRECONDITION with the reasons of CreateBooking that concern the slot and the caller
-        (SLOT_UNAVAILABLE, SERVICE_ARCHIVED, MINIMUM_NOTICE, START_IN_PAST, TOO_FAR_AHEAD,
-        SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE) or SLOT_ALREADY_HELD_BY_USER (the caller holds seats
-        of that slot already); ABORTED when a concurrent change won (retry).
+        (SLOT_UNAVAILABLE, SERVICE_ARCHIVED, SERVICE_SUSPENDED, MINIMUM_NOTICE, START_IN_PAST,
+        TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE) or
+        SLOT_ALREADY_HELD_BY_USER (the caller holds seats of that slot already); ABORTED when a
+        concurrent change won (retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -296,8 +298,8 @@ class BookingServiceServicer:
 
         Errors: INVALID_ARGUMENT; NOT_FOUND (service); FAILED_PRECONDITION with reason SLOT_AVAILABLE
         (the seats are free: book them), SLOT_UNAVAILABLE (not a slot, or fewer seats than asked),
-        SERVICE_ARCHIVED, MINIMUM_NOTICE, START_IN_PAST, TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER or
-        OVERLAPPING_BOOKING.
+        SERVICE_ARCHIVED, SERVICE_SUSPENDED, MINIMUM_NOTICE, START_IN_PAST, TOO_FAR_AHEAD,
+        SLOT_ALREADY_BOOKED_BY_USER or OVERLAPPING_BOOKING.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -18,6 +18,7 @@ class ServiceState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVICE_STATE_UNSPECIFIED: _ClassVar[ServiceState]
     SERVICE_STATE_ACTIVE: _ClassVar[ServiceState]
     SERVICE_STATE_ARCHIVED: _ClassVar[ServiceState]
+    SERVICE_STATE_SUSPENDED: _ClassVar[ServiceState]
 
 class OverrideKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,6 +36,7 @@ class ServiceOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SERVICE_STATE_UNSPECIFIED: ServiceState
 SERVICE_STATE_ACTIVE: ServiceState
 SERVICE_STATE_ARCHIVED: ServiceState
+SERVICE_STATE_SUSPENDED: ServiceState
 OVERRIDE_KIND_UNSPECIFIED: OverrideKind
 OVERRIDE_KIND_CLOSED: OverrideKind
 OVERRIDE_KIND_HOURS: OverrideKind
