@@ -57,8 +57,10 @@ POLICY: dict[str, Access] = {
     **_methods("foothills.booking.v1.BookingService", PROVIDER_OR_ADMIN, "ConfirmBooking", "CompleteBooking"),
     **_methods("foothills.admin.v1.AdminService", ADMIN_ONLY,
                "ListUsers", "GetUser", "SetUserRole", "DisableUser", "EnableUser", "AssignSupportRequest",
-               "SetSupportRequestStatus", "ListConflicts", "ResolveConflict", "GetBookingStats", "ExportBookings",
-               "ListAuditEvents"),
+               "SetSupportRequestStatus", "GetBookingStats", "ExportBookings", "ListAuditEvents"),
+    # A provider sees and resolves the conflicts of their own services (the use case narrows it).
+    **_methods("foothills.admin.v1.AdminService", PROVIDER_OR_ADMIN,
+               "ListConflicts", "ResolveConflict", "ResolveConflicts"),
     # Anyone signed in asks for help; the use case shows each user only their own requests.
     **_methods("foothills.admin.v1.AdminService", SIGNED_IN,
                "CreateSupportRequest", "GetSupportRequest", "ListSupportRequests", "AddSupportMessage"),

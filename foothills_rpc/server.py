@@ -127,7 +127,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
         catalog=catalog,
         bookings=bookings,
         support=Support(db=db, clock=clock, page_tokens=page_tokens),
-        conflicts=Conflicts(db=db, clock=clock, bookings=bookings, page_tokens=page_tokens),
+        conflicts=Conflicts(db=db, clock=clock, bookings=bookings, catalog=catalog, page_tokens=page_tokens),
         audit_log=AuditLog(db=db, page_tokens=page_tokens),
         reports=Reports(db=db, clock=clock),
         authenticator=Authenticator(tokens=tokens, db=db, clock=clock),

@@ -153,9 +153,9 @@ ATTACKS = [
     Attack("AdminService/DisableUser", lambda w: admin_pb2.DisableUserRequest(name=w.ann.name, reason="x"),
            CUSTOMER_AND_PROVIDERS),
     Attack("AdminService/EnableUser", lambda w: admin_pb2.EnableUserRequest(name=w.ann.name), CUSTOMER_AND_PROVIDERS),
-    Attack("AdminService/ListConflicts", lambda w: admin_pb2.ListConflictsRequest(), CUSTOMER_AND_PROVIDERS),
+    # Pat may resolve the conflicts of his own service (Ann's booking is in none); the others may not.
     Attack("AdminService/ResolveConflict", lambda w: admin_pb2.ResolveConflictRequest(
-        booking=w.booking, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason="x"), CUSTOMER_AND_PROVIDERS),
+        booking=w.booking, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason="x"), OTHERS_OF_THE_SERVICE),
     Attack("AdminService/GetBookingStats", lambda w: admin_pb2.GetBookingStatsRequest(
         start_time=ts(TUESDAY_10 - timedelta(days=1)), end_time=_later(w)), CUSTOMER_AND_PROVIDERS),
     Attack("AdminService/ExportBookings", lambda w: admin_pb2.ExportBookingsRequest(
@@ -181,6 +181,11 @@ OWN_SCOPE: dict[str, Build] = {
     "BookingService/ListWaitlistEntries": lambda w: booking_pb2.ListWaitlistEntriesRequest(
         service=w.desk.service.name),
     "AdminService/ListSupportRequests": lambda w: admin_pb2.ListSupportRequestsRequest(requester=w.ann.name),
+    # A provider's conflicts are those of their own services: Bea is refused.
+    "AdminService/ListConflicts": lambda w: admin_pb2.ListConflictsRequest(service=w.desk.service.name),
+    "AdminService/ResolveConflicts": lambda w: admin_pb2.ResolveConflictsRequest(
+        service=w.desk.service.name, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason="x",
+        request_id="bea-bulk"),
 }
 
 # Anyone, signed in or not: public data only.

@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, Service, Slot, User
+from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, BulkRequest, Service, Slot, User
 
 
 class ConflictReason(Enum):
@@ -56,3 +56,20 @@ async def find_conflicts(session: AsyncSession, *, now: datetime, service_id: uu
     return [Conflict(booking=row[0], reasons=[reason for reason, flag in zip(ConflictReason, row[1:], strict=True)
                                               if flag])
             for row in (await session.execute(query)).all()]
+
+
+async def earlier_bulk_request(session: AsyncSession, caller_id: uuid.UUID, method: str,
+                               request_id: str) -> tuple[str, list[dict[str, object]]] | None:
+    """(request hash, report) of an earlier bulk call with this request_id, if any."""
+    row = (await session.execute(select(BulkRequest.request_hash, BulkRequest.result).where(
+        BulkRequest.caller_id == caller_id, BulkRequest.method == method,
+        BulkRequest.request_id == request_id))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def remember_bulk_request(session: AsyncSession, caller_id: uuid.UUID, method: str, request_id: str,
+                                request_hash: str, report: list[dict[str, object]], now: datetime) -> None:
+    """Stores a bulk call's report; the primary key refuses a second one (IntegrityError)."""
+    session.add(BulkRequest(caller_id=caller_id, method=method, request_id=request_id,
+                            request_hash=request_hash, result=report, created_at=now))
+    await session.flush()

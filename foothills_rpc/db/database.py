@@ -99,6 +99,10 @@ def _is_disconnect(exc: DBAPIError) -> bool:
     )
 
 
+class _Rehearsed(Exception):
+    """Leaves a rehearsal's transaction, so that the session rolls it back."""
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -127,6 +131,24 @@ class Database:
         """Runs `work`, which must only read (it is never committed, and on PostgreSQL each statement
         commits on its own); see the module docstring."""
         return await self._attempt(work, write=False)
+
+    async def rehearse(self, work: Work[T]) -> T:
+        """Runs `work` in one transaction and rolls it back: what a change would do, and nothing done
+        (AIP-163's validate_only). The objects `work` returns are detached first, so they keep the state
+        it left them in."""
+        results: list[T] = []
+
+        async def rolled_back(session: AsyncSession) -> None:
+            results.append(await work(session))
+            await session.flush()  # constraint violations surface here, as they would on commit
+            session.expunge_all()
+            raise _Rehearsed  # leaves the transaction, which the session rolls back
+
+        try:
+            await self._attempt(rolled_back, write=True)
+        except _Rehearsed:
+            return results[-1]
+        raise AssertionError("unreachable")
 
     async def _attempt(self, work: Work[T], *, write: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -17,10 +17,10 @@ from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.booking import booking_to_proto
-from foothills_rpc.services.converters import resource_id, role_from_proto, timestamp, user_to_proto
+from foothills_rpc.services.converters import optional_id, resource_id, role_from_proto, timestamp, user_to_proto
 from foothills_rpc.services.reports import ReportRpcs
 from foothills_rpc.usecases.audit import AuditLog
-from foothills_rpc.usecases.conflicts import Conflict, ConflictReason, Conflicts, Resolution
+from foothills_rpc.usecases.conflicts import Conflict, ConflictReason, Conflicts, Outcome, Resolution
 from foothills_rpc.usecases.reports import Reports
 from foothills_rpc.usecases.support import Support, SupportFilter, SupportStatus, Thread
 from foothills_rpc.usecases.users import UserAdmin
@@ -39,8 +39,12 @@ REASON_TO_PROTO = {
     ConflictReason.PROVIDER_DISABLED: conflicts_pb2.CONFLICT_REASON_PROVIDER_DISABLED,
     ConflictReason.CUSTOMER_DISABLED: conflicts_pb2.CONFLICT_REASON_CUSTOMER_DISABLED,
 }
+REASON_FROM_PROTO = {value: reason for reason, value in REASON_TO_PROTO.items()}
 RESOLUTIONS = {admin_pb2.CONFLICT_RESOLUTION_CANCEL: Resolution.CANCEL,
-               admin_pb2.CONFLICT_RESOLUTION_RESCHEDULE: Resolution.RESCHEDULE}
+               admin_pb2.CONFLICT_RESOLUTION_RESCHEDULE: Resolution.RESCHEDULE,
+               admin_pb2.CONFLICT_RESOLUTION_MOVE_TO_NEAREST: Resolution.MOVE_TO_NEAREST}
+OUTCOMES = {"cancelled": admin_pb2.CONFLICT_OUTCOME_RESULT_CANCELLED, "moved": admin_pb2.CONFLICT_OUTCOME_RESULT_MOVED,
+            "unresolved": admin_pb2.CONFLICT_OUTCOME_RESULT_UNRESOLVED}
 
 
 def _user_ref(user_id: uuid.UUID | None) -> str:
@@ -74,6 +78,14 @@ def audit_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
         name=f"auditEvents/{event.id}", actor=_user_ref(event.actor_id), action=event.action,
         target=event.target, before=_struct(event.before), after=_struct(event.after), reason=event.reason,
         create_time=timestamp(event.created_at))
+
+
+def outcome_to_proto(outcome: Outcome) -> admin_pb2.ConflictOutcome:
+    message = admin_pb2.ConflictOutcome(booking=outcome.booking, result=OUTCOMES[outcome.result],
+                                        failure_reason=outcome.failure)
+    if outcome.new_start is not None:
+        message.new_start_time.CopyFrom(timestamp(outcome.new_start))
+    return message
 
 
 def conflict_to_proto(conflict: Conflict) -> conflicts_pb2.Conflict:
@@ -181,7 +193,8 @@ class AdminServicer(ReportRpcs, admin_pb2_grpc.AdminServiceServicer):
     async def ListConflicts(self, request: admin_pb2.ListConflictsRequest,
                             context: Any) -> admin_pb2.ListConflictsResponse:
         service_id = _optional_ref(request.service, "services", "service")
-        rows, next_token = await self._conflicts.list(service_id, requested_size=request.page_size,
+        rows, next_token = await self._conflicts.list_conflicts(principal(), service_id,
+                                                                requested_size=request.page_size,
                                                       token=request.page_token)
         return admin_pb2.ListConflictsResponse(conflicts=[conflict_to_proto(c) for c in rows],
                                                next_page_token=next_token)
@@ -191,14 +204,29 @@ class AdminServicer(ReportRpcs, admin_pb2_grpc.AdminServiceServicer):
         errors = Collector()
         resolution = RESOLUTIONS.get(request.resolution)
         if resolution is None:
-            errors.add("resolution", "must be CONFLICT_RESOLUTION_CANCEL or CONFLICT_RESOLUTION_RESCHEDULE")
+            errors.add("resolution", "must be CONFLICT_RESOLUTION_CANCEL, _RESCHEDULE or _MOVE_TO_NEAREST")
         new_start = (convert.instant(request.new_start_time, "new_start_time", errors)
                      if request.HasField("new_start_time") else None)
         errors.check()
         assert resolution is not None
-        booking = await self._conflicts.resolve(principal(), resource_id(request.booking, "bookings", field="booking"),
-                                                resolution, new_start=new_start, reason=request.reason)
+        booking = await self._conflicts.resolve_conflict(
+            principal(), resource_id(request.booking, "bookings", field="booking"), resolution,
+            new_start=new_start, reason=request.reason)
         return admin_pb2.ResolveConflictResponse(booking=booking_to_proto(booking))
+
+    async def ResolveConflicts(self, request: admin_pb2.ResolveConflictsRequest,
+                               context: Any) -> admin_pb2.ResolveConflictsResponse:
+        errors = Collector()
+        service_id = optional_id(request.service, "services", "service", errors)
+        reasons = {REASON_FROM_PROTO.get(r) for r in request.reasons}
+        if None in reasons:
+            errors.add("reasons", "must be known conflict reasons")
+        # The use case adds its own violations (resolution, reason, request_id): all are reported at once.
+        outcomes = await self._conflicts.resolve_conflicts(
+            principal(), service_id=service_id, reasons={r for r in reasons if r is not None},
+            resolution=RESOLUTIONS.get(request.resolution), reason=request.reason, request_id=request.request_id,
+            errors=errors)
+        return admin_pb2.ResolveConflictsResponse(outcomes=[outcome_to_proto(o) for o in outcomes])
 
     # --- audit ---------------------------------------------------------------------------
 

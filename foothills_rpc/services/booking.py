@@ -13,8 +13,7 @@ from foothills_rpc.db.models import Booking, Hold
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
-from foothills_rpc.services.catalog import _optional_id
-from foothills_rpc.services.converters import resource_id, timestamp
+from foothills_rpc.services.converters import optional_id, resource_id, timestamp
 from foothills_rpc.usecases.bookings import BookingRequest, Bookings, EntryView, HoldRequest, check_request_id
 
 STATUS_TO_PROTO = {"pending": booking_pb2.BOOKING_STATUS_PENDING, "confirmed": booking_pb2.BOOKING_STATUS_CONFIRMED,
@@ -97,12 +96,12 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def CreateBooking(self, request: booking_pb2.CreateBookingRequest,
                             context: Any) -> booking_pb2.CreateBookingResponse:
         errors = Collector()
-        hold_id = _optional_id(request.hold, "holds", "hold", errors)
-        customer_id = _optional_id(request.customer, "users", "customer", errors)
+        hold_id = optional_id(request.hold, "holds", "hold", errors)
+        customer_id = optional_id(request.customer, "users", "customer", errors)
         if request.hold and request.customer:
             errors.add("customer", "must be empty when booking with a hold (the hold names its customer)")
         held = bool(request.hold)  # with a hold, the slot fields may be empty
-        service_id = _optional_id(request.service, "services", "service", errors, required=not held)
+        service_id = optional_id(request.service, "services", "service", errors, required=not held)
         start = None
         if not held or request.HasField("start_time"):
             start = convert.instant(request.start_time, "start_time", errors)
@@ -117,12 +116,13 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
 
     async def HoldSlot(self, request: booking_pb2.HoldSlotRequest, context: Any) -> booking_pb2.HoldSlotResponse:
         errors = Collector()
-        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        service_id = optional_id(request.service, "services", "service", errors, required=True)
         start = convert.instant(request.start_time, "start_time", errors)
         if not 0 <= request.seats <= 10_000:
             errors.add("seats", "must be between 1 and 10000 (0 means 1)")
         check_request_id(request.request_id, errors)
         errors.check()
+        assert service_id is not None  # required: a missing one was reported
         hold = await self._bookings.hold(principal(), HoldRequest(service_id=service_id, start=start,
                                                                   seats=request.seats, request_id=request.request_id))
         return booking_pb2.HoldSlotResponse(hold=self._hold_to_proto(hold))
@@ -139,18 +139,19 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
     async def JoinWaitlist(self, request: booking_pb2.JoinWaitlistRequest,
                            context: Any) -> booking_pb2.JoinWaitlistResponse:
         errors = Collector()
-        service_id = _optional_id(request.service, "services", "service", errors, required=True)
+        service_id = optional_id(request.service, "services", "service", errors, required=True)
         start = convert.instant(request.start_time, "start_time", errors)
         if not 0 <= request.seats <= 10_000:
             errors.add("seats", "must be between 1 and 10000 (0 means 1)")
         errors.check()
+        assert service_id is not None  # required: a missing one was reported
         view = await self._bookings.join_waitlist(principal(), service_id, start, request.seats)
         return booking_pb2.JoinWaitlistResponse(entry=_entry_to_proto(view))
 
     async def ListWaitlistEntries(self, request: booking_pb2.ListWaitlistEntriesRequest,
                                   context: Any) -> booking_pb2.ListWaitlistEntriesResponse:
         errors = Collector()
-        service_id = _optional_id(request.service, "services", "service", errors)
+        service_id = optional_id(request.service, "services", "service", errors)
         errors.check()
         rows, token = await self._bookings.waitlist(principal(), service_id, requested_size=request.page_size,
                                                     token=request.page_token)
@@ -203,8 +204,8 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             if request.HasField("start_after") else None,
             start_before=convert.instant(request.start_before, "start_before", errors)
             if request.HasField("start_before") else None,
-            service_id=_optional_id(request.service, "services", "service", errors),
-            customer_id=_optional_id(request.customer, "users", "customer", errors),
+            service_id=optional_id(request.service, "services", "service", errors),
+            customer_id=optional_id(request.customer, "users", "customer", errors),
             order=order or "newest")
         errors.check()
         rows, token = await self._bookings.find(principal(), filters, requested_size=request.page_size,

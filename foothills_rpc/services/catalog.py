@@ -11,7 +11,7 @@ from foothills_rpc.db.models import Service
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
-from foothills_rpc.services.converters import resource_id, set_timestamp
+from foothills_rpc.services.converters import optional_id, resource_id, set_timestamp
 from foothills_rpc.usecases.catalog import Catalog
 
 CATEGORY_FIELDS = ("display_name", "description")
@@ -90,8 +90,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if not request.service.HasField("base_price"):
             errors.add("service.base_price", "is required")
         spec = convert.service_spec_from_proto(request.service, errors)
-        category_id = _optional_id(request.service.category, "categories", "service.category", errors, required=True)
-        provider_id = _optional_id(request.service.provider, "users", "service.provider", errors)
+        category_id = optional_id(request.service.category, "categories", "service.category", errors, required=True)
+        provider_id = optional_id(request.service.provider, "users", "service.provider", errors)
         # The use case adds the spec's own violations, so every bad field is reported in one answer.
         service = await self._catalog.create_service(principal(), spec, category_id=category_id,
                                                      provider_id=provider_id, errors=errors)
@@ -109,8 +109,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             errors.add("order_by", "is not a known order")
         search = ServiceSearch(
             query=request.query.strip(),
-            category_id=_optional_id(request.category, "categories", "category", errors),
-            provider_id=_optional_id(request.provider, "users", "provider", errors),
+            category_id=optional_id(request.category, "categories", "category", errors),
+            provider_id=optional_id(request.provider, "users", "provider", errors),
             min_price_minor=request.min_price_minor if request.HasField("min_price_minor") else None,
             max_price_minor=request.max_price_minor if request.HasField("max_price_minor") else None,
             currency=request.currency_code,
@@ -134,7 +134,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         proposed = convert.service_spec_from_proto(request.service, errors)
         category_id = None
         if "category" in paths:
-            category_id = _optional_id(request.service.category, "categories", "service.category", errors,
+            category_id = optional_id(request.service.category, "categories", "service.category", errors,
                                        required=True)
         errors.check()
         changes: dict[str, object] = {}
@@ -144,15 +144,20 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 changes["currency"] = proposed.currency
             elif (field := SERVICE_FIELDS[path]) is not None:
                 changes[field] = getattr(proposed, field)
-        service = await self._catalog.update_service(principal(), service_id, expected_etag=request.service.etag,
-                                                     changes=changes, category_id=category_id)
-        return catalog_pb2.UpdateServiceResponse(service=convert.service_to_proto(service))
+        change = await self._catalog.update_service(principal(), service_id, expected_etag=request.service.etag,
+                                                    changes=changes, category_id=category_id,
+                                                    validate_only=request.validate_only)
+        response = catalog_pb2.UpdateServiceResponse(service=convert.service_to_proto(change.service))
+        convert.set_stranded(response, change.stranded)
+        return response
 
     async def DeleteService(self, request: catalog_pb2.DeleteServiceRequest,
                             context: Any) -> catalog_pb2.DeleteServiceResponse:
-        service = await self._catalog.archive_service(principal(), resource_id(request.name, "services"),
-                                                      expected_etag=request.etag)
-        return catalog_pb2.DeleteServiceResponse(service=convert.service_to_proto(service))
+        change = await self._catalog.archive_service(principal(), resource_id(request.name, "services"),
+                                                     expected_etag=request.etag, validate_only=request.validate_only)
+        response = catalog_pb2.DeleteServiceResponse(service=convert.service_to_proto(change.service))
+        convert.set_stranded(response, change.stranded)
+        return response
 
     # --- availability, slots, prices -------------------------------------------------------
 
@@ -162,8 +167,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         errors = Collector()
         availability = convert.availability_from_proto(request.availability, errors)
         errors.check()
-        service = await self._catalog.set_availability(principal(), service_id, availability)
-        return catalog_pb2.SetAvailabilityResponse(availability=convert.availability_to_proto(service))
+        change = await self._catalog.set_availability(principal(), service_id, availability,
+                                                      validate_only=request.validate_only)
+        response = catalog_pb2.SetAvailabilityResponse(availability=convert.availability_to_proto(change.service))
+        convert.set_stranded(response, change.stranded)
+        return response
 
     async def GetAvailability(self, request: catalog_pb2.GetAvailabilityRequest,
                               context: Any) -> catalog_pb2.GetAvailabilityResponse:
@@ -202,18 +210,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         errors.check()
         quote = await self._catalog.quote(service_id, start, request.seats)
         return catalog_pb2.QuotePriceResponse(quote=convert.quote_to_proto(quote))
-
-
-def _optional_id(name: str, collection: str, field: str, errors: Collector, *, required: bool = False) -> Any:
-    if not name:
-        if required:
-            errors.add(field, "is required")
-        return None
-    try:
-        return resource_id(name, collection, field=field)
-    except InvalidArgument as error:
-        errors.violations.extend(error.violations)
-        return None
 
 
 def _availability_service(name: str, field: str) -> Any:

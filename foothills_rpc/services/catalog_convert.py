@@ -10,14 +10,14 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.db import catalog as repo
-from foothills_rpc.db.models import Category, Service
+from foothills_rpc.db.models import Booking, Category, Service
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
 from foothills_rpc.domain.errors import Collector
 from foothills_rpc.domain.limits import BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, Quote, RuleKind
-from foothills_rpc.services.converters import timestamp
+from foothills_rpc.services.converters import set_timestamp, timestamp
 from foothills_rpc.usecases.catalog import etag
 
 MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,6 +46,19 @@ def instant(message: timestamp_pb2.Timestamp, field: str, errors: Collector, *, 
 
 _MIN_SECONDS = int(MIN_TIMESTAMP.timestamp())
 _MAX_SECONDS = int(MAX_TIMESTAMP.timestamp())
+
+
+MAX_STRANDED_LISTED = 100
+
+
+def set_stranded(response: Any, stranded: list[Booking]) -> None:
+    """Fills a schedule change's answer with the bookings it stranded: the first MAX_STRANDED_LISTED, and
+    how many in all."""
+    response.stranded_booking_count = len(stranded)
+    for booking in stranded[:MAX_STRANDED_LISTED]:
+        item = response.stranded_bookings.add(booking=f"bookings/{booking.id.hex}", seats=booking.seats,
+                                              customer=f"users/{booking.customer_id.hex}")
+        set_timestamp(item.start_time, booking.start_at)
 
 
 def money(amount_minor: int, currency: str) -> types_pb2.Money:

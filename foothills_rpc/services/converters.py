@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 
 from foothills.auth.v1 import user_pb2
 from foothills_rpc.db.models import User
-from foothills_rpc.domain.errors import InvalidArgument
+from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.domain.users import Role
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,6 +47,21 @@ def resource_id(name: str, collection: str, *, field: str = "name") -> uuid.UUID
     if not _CANONICAL_ID.match(raw):  # one spelling per id: 32 lower-case hex digits
         raise InvalidArgument.single(field, f"must look like {prefix}{{id}}")
     return uuid.UUID(hex=raw)
+
+
+def optional_id(name: str, collection: str, field: str, errors: Collector, *,
+                required: bool = False) -> uuid.UUID | None:
+    """The id in `name`, None when empty; a malformed name (or a missing required one) is recorded in
+    `errors`, so it is reported with every other bad field."""
+    if not name:
+        if required:
+            errors.add(field, "is required")
+        return None
+    try:
+        return resource_id(name, collection, field=field)
+    except InvalidArgument as error:
+        errors.violations.extend(error.violations)
+        return None
 
 
 def user_name(user_id: uuid.UUID) -> str:

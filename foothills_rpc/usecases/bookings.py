@@ -554,7 +554,7 @@ class Bookings:
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
         await offer_freed(session, self._catalog, booking.slot_id, now)
-        await self._record(session, booking, "cancelled", now)
+        await self._record(session, booking, "cancelled", now, reason=reason)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
@@ -585,7 +585,10 @@ class Bookings:
         return booking
 
     async def reschedule(self, caller: Principal, booking_id: uuid.UUID, new_start: datetime,
-                         request_id: str) -> Booking:
+                         request_id: str, *, reason: str = "", as_provider: bool = False) -> Booking:
+        """Moves the booking; `reason` is recorded in the audit log and told to the customer. The
+        customer or an admin may move it; with `as_provider` (resolving a conflict) the service's
+        provider too."""
         errors = Collector()
         check_request_id(request_id, errors)
         errors.check()
@@ -598,7 +601,8 @@ class Bookings:
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             if Status(booking.status) not in (Status.PENDING, Status.CONFIRMED):
                 check_transition(Status(booking.status), Status.CONFIRMED)  # raises, naming the status
-            if booking.customer_id != caller.user_id and caller.role is not Role.ADMIN:
+            if (booking.customer_id != caller.user_id and caller.role is not Role.ADMIN
+                    and not (as_provider and booking.provider_id == caller.user_id)):
                 raise PermissionDenied("only the customer or an admin may reschedule", reason="NOT_OWNER")
             service = await catalog_repo.service_by_id(session, booking.service_id)
             spec = catalog_repo.spec_of(service)
@@ -627,8 +631,8 @@ class Bookings:
             booking.updated_at = now
             await repo.flush_booking(session)
             await repo.remember_request(session, key, booking.id, now)
-            _audit(session, caller, booking, "RescheduleBooking", before, now)
-            await self._record(session, booking, "rescheduled", now)
+            _audit(session, caller, booking, "RescheduleBooking", before, now, reason=reason)
+            await self._record(session, booking, "rescheduled", now, reason=reason)
             return booking
 
         booking = await self._idempotent(move, caller, key)
@@ -652,15 +656,19 @@ class Bookings:
 
     # --- events --------------------------------------------------------------------------
 
-    async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
-        """The event and the customer's mail, in the same transaction as the change."""
+    async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime, *,
+                      reason: str = "") -> None:
+        """The event and the customer's mail, in the same transaction as the change; `reason` (why it was
+        cancelled or moved) is told to the customer."""
         to = await repo.addressee(session, booking)
         start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
         await outbox.enqueue(session, recipient=to.email, now=now,
                              subject=f"Booking {kind}: {to.service_name}, {start}",
                              body=(f"Hello {to.display_name},\n\nYour booking of {to.service_name} on {start} "
                                    f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
-                                   f"units) is now {booking.status}.\n\nReference: bookings/{booking.id.hex}\n"))
+                                   f"units) is now {booking.status}.\n"
+                                   + (f"\nReason: {reason}\n" if reason else "")
+                                   + f"\nReference: bookings/{booking.id.hex}\n"))
         await repo.append_event(session, booking, kind, now)
 
     async def latest_event(self) -> int:

@@ -19,8 +19,9 @@ from foothills_rpc.db import catalog as repo
 from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import CATALOG, notify
+from foothills_rpc.db.conflicts import find_conflicts
 from foothills_rpc.db.database import Database, T, Work
-from foothills_rpc.db.models import Category, Service, Slot
+from foothills_rpc.db.models import Booking, Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.catalog import ServiceSpec, validate_category, validate_service
 from foothills_rpc.domain.errors import (
@@ -43,6 +44,9 @@ MAX_QUERY_LENGTH = 100
 MAX_SEATS = 10_000
 # Reads of a service that another process keeps editing, before ListSlots gives up.
 MAX_STALE_READS = 3
+# Conflicts of one service compared before and after a schedule change; past this many, the list of
+# what a change strands may miss some (each would still show in ListConflicts).
+MAX_CONFLICTS_COMPARED = 10_000
 
 
 def etag(service: Service) -> str:
@@ -53,6 +57,15 @@ def etag(service: Service) -> str:
 class PricedSlot:
     slot: repo.OpenSlot
     quote: Quote
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """A service after a change (or as it would be), and the active future bookings the change leaves
+    in conflict (soonest first) that were not in conflict before."""
+
+    service: Service
+    stranded: list[Booking]
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,23 @@ class Catalog:
             return await self._db.run(edit)
         finally:
             self._cache.drop()  # this process's next read sees the edit at once (or its unknown outcome)
+
+    async def _edit_schedule(self, service_id: uuid.UUID, work: Work[Service], *,
+                             validate_only: bool) -> ScheduleChange:
+        """Runs a change that may strand bookings of the service (its availability, grid, capacity or
+        state), and finds the bookings it leaves in conflict that were not before. With
+        `validate_only` the change is rehearsed and rolled back: the answer says what it would do."""
+        async def change(session: AsyncSession) -> ScheduleChange:
+            now = self._clock.now()
+            before = {c.booking.id for c in await find_conflicts(session, now=now, service_id=service_id,
+                                                                 limit=MAX_CONFLICTS_COMPARED)}
+            service = await work(session)
+            after = await find_conflicts(session, now=now, service_id=service_id, limit=MAX_CONFLICTS_COMPARED)
+            return ScheduleChange(service, [c.booking for c in after if c.booking.id not in before])
+
+        if validate_only:
+            return await self._db.rehearse(change)
+        return await self._edit(change)
 
     # --- categories ----------------------------------------------------------------------
 
@@ -237,7 +267,8 @@ class Catalog:
         return [rows[i] for i in service_ids if i in rows]
 
     async def update_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
-                             changes: dict[str, object], category_id: uuid.UUID | None) -> Service:
+                             changes: dict[str, object], category_id: uuid.UUID | None,
+                             validate_only: bool = False) -> ScheduleChange:
         """Applies `changes` (ServiceSpec field -> value) and a new category, under the etag check."""
         if not expected_etag:
             raise InvalidArgument.single("service.etag", "is required: send the etag you last read")
@@ -267,9 +298,10 @@ class Catalog:
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
 
-        return await self._edit(apply)
+        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
 
-    async def archive_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str) -> Service:
+    async def archive_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
+                              validate_only: bool = False) -> ScheduleChange:
         now = self._clock.now()
 
         async def apply(session: AsyncSession) -> Service:
@@ -286,12 +318,12 @@ class Catalog:
                              after={"archived": True}, now=now)
             return service
 
-        return await self._edit(apply)
+        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
 
     # --- availability and slots ------------------------------------------------------------
 
     async def set_availability(self, caller: Principal, service_id: uuid.UUID,
-                               availability: slot_rules.Availability) -> Service:
+                               availability: slot_rules.Availability, *, validate_only: bool = False) -> ScheduleChange:
         violations = slot_rules.validate_availability(availability, prefix="availability")
         if violations:
             raise InvalidArgument(violations)
@@ -311,7 +343,7 @@ class Catalog:
             await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
             return service
 
-        return await self._edit(apply)
+        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
 
     async def list_slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> SlotListing:
         errors = Collector()

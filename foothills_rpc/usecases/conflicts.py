@@ -1,111 +1,221 @@
-"""Booking conflicts: active future bookings that no longer fit after the catalog or the users changed.
-
-Nothing is stored: a conflict is whatever the query finds now (a slot no longer offered, a slot over
-its capacity, an archived service, a disabled provider or customer), so it disappears by itself once
-resolved or once the cause is undone. Resolving goes through the booking rules themselves.
-"""
+"""Resolving booking conflicts (db/conflicts.py finds them): one at a time or in bulk, by an admin for
+every service or by a provider for their own. Resolving goes through the booking rules themselves."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from foothills_rpc.clock import Clock
+from foothills_rpc.db import bookings as bookings_repo
+from foothills_rpc.db.conflicts import (
+    Conflict,
+    ConflictReason,
+    earlier_bulk_request,
+    find_conflicts,
+    remember_bulk_request,
+)
 from foothills_rpc.db.database import Database
-from foothills_rpc.db.models import ACTIVE_STATUSES, Booking, Service, Slot, User
-from foothills_rpc.domain.errors import FailedPrecondition, InvalidArgument
+from foothills_rpc.db.models import Booking
+from foothills_rpc.domain.errors import (
+    AlreadyExists,
+    Collector,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
-from foothills_rpc.usecases.bookings import Bookings
+from foothills_rpc.usecases.bookings import Bookings, check_request_id
+from foothills_rpc.usecases.catalog import Catalog
 
 MAX_REASON = 500
+MAX_BULK = 100  # bookings one ResolveConflicts call resolves; call again for the rest
+# Moving to the nearest free slot looks this far either side of the booking's start, and tries this many.
+NEAREST_WINDOW = timedelta(days=14)
+NEAREST_TRIES = 5
 
-
-class ConflictReason(Enum):
-    OUTSIDE_AVAILABILITY = "outside_availability"
-    OVER_CAPACITY = "over_capacity"
-    SERVICE_ARCHIVED = "service_archived"
-    PROVIDER_DISABLED = "provider_disabled"
-    CUSTOMER_DISABLED = "customer_disabled"
-
-
-@dataclass(frozen=True)
-class Conflict:
-    booking: Booking
-    reasons: list[ConflictReason]
+__all__ = ["Conflict", "ConflictReason", "Conflicts", "Outcome", "Resolution"]
 
 
 class Resolution(Enum):
     CANCEL = "cancel"
-    RESCHEDULE = "reschedule"
+    RESCHEDULE = "reschedule"  # to a given start
+    MOVE_TO_NEAREST = "move_to_nearest"  # to the nearest free slot of the same service
 
 
-async def _conflicts(session: AsyncSession, *, now: datetime, service_id: uuid.UUID | None = None,
-                     booking_id: uuid.UUID | None = None, after: tuple[datetime, uuid.UUID] | None = None,
-                     limit: int = 1) -> list[Conflict]:
-    provider, customer = aliased(User), aliased(User)
-    flags = (Slot.offered.is_(False), Slot.seats_taken > Slot.capacity, Service.archived.is_(True),
-             provider.disabled.is_(True), customer.disabled.is_(True))
-    query = (select(Booking, *flags)
-             .join(Slot, Slot.id == Booking.slot_id).join(Service, Service.id == Booking.service_id)
-             .join(provider, provider.id == Booking.provider_id).join(customer, customer.id == Booking.customer_id)
-             .where(Booking.status.in_(ACTIVE_STATUSES), Booking.start_at >= now, or_(*flags))
-             .order_by(Booking.start_at, Booking.id).limit(limit))
-    if service_id is not None:
-        query = query.where(Booking.service_id == service_id)
-    if booking_id is not None:
-        query = query.where(Booking.id == booking_id)
-    if after is not None:
-        query = query.where(or_(Booking.start_at > after[0], and_(Booking.start_at == after[0], Booking.id > after[1])))
-    return [Conflict(booking=row[0], reasons=[reason for reason, flag in zip(ConflictReason, row[1:], strict=True)
-                                              if flag])
-            for row in (await session.execute(query)).all()]
+@dataclass(frozen=True)
+class Outcome:
+    """What a bulk resolution did to one booking: `cancelled`, `moved` (to `new_start`) or `unresolved`
+    (with the reason of the last refusal)."""
+
+    booking: str
+    result: str
+    new_start: datetime | None = None
+    failure: str = ""
 
 
 class Conflicts:
-    def __init__(self, *, db: Database, clock: Clock, bookings: Bookings, page_tokens: PageTokens) -> None:
+    def __init__(self, *, db: Database, clock: Clock, bookings: Bookings, catalog: Catalog,
+                 page_tokens: PageTokens) -> None:
         self._db = db
         self._clock = clock
         self._bookings = bookings
+        self._catalog = catalog
         self._page_tokens = page_tokens
 
-    async def list(self, service_id: uuid.UUID | None, *, requested_size: int,
+    @staticmethod
+    def _scope(caller: Principal) -> uuid.UUID | None:
+        """A provider sees and resolves the conflicts of their own services; an admin, every one."""
+        return None if caller.role is Role.ADMIN else caller.user_id
+
+    async def list_conflicts(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
                    token: str) -> tuple[list[Conflict], str]:
         limit = page_size(requested_size)
-        scope = f"conflicts:{service_id}"
+        provider_id = self._scope(caller)
+        scope = f"conflicts:{service_id}:{provider_id}"
         key = self._page_tokens.decode(token, scope)
         try:
             after = None if key is None else (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
         except (ValueError, IndexError, TypeError) as exc:
             raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         now = self._clock.now()
-        rows = await self._db.run(lambda s: _conflicts(s, now=now, service_id=service_id, after=after,
-                                                       limit=limit + 1))
+        rows = await self._db.run(lambda s: find_conflicts(s, now=now, service_id=service_id, provider_id=provider_id,
+                                                           after=after, limit=limit + 1))
         if len(rows) <= limit:
             return rows, ""
         last = rows[limit - 1].booking
         return rows[:limit], self._page_tokens.encode([last.start_at.isoformat(), str(last.id)], scope)
 
-    async def resolve(self, caller: Principal, booking_id: uuid.UUID, resolution: Resolution, *,
+    async def resolve_conflict(self, caller: Principal, booking_id: uuid.UUID, resolution: Resolution, *,
                       new_start: datetime | None, reason: str) -> Booking:
-        if not reason.strip():
-            raise InvalidArgument.single("reason", "is required: it is recorded and told to the customer")
-        if len(reason) > MAX_REASON:
-            raise InvalidArgument.single("reason", f"must be at most {MAX_REASON} characters")
+        _check_reason(reason, Collector()).check()
         if resolution is Resolution.RESCHEDULE and new_start is None:
             raise InvalidArgument.single("new_start_time", "is required to reschedule")
         now = self._clock.now()
-        if not await self._db.run(lambda s: _conflicts(s, now=now, booking_id=booking_id)):
+        found = await self._db.run(lambda s: find_conflicts(s, now=now, booking_id=booking_id,
+                                                            provider_id=self._scope(caller)))
+        if not found:
+            visible = await self._db.read(lambda s: _visible(s, caller, booking_id))
+            if not visible:
+                raise NotFound("no such booking among the conflicts you may resolve")
             raise FailedPrecondition("the booking is not in conflict", reason="NOT_IN_CONFLICT")
+        booking = found[0].booking
+        key = f"conflict-{booking_id.hex}"
         if resolution is Resolution.CANCEL:
-            return await self._bookings.cancel(caller, booking_id, reason=f"conflict: {reason.strip()}", override=True)
-        assert new_start is not None
-        # The same move always carries the same request id, so a retried resolution moves once.
-        request_id = f"conflict-{booking_id.hex}-{int(new_start.timestamp())}"
-        return await self._bookings.reschedule(caller, booking_id, new_start, request_id)
+            return await self._cancel(caller, booking_id, reason.strip(), key)
+        if resolution is Resolution.RESCHEDULE:
+            assert new_start is not None
+            return await self._move(caller, booking_id, new_start, reason.strip(),
+                                    f"{key}-{int(new_start.timestamp())}")
+        return await self._move_to_nearest(caller, booking, reason.strip(), key)
+
+    async def resolve_conflicts(self, caller: Principal, *, service_id: uuid.UUID | None,
+                                reasons: set[ConflictReason], resolution: Resolution | None, reason: str,
+                                request_id: str, errors: Collector) -> list[Outcome]:
+        """Resolves up to MAX_BULK conflicts, soonest first, each in its own transaction; a retry with the
+        same `request_id` returns the first report. Each booking's own move or cancel is idempotent too,
+        so two racing calls with one `request_id` resolve each booking once. `errors`: what the request's
+        conversion found; this method's own checks join them."""
+        _check_reason(reason, errors)
+        check_request_id(request_id, errors)
+        if resolution not in (Resolution.CANCEL, Resolution.MOVE_TO_NEAREST):
+            errors.add("resolution", "must be CONFLICT_RESOLUTION_CANCEL or CONFLICT_RESOLUTION_MOVE_TO_NEAREST")
+        errors.check()
+        assert resolution is not None
+        digest = hashlib.sha256(repr((service_id, sorted(r.value for r in reasons), resolution.value,
+                                      reason.strip())).encode()).hexdigest()
+        method = "ResolveConflicts"
+        earlier = await self._db.read(lambda s: earlier_bulk_request(s, caller.user_id, method,
+                                                                                    request_id))
+        if earlier is not None:
+            return _replayed(earlier, digest)
+        now = self._clock.now()
+        found = await self._db.run(lambda s: find_conflicts(s, now=now, service_id=service_id,
+                                                            provider_id=self._scope(caller), limit=10 * MAX_BULK))
+        chosen = [c.booking for c in found if not reasons or reasons & set(c.reasons)][:MAX_BULK]
+        outcomes = []
+        for booking in chosen:
+            key = hashlib.sha256(f"{request_id}|{booking.id}".encode()).hexdigest()[:48]
+            try:
+                if resolution is Resolution.CANCEL:
+                    await self._cancel(caller, booking.id, reason.strip(), key)
+                    outcomes.append(Outcome(f"bookings/{booking.id.hex}", "cancelled"))
+                else:
+                    moved = await self._move_to_nearest(caller, booking, reason.strip(), key)
+                    outcomes.append(Outcome(f"bookings/{booking.id.hex}", "moved", moved.start_at))
+            except DomainError as refusal:
+                outcomes.append(Outcome(f"bookings/{booking.id.hex}", "unresolved", failure=refusal.reason))
+        report: list[dict[str, object]] = [{"booking": o.booking, "result": o.result, "failure": o.failure,
+                   "new_start": o.new_start.isoformat() if o.new_start else None} for o in outcomes]
+        try:
+            await self._db.run(lambda s: remember_bulk_request(
+                s, caller.user_id, method, request_id, digest, report, now))
+        except IntegrityError:  # a concurrent call with the same request_id stored its report first
+            earlier = await self._db.read(lambda s: earlier_bulk_request(s, caller.user_id, method,
+                                                                                        request_id))
+            assert earlier is not None
+            return _replayed(earlier, digest)
+        return outcomes
+
+    async def _cancel(self, caller: Principal, booking_id: uuid.UUID, reason: str, key: str) -> Booking:
+        # An admin overrides the policy; a provider's own cancellation carries no fee anyway.
+        return await self._bookings.cancel(caller, booking_id, reason=f"conflict: {reason}",
+                                           override=caller.role is Role.ADMIN, request_id=key)
+
+    async def _move(self, caller: Principal, booking_id: uuid.UUID, new_start: datetime, reason: str,
+                    key: str) -> Booking:
+        return await self._bookings.reschedule(caller, booking_id, new_start, key[:64],
+                                               reason=f"conflict: {reason}", as_provider=True)
+
+    async def _move_to_nearest(self, caller: Principal, booking: Booking, reason: str, key: str) -> Booking:
+        """Moves `booking` to the free slot of its service nearest its start (earlier or later) that the
+        booking rules accept; FailedPrecondition NO_FREE_SLOT when none within NEAREST_WINDOW does."""
+        now = self._clock.now()
+        listing = await self._catalog.list_slots(booking.service_id, max(now, booking.start_at - NEAREST_WINDOW),
+                                                 booking.start_at + NEAREST_WINDOW, booking.seats)
+        candidates = sorted((p.slot.start_at for p in listing.slots
+                             if p.slot.capacity - p.slot.seats_taken >= booking.seats
+                             and p.slot.start_at != booking.start_at),
+                            key=lambda start: (abs(start - booking.start_at), start))
+        for start in candidates[:NEAREST_TRIES]:
+            try:
+                return await self._move(caller, booking.id, start, reason, f"{key}-{int(start.timestamp())}")
+            except FailedPrecondition:
+                continue  # taken meanwhile, or a rule refuses this one: try the next nearest
+        raise FailedPrecondition("no free slot near the booking's start takes it", reason="NO_FREE_SLOT")
+
+
+def _check_reason(reason: str, errors: Collector) -> Collector:
+    if not reason.strip():
+        errors.add("reason", "is required: it is recorded and told to the customer")
+    elif len(reason) > MAX_REASON:
+        errors.add("reason", f"must be at most {MAX_REASON} characters")
+    return errors
+
+
+async def _visible(session: AsyncSession, caller: Principal, booking_id: uuid.UUID) -> bool:
+    """Whether the caller may resolve conflicts of this booking, were it in conflict (existence must
+    not leak to a provider about another provider's bookings)."""
+    try:
+        booking = await bookings_repo.booking_for(session, caller, booking_id)
+    except NotFound:
+        return False
+    return caller.role is Role.ADMIN or booking.provider_id == caller.user_id
+
+
+def _replayed(earlier: tuple[str, list[dict[str, object]]], digest: str) -> list[Outcome]:
+    stored_hash, report = earlier
+    if stored_hash != digest:
+        raise AlreadyExists("this request_id was used for a different request", reason="REQUEST_ID_REUSED")
+    return [Outcome(str(row["booking"]), str(row["result"]),
+                    datetime.fromisoformat(str(row["new_start"])) if row["new_start"] else None, str(row["failure"]))
+            for row in report]

@@ -16,14 +16,27 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ConflictOutcomeResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONFLICT_OUTCOME_RESULT_UNSPECIFIED: _ClassVar[ConflictOutcomeResult]
+    CONFLICT_OUTCOME_RESULT_CANCELLED: _ClassVar[ConflictOutcomeResult]
+    CONFLICT_OUTCOME_RESULT_MOVED: _ClassVar[ConflictOutcomeResult]
+    CONFLICT_OUTCOME_RESULT_UNRESOLVED: _ClassVar[ConflictOutcomeResult]
+
 class ConflictResolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONFLICT_RESOLUTION_UNSPECIFIED: _ClassVar[ConflictResolution]
     CONFLICT_RESOLUTION_CANCEL: _ClassVar[ConflictResolution]
     CONFLICT_RESOLUTION_RESCHEDULE: _ClassVar[ConflictResolution]
+    CONFLICT_RESOLUTION_MOVE_TO_NEAREST: _ClassVar[ConflictResolution]
+CONFLICT_OUTCOME_RESULT_UNSPECIFIED: ConflictOutcomeResult
+CONFLICT_OUTCOME_RESULT_CANCELLED: ConflictOutcomeResult
+CONFLICT_OUTCOME_RESULT_MOVED: ConflictOutcomeResult
+CONFLICT_OUTCOME_RESULT_UNRESOLVED: ConflictOutcomeResult
 CONFLICT_RESOLUTION_UNSPECIFIED: ConflictResolution
 CONFLICT_RESOLUTION_CANCEL: ConflictResolution
 CONFLICT_RESOLUTION_RESCHEDULE: ConflictResolution
+CONFLICT_RESOLUTION_MOVE_TO_NEAREST: ConflictResolution
 
 class ListUsersRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "query", "role", "disabled")
@@ -224,6 +237,38 @@ class ResolveConflictRequest(_message.Message):
     new_start_time: _timestamp_pb2.Timestamp
     reason: str
     def __init__(self, booking: _Optional[str] = ..., resolution: _Optional[_Union[ConflictResolution, str]] = ..., new_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResolveConflictsRequest(_message.Message):
+    __slots__ = ("service", "reasons", "resolution", "reason", "request_id")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    reasons: _containers.RepeatedScalarFieldContainer[_conflicts_pb2.ConflictReason]
+    resolution: ConflictResolution
+    reason: str
+    request_id: str
+    def __init__(self, service: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[_conflicts_pb2.ConflictReason, str]]] = ..., resolution: _Optional[_Union[ConflictResolution, str]] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ResolveConflictsResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[ConflictOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[ConflictOutcome, _Mapping]]] = ...) -> None: ...
+
+class ConflictOutcome(_message.Message):
+    __slots__ = ("booking", "result", "new_start_time", "failure_reason")
+    BOOKING_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    NEW_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    booking: str
+    result: ConflictOutcomeResult
+    new_start_time: _timestamp_pb2.Timestamp
+    failure_reason: str
+    def __init__(self, booking: _Optional[str] = ..., result: _Optional[_Union[ConflictOutcomeResult, str]] = ..., new_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
 class ResolveConflictResponse(_message.Message):
     __slots__ = ("booking",)

@@ -106,6 +106,11 @@ class AdminServiceStub:
                 request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.SerializeToString,
                 response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.FromString,
                 _registered_method=True)
+        self.ResolveConflicts = channel.unary_unary(
+                '/foothills.admin.v1.AdminService/ResolveConflicts',
+                request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsRequest.SerializeToString,
+                response_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsResponse.FromString,
+                _registered_method=True)
         self.GetBookingStats = channel.unary_unary(
                 '/foothills.admin.v1.AdminService/GetBookingStats',
                 request_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.GetBookingStatsRequest.SerializeToString,
@@ -245,8 +250,9 @@ class AdminServiceServicer:
 
     def ListConflicts(self, request, context):
         """Lists active future bookings that no longer fit: outside the service's current availability,
-        in a slot holding more seats than its capacity now allows, of an archived service, or of a
-        disabled provider or customer. Soonest first.
+        in a slot holding more seats than its capacity now allows, of an archived or suspended service,
+        or of a disabled provider or customer. Soonest first. Admins see every conflict; a provider
+        (signed in with the provider role) sees those of their own services.
 
         Errors: INVALID_ARGUMENT.
         """
@@ -255,11 +261,29 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResolveConflict(self, request, context):
-        """Resolves a conflict by cancelling the booking (no fee, whatever the policy) or moving it to
-        another slot; the customer is mailed as for any cancellation or reschedule.
+        """Resolves one conflict: cancels the booking (no fee, whatever the policy), moves it to a given
+        start, or moves it to the nearest free slot of its service. The `reason` is recorded in the
+        audit log and told to the customer in the cancellation or reschedule mail. Admins resolve any
+        conflict; a provider those of their own services.
 
-        Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason NOT_IN_CONFLICT, or any reason
-        of BookingService.RescheduleBooking for the new slot.
+        Errors: INVALID_ARGUMENT; NOT_FOUND (no such booking, or another provider's); FAILED_PRECONDITION
+        reason NOT_IN_CONFLICT, NO_FREE_SLOT (CONFLICT_RESOLUTION_MOVE_TO_NEAREST found no slot within
+        14 days either side that takes it), or any reason of BookingService.RescheduleBooking for the
+        new slot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveConflicts(self, request, context):
+        """Resolves up to 100 conflicts at once, soonest first, chosen by service and conflict reason:
+        cancels each, or moves each to its nearest free slot. Each booking is resolved in its own
+        transaction, and the answer reports what happened to each. Retrying with the same `request_id`
+        returns the first report and changes nothing more. Call again (with a new `request_id`) for
+        conflicts beyond the first 100. Admins resolve any; a provider those of their own services.
+
+        Errors: INVALID_ARGUMENT; ALREADY_EXISTS reason REQUEST_ID_REUSED (the same `request_id` with
+        other content).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -362,6 +386,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ResolveConflict,
                     request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.FromString,
                     response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.SerializeToString,
+            ),
+            'ResolveConflicts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveConflicts,
+                    request_deserializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsRequest.FromString,
+                    response_serializer=foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsResponse.SerializeToString,
             ),
             'GetBookingStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBookingStats,
@@ -737,6 +766,33 @@ class AdminService:
             '/foothills.admin.v1.AdminService/ResolveConflict',
             foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictRequest.SerializeToString,
             foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveConflicts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foothills.admin.v1.AdminService/ResolveConflicts',
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsRequest.SerializeToString,
+            foothills_dot_admin_dot_v1_dot_admin__pb2.ResolveConflictsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -383,44 +383,74 @@ class ListServicesResponse(_message.Message):
     def __init__(self, services: _Optional[_Iterable[_Union[Service, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("service", "update_mask")
+    __slots__ = ("service", "update_mask", "validate_only")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     service: Service
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceResponse(_message.Message):
-    __slots__ = ("service",)
+    __slots__ = ("service", "stranded_bookings", "stranded_booking_count")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKINGS_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKING_COUNT_FIELD_NUMBER: _ClassVar[int]
     service: Service
-    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ...) -> None: ...
+    stranded_bookings: _containers.RepeatedCompositeFieldContainer[StrandedBooking]
+    stranded_booking_count: int
+    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ..., stranded_bookings: _Optional[_Iterable[_Union[StrandedBooking, _Mapping]]] = ..., stranded_booking_count: _Optional[int] = ...) -> None: ...
+
+class StrandedBooking(_message.Message):
+    __slots__ = ("booking", "start_time", "seats", "customer")
+    BOOKING_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    booking: str
+    start_time: _timestamp_pb2.Timestamp
+    seats: int
+    customer: str
+    def __init__(self, booking: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., customer: _Optional[str] = ...) -> None: ...
 
 class DeleteServiceRequest(_message.Message):
-    __slots__ = ("name", "etag")
+    __slots__ = ("name", "etag", "validate_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     etag: str
-    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class DeleteServiceResponse(_message.Message):
-    __slots__ = ("service",)
+    __slots__ = ("service", "stranded_bookings", "stranded_booking_count")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKINGS_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKING_COUNT_FIELD_NUMBER: _ClassVar[int]
     service: Service
-    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ...) -> None: ...
+    stranded_bookings: _containers.RepeatedCompositeFieldContainer[StrandedBooking]
+    stranded_booking_count: int
+    def __init__(self, service: _Optional[_Union[Service, _Mapping]] = ..., stranded_bookings: _Optional[_Iterable[_Union[StrandedBooking, _Mapping]]] = ..., stranded_booking_count: _Optional[int] = ...) -> None: ...
 
 class SetAvailabilityRequest(_message.Message):
-    __slots__ = ("availability",)
+    __slots__ = ("availability", "validate_only")
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     availability: Availability
-    def __init__(self, availability: _Optional[_Union[Availability, _Mapping]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, availability: _Optional[_Union[Availability, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class SetAvailabilityResponse(_message.Message):
-    __slots__ = ("availability",)
+    __slots__ = ("availability", "stranded_bookings", "stranded_booking_count")
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKINGS_FIELD_NUMBER: _ClassVar[int]
+    STRANDED_BOOKING_COUNT_FIELD_NUMBER: _ClassVar[int]
     availability: Availability
-    def __init__(self, availability: _Optional[_Union[Availability, _Mapping]] = ...) -> None: ...
+    stranded_bookings: _containers.RepeatedCompositeFieldContainer[StrandedBooking]
+    stranded_booking_count: int
+    def __init__(self, availability: _Optional[_Union[Availability, _Mapping]] = ..., stranded_bookings: _Optional[_Iterable[_Union[StrandedBooking, _Mapping]]] = ..., stranded_booking_count: _Optional[int] = ...) -> None: ...
 
 class GetAvailabilityRequest(_message.Message):
     __slots__ = ("name",)

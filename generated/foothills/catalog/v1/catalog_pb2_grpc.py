@@ -203,7 +203,9 @@ class CatalogServiceServicer:
 
     def UpdateService(self, request, context):
         """Changes a service. The owning provider or an admin. Send the `etag` you read: if someone
-        changed the service since, the call fails with ABORTED reason ETAG_MISMATCH.
+        changed the service since, the call fails with ABORTED reason ETAG_MISMATCH. A change of
+        capacity, duration, buffers or time zone may strand bookings: `validate_only` lists them first,
+        and the answer of the real change lists those it stranded.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; ABORTED reason
         ETAG_MISMATCH; FAILED_PRECONDITION reason SERVICE_ARCHIVED.
@@ -214,7 +216,8 @@ class CatalogServiceServicer:
 
     def DeleteService(self, request, context):
         """Archives a service: hidden from browsing and closed to new bookings; existing bookings keep
-        pointing at it. The owning provider or an admin. Archiving twice changes nothing.
+        pointing at it and its future ones become conflicts, listed in the answer (`validate_only`
+        lists them first). The owning provider or an admin. Archiving twice changes nothing.
 
         Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; ABORTED reason ETAG_MISMATCH.
         """
@@ -224,7 +227,8 @@ class CatalogServiceServicer:
 
     def SetAvailability(self, request, context):
         """Replaces a service's weekly windows and date overrides, and with them its slots. The owning
-        provider or an admin.
+        provider or an admin. Bookings whose slot leaves the schedule become conflicts, listed in the
+        answer; `validate_only` lists them first and changes nothing.
 
         Errors: INVALID_ARGUMENT (reasons INVERTED_WINDOW, OVERLAPPING_WINDOWS, DUPLICATE_OVERRIDE,
         TOO_MANY, INVALID_VALUE, with the offending field); NOT_FOUND; PERMISSION_DENIED reason
