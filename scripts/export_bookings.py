@@ -26,6 +26,8 @@ from typing import IO
 
 import grpc
 from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from foothills.admin.v1 import admin_pb2, admin_pb2_grpc, reports_pb2
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -33,8 +35,9 @@ from foothills.booking.v1 import booking_pb2
 
 Metadata = tuple[tuple[str, str], ...]
 
-COLUMNS = ("booking", "service", "service_display_name", "category", "customer", "provider", "start_time",
-           "end_time", "seats", "status", "currency", "total_price_minor", "cancellation_fee_minor", "create_time")
+COLUMNS = ("booking", "service", "service_display_name", "category", "category_display_name", "customer",
+           "customer_email", "customer_display_name", "provider", "provider_display_name", "start_time", "end_time",
+           "seats", "status", "currency", "total_price_minor", "cancellation_fee_minor", "create_time")
 
 
 class ScriptError(Exception):
@@ -101,7 +104,26 @@ def run(main: Callable[[], None]) -> None:
     except ScriptError as exc:
         sys.exit(f"error: {exc}")
     except grpc.RpcError as exc:
-        sys.exit(f"error: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+        sys.exit(f"error: {exc.code().name}: {refusal(exc)}")
+
+
+def refusal(error: grpc.RpcError) -> str:
+    """The server's words for a refused call: each bad field with its description (`end_time must be
+    after start_time`), else its message, and its ErrorInfo reason; not just a status code."""
+    code, message = error.code().name, str(error.details())  # type: ignore[attr-defined]
+    fields, reason = [], ""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [f"{v.field} {v.description}" for v in bad.field_violations]
+    text = "; ".join(fields) or message
+    return f"{text} ({reason})" if reason and reason != code else text
 
 
 # --- the export ----------------------------------------------------------------------------------
@@ -113,7 +135,8 @@ def utc(message: timestamp_pb2.Timestamp) -> str:
 
 def csv_row(row: reports_pb2.BookingRow) -> list[object]:
     status = booking_pb2.BookingStatus.Name(row.status).removeprefix("BOOKING_STATUS_").lower()
-    return [row.booking, row.service, row.service_display_name, row.category, row.customer, row.provider,
+    return [row.booking, row.service, row.service_display_name, row.category, row.category_display_name,
+            row.customer, row.customer_email, row.customer_display_name, row.provider, row.provider_display_name,
             utc(row.start_time), utc(row.end_time), row.seats, status, row.total_price.currency_code,
             row.total_price.amount_minor, row.cancellation_fee.amount_minor, utc(row.create_time)]
 

@@ -280,10 +280,27 @@ async def _export(running: Running, caller: Caller, start: datetime,
     return [message async for message in call]
 
 
-def _row(booking: booking_pb2.Booking, service: catalog_pb2.Service) -> reports_pb2.BookingRow:
+async def display_names(running: Running, admin: Caller, bookings: list[booking_pb2.Booking],
+                 categories: set[str]) -> dict[str, str]:
+    """Display names by resource name of the bookings' customers and providers and of `categories`, and
+    each customer's email under `email:<name>`."""
+    names: dict[str, str] = {}
+    for user in {b.customer for b in bookings} | {b.provider for b in bookings}:
+        found = (await running.admin.GetUser(admin_pb2.GetUserRequest(name=user), metadata=admin.metadata)).user
+        names[user], names[f"email:{user}"] = found.display_name, found.email
+    for category in categories:
+        got = await running.catalog.GetCategory(catalog_pb2.GetCategoryRequest(name=category))
+        names[category] = got.category.display_name
+    return names
+
+
+def _row(booking: booking_pb2.Booking, service: catalog_pb2.Service,
+         names: dict[str, str]) -> reports_pb2.BookingRow:
     return reports_pb2.BookingRow(
         booking=booking.name, service=service.name, service_display_name=service.display_name,
-        category=service.category, customer=booking.customer, provider=booking.provider,
+        category=service.category, category_display_name=names[service.category], customer=booking.customer,
+        customer_email=names[f"email:{booking.customer}"], customer_display_name=names[booking.customer],
+        provider=booking.provider, provider_display_name=names[booking.provider],
         start_time=booking.start_time, end_time=booking.end_time, seats=booking.seats, status=booking.status,
         total_price=booking.price.total_price, cancellation_fee=booking.cancellation_fee,
         create_time=booking.create_time)
@@ -294,7 +311,9 @@ async def test_export_streams_every_booking_of_the_range_soonest_first_with_all_
     messages = await _export(running, data.admin, at("2030-01-08T10:00"), at("2030-02-01T16:00"))
     assert len(messages) == 1
     services = {1: data.a, 2: data.b, 3: data.a, 4: data.b, 6: data.b, 8: data.c}
-    assert list(messages[0].rows) == [_row(data.bookings[n], services[n]) for n in (1, 3, 4, 6, 8, 2)]
+    names = await display_names(running, data.admin, [data.bookings[n] for n in services],
+                                {s.category for s in services.values()})
+    assert list(messages[0].rows) == [_row(data.bookings[n], services[n], names) for n in (1, 3, 4, 6, 8, 2)]
     assert messages[0].rows[2].cancellation_fee == types_pb2.Money(amount_minor=0, currency_code=GBP)
     assert messages[0].rows[1].cancellation_fee == types_pb2.Money(amount_minor=2500, currency_code=EUR)
     assert await _export(running, data.admin, at("2030-03-01T00:00"), at("2030-04-01T00:00")) == []

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, case, func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from foothills_rpc.db.models import Booking, Category, Service, Slot, User
 
@@ -281,8 +282,12 @@ class ExportRow:
     service_id: uuid.UUID
     service_display_name: str
     category_id: uuid.UUID
+    category_display_name: str
     customer_id: uuid.UUID
+    customer_email: str
+    customer_display_name: str
     provider_id: uuid.UUID
+    provider_display_name: str
     start_at: datetime
     end_at: datetime
     seats: int
@@ -296,11 +301,16 @@ class ExportRow:
 async def export_batch(session: AsyncSession, *, start: datetime, end: datetime,
                        after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[ExportRow]:
     """Up to `limit` bookings starting in [start, end), soonest first (then by id), after the key `after`."""
+    customer, provider = aliased(User), aliased(User)
     query = (select(Booking.id.label("booking_id"), Booking.service_id,
-                    Service.display_name.label("service_display_name"), Service.category_id, Booking.customer_id,
-                    Booking.provider_id, Booking.start_at, Booking.end_at, Booking.seats, Booking.status,
-                    Booking.currency, Booking.total_price_minor, Booking.cancellation_fee_minor, Booking.created_at)
-             .join(Service, Service.id == Booking.service_id)
+                    Service.display_name.label("service_display_name"), Service.category_id,
+                    Category.display_name.label("category_display_name"), Booking.customer_id,
+                    customer.email.label("customer_email"), customer.display_name.label("customer_display_name"),
+                    Booking.provider_id, provider.display_name.label("provider_display_name"), Booking.start_at,
+                    Booking.end_at, Booking.seats, Booking.status, Booking.currency, Booking.total_price_minor,
+                    Booking.cancellation_fee_minor, Booking.created_at)
+             .join(Service, Service.id == Booking.service_id).join(Category, Category.id == Service.category_id)
+             .join(customer, customer.id == Booking.customer_id).join(provider, provider.id == Booking.provider_id)
              .where(Booking.start_at >= start, Booking.start_at < end))
     if after is not None:
         query = query.where(tuple_(Booking.start_at, Booking.id) > after)  # row values: index-friendly

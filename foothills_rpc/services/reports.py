@@ -48,7 +48,9 @@ def row_to_proto(row: ExportRow) -> reports_pb2.BookingRow:
     return reports_pb2.BookingRow(
         booking=f"bookings/{row.booking_id.hex}", service=f"services/{row.service_id.hex}",
         service_display_name=row.service_display_name, category=f"categories/{row.category_id.hex}",
-        customer=user_name(row.customer_id), provider=user_name(row.provider_id),
+        category_display_name=row.category_display_name, customer=user_name(row.customer_id),
+        customer_email=row.customer_email, customer_display_name=row.customer_display_name,
+        provider=user_name(row.provider_id), provider_display_name=row.provider_display_name,
         start_time=timestamp(row.start_at), end_time=timestamp(row.end_at), seats=row.seats,
         status=STATUS_TO_PROTO[row.status], total_price=convert.money(row.total_price_minor, row.currency),
         cancellation_fee=convert.money(row.cancellation_fee_minor, row.currency),

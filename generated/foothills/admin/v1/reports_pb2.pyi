@@ -70,7 +70,7 @@ class TopService(_message.Message):
     def __init__(self, service: _Optional[str] = ..., display_name: _Optional[str] = ..., bookings: _Optional[int] = ...) -> None: ...
 
 class BookingRow(_message.Message):
-    __slots__ = ("booking", "service", "service_display_name", "category", "customer", "provider", "start_time", "end_time", "seats", "status", "total_price", "cancellation_fee", "create_time")
+    __slots__ = ("booking", "service", "service_display_name", "category", "customer", "provider", "start_time", "end_time", "seats", "status", "total_price", "cancellation_fee", "create_time", "category_display_name", "customer_email", "customer_display_name", "provider_display_name")
     BOOKING_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,10 @@ class BookingRow(_message.Message):
     TOTAL_PRICE_FIELD_NUMBER: _ClassVar[int]
     CANCELLATION_FEE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     booking: str
     service: str
     service_display_name: str
@@ -97,4 +101,8 @@ class BookingRow(_message.Message):
     total_price: _types_pb2.Money
     cancellation_fee: _types_pb2.Money
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, booking: _Optional[str] = ..., service: _Optional[str] = ..., service_display_name: _Optional[str] = ..., category: _Optional[str] = ..., customer: _Optional[str] = ..., provider: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., status: _Optional[_Union[_booking_pb2.BookingStatus, str]] = ..., total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., cancellation_fee: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    category_display_name: str
+    customer_email: str
+    customer_display_name: str
+    provider_display_name: str
+    def __init__(self, booking: _Optional[str] = ..., service: _Optional[str] = ..., service_display_name: _Optional[str] = ..., category: _Optional[str] = ..., customer: _Optional[str] = ..., provider: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seats: _Optional[int] = ..., status: _Optional[_Union[_booking_pb2.BookingStatus, str]] = ..., total_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., cancellation_fee: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category_display_name: _Optional[str] = ..., customer_email: _Optional[str] = ..., customer_display_name: _Optional[str] = ..., provider_display_name: _Optional[str] = ...) -> None: ...
