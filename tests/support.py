@@ -63,7 +63,7 @@ class Mailbox:
             self.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
 
-    async def wait_for(self, predicate: Callable[[EmailMessage], bool], within: float = 10.0) -> EmailMessage:
+    async def wait_for(self, predicate: Callable[[EmailMessage], bool], within: float = 30.0) -> EmailMessage:
         """The first received message matching `predicate`; waits for delivery, up to `within` seconds."""
         try:
             async with asyncio.timeout(within):
@@ -157,7 +157,7 @@ def table_locked(database_url: str, table: str) -> Iterator[None]:
         connection.rollback()
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, *, timeout: float = 15.0) -> int | None:
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, *, timeout: float = 60.0) -> int | None:
     """`sig` (a graceful stop), then wait; kill only if it hangs. The exit code, or None if it had to be
     killed."""
     if process.poll() is not None:

@@ -794,8 +794,8 @@ async def _line(world: World, service: str, start: datetime, customers: Sequence
 
 async def _line_becomes(world: World, service: str, start: datetime, customers: Sequence[User],
                         expected: list[str]) -> list[str]:
-    """Waits (up to 10 s, for a sweep) until the line reads `expected`; returns what it read last."""
-    deadline = time.monotonic() + 10.0
+    """Waits (up to 30 s, for a sweep) until the line reads `expected`; returns what it read last."""
+    deadline = time.monotonic() + 30.0
     while (seen := await _line(world, service, start, customers)) != expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     return seen

@@ -41,9 +41,11 @@ ADMIN = "foothills.admin.v1.AdminService"
 CATALOG = "foothills.catalog.v1.CatalogService"
 BOOKING = "foothills.booking.v1.BookingService"
 PASSWORD = "e2e passphrase 9c1f7b"  # distinctive, so the log check cannot match by accident
-START_TIMEOUT = 20.0
-CALL_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
+# Bounds on hangs, not expectations: readiness is polled and ends as soon as the server answers, and a
+# machine loaded eight deep on two cores once needed more than 20 s to start a server.
+START_TIMEOUT = 90.0
+CALL_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
 
 # grpcurl's exit status for a failed RPC is 64 + the status code.
 UNAUTHENTICATED = 64 + 16
@@ -295,7 +297,7 @@ def test_the_log_has_one_line_per_rpc_and_no_secrets(server: Server) -> None:
     trailers = verbose.split("Response trailers received:", 1)[1]
     assert f"x-request-id: {profile_id}" in trailers
 
-    deadline = time.monotonic() + 5.0  # another process writes the lines: wait for them, briefly
+    deadline = time.monotonic() + 30.0  # another process writes the lines: wait for them
     while len(new := _rpc_lines(server)[before:]) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(new) == 3, new
@@ -342,7 +344,7 @@ def test_the_readme_examples_run_verbatim_in_order(tmp_path: Path) -> None:
         result = subprocess.run(["bash", "-c", "set -euo pipefail\n"
                                  + script.replace("localhost:50051", f"localhost:{server.port}")],
                                 capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
-                                timeout=20 * CALL_TIMEOUT, check=False)
+                                timeout=10 * CALL_TIMEOUT, check=False)
     finally:
         assert stop_process(server.process) == 0, server.log_text()
     assert result.returncode == 0, f"a README example failed ({result.returncode}):\n{result.stderr}"
@@ -586,7 +588,7 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
     assert _reason(twice) == "BOOKING_ALREADY_CANCELLED"
 
     # The confirmations went to the default file outbox, one per change, addressed to the customer.
-    deadline = time.monotonic() + 10.0  # the dispatcher is another task of the server: wait briefly
+    deadline = time.monotonic() + 30.0  # the dispatcher is another task of the server: wait briefly
     while time.monotonic() < deadline:
         mails = [m.read_text() for m in (server.folder / "outbox").glob("*.eml")]
         mine = [m for m in mails if customer_email in m]
@@ -704,7 +706,7 @@ def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path,
         assert entry["state"] == "WAITLIST_ENTRY_STATE_WAITING"
 
         ok(grpcurl(server, f"{BOOKING}/CancelBooking", headers=first, data={"name": booking["name"]}))
-        deadline = time.monotonic() + 10.0  # the dispatcher is another task of the server: wait briefly
+        deadline = time.monotonic() + 30.0  # the dispatcher is another task of the server: wait briefly
         while not (offers := [m for m in mailbox.to(waiting_email) if "seat is free" in m["Subject"]]):
             assert time.monotonic() < deadline, "no offer mail arrived"
             time.sleep(0.05)

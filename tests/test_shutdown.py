@@ -52,6 +52,7 @@ async def test_sigterm_drains_an_in_flight_login(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
         log.close()
     text = (tmp_path / "server.log").read_text()
     assert "shutting down" in text and "stopped" in text
