@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
@@ -130,3 +131,14 @@ async def test_a_retried_cancel_returns_the_first_result(running: Running) -> No
     assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
     error = await _error(cancel("not an id"))
     assert violations(error) == {"request_id": "INVALID_VALUE"}
+
+
+async def test_update_service_reports_every_bad_field_at_once(running: Running) -> None:
+    desk = await Desk.open(running)
+    error = await _error(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=desk.service.name, category="bad", time_zone="Mars/Olympus",
+                                    base_price=types_pb2.Money(amount_minor=100, currency_code="XX")),
+        update_mask=field_mask_pb2.FieldMask(paths=["category", "time_zone", "base_price"])),
+        metadata=desk.world.provider.metadata))
+    assert set(violations(error)) == {"service.category", "service.time_zone", "service.base_price.currency_code",
+                                      "service.etag"}

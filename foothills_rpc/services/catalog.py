@@ -135,8 +135,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         category_id = None
         if "category" in paths:
             category_id = optional_id(request.service.category, "categories", "service.category", errors,
-                                       required=True)
-        errors.check()
+                                      required=True)
         changes: dict[str, object] = {}
         for path in paths:
             if path == "base_price":
@@ -144,9 +143,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 changes["currency"] = proposed.currency
             elif (field := SERVICE_FIELDS[path]) is not None:
                 changes[field] = getattr(proposed, field)
+        # The use case adds the changed service's violations, so every bad field is reported at once.
         change = await self._catalog.update_service(principal(), service_id, expected_etag=request.service.etag,
                                                     changes=changes, category_id=category_id,
-                                                    validate_only=request.validate_only)
+                                                    validate_only=request.validate_only, errors=errors)
         response = catalog_pb2.UpdateServiceResponse(service=convert.service_to_proto(change.service))
         convert.set_stranded(response, change.stranded)
         return response

@@ -268,21 +268,22 @@ class Catalog:
 
     async def update_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
                              changes: dict[str, object], category_id: uuid.UUID | None,
-                             validate_only: bool = False) -> ScheduleChange:
-        """Applies `changes` (ServiceSpec field -> value) and a new category, under the etag check."""
+                             validate_only: bool = False, errors: Collector | None = None) -> ScheduleChange:
+        """Applies `changes` (ServiceSpec field -> value) and a new category, under the etag check.
+        `errors`: what the request's conversion found; the changed service's violations join them."""
+        errors = Collector() if errors is None else errors
         if not expected_etag:
-            raise InvalidArgument.single("service.etag", "is required: send the etag you last read")
+            errors.add("service.etag", "is required: send the etag you last read")
         now = self._clock.now()
 
         async def apply(session: AsyncSession) -> Service:
             service = await self._owned(session, caller, service_id)
             if service.archived:
                 raise FailedPrecondition("archived services cannot be changed", reason="SERVICE_ARCHIVED")
-            if etag(service) != expected_etag:
+            if expected_etag and etag(service) != expected_etag:
                 raise Aborted("the service changed since you read it; read it again", reason="ETAG_MISMATCH")
             before = _service_fields(service)
             spec = replace(repo.spec_of(service), **changes)  # type: ignore[arg-type]
-            errors = Collector()
             validate_service(spec, errors)
             errors.check()
             if category_id is not None:
