@@ -38,13 +38,16 @@ from foothills_rpc.services.auth import AuthServicer
 from foothills_rpc.services.booking import BookingServicer
 from foothills_rpc.services.catalog import CatalogServicer
 from foothills_rpc.usecases.accounts import Accounts
+from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.audit import AuditLog
 from foothills_rpc.usecases.bookings import Bookings
 from foothills_rpc.usecases.catalog import Catalog
 from foothills_rpc.usecases.conflicts import Conflicts
+from foothills_rpc.usecases.holds import Holds
 from foothills_rpc.usecases.reports import Reports
 from foothills_rpc.usecases.support import Support
 from foothills_rpc.usecases.users import UserAdmin
+from foothills_rpc.usecases.waitlist import Waitlist
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,8 @@ class Components:
     users: UserAdmin
     catalog: Catalog
     bookings: Bookings
+    holds: Holds
+    waitlist: Waitlist
     support: Support
     conflicts: Conflicts
     audit_log: AuditLog
@@ -117,7 +122,9 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     listener = Listener(settings.database_url)
     cache = CatalogCache(listener)
     catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens, cache=cache)
-    bookings = Bookings(db=db, clock=clock, catalog=catalog, dispatcher=dispatcher,
+    admission = Admission(catalog=catalog)
+    holds = Holds(db=db, clock=clock, catalog=catalog, admission=admission, dispatcher=dispatcher)
+    bookings = Bookings(db=db, clock=clock, catalog=catalog, admission=admission, dispatcher=dispatcher,
                         changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
@@ -126,6 +133,9 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop),
         catalog=catalog,
         bookings=bookings,
+        holds=holds,
+        waitlist=Waitlist(db=db, clock=clock, page_tokens=page_tokens, admission=admission, holds=holds,
+                          dispatcher=dispatcher),
         support=Support(db=db, clock=clock, page_tokens=page_tokens),
         conflicts=Conflicts(db=db, clock=clock, bookings=bookings, catalog=catalog, page_tokens=page_tokens),
         audit_log=AuditLog(db=db, page_tokens=page_tokens),
@@ -155,7 +165,7 @@ class FoothillsServer:
             Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
             Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
             Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
-            Periodic("hold-expiry", components.bookings.expire_holds, settings.sweep_seconds),
+            Periodic("hold-expiry", components.holds.expire_holds, settings.sweep_seconds),
         ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), self._server)
@@ -163,7 +173,8 @@ class FoothillsServer:
             components.users, components.support, components.conflicts, components.audit_log, components.reports),
             self._server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
-        booking_pb2_grpc.add_BookingServiceServicer_to_server(BookingServicer(components.bookings), self._server)
+        booking_pb2_grpc.add_BookingServiceServicer_to_server(
+            BookingServicer(components.bookings, components.holds, components.waitlist), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)

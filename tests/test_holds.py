@@ -60,7 +60,7 @@ async def test_a_hold_takes_seats_until_it_expires_and_shows_its_expiry_and_pric
     assert got.state == booking_pb2.HOLD_STATE_EXPIRED
     await desk.book(await desk.customer(), seats=3)  # the writer claims the lapsed hold itself
     assert await desk.remaining() == 0
-    assert await running.server.components.bookings.expire_holds() == 0  # nothing left to sweep
+    assert await running.server.components.holds.expire_holds() == 0  # nothing left to sweep
 
 
 async def test_the_sweeper_claims_each_expired_hold_once(running: Running) -> None:
@@ -69,7 +69,7 @@ async def test_the_sweeper_claims_each_expired_hold_once(running: Running) -> No
     for _ in range(3):
         await holds.hold(await desk.customer())
     running.clock.advance(timedelta(minutes=4, seconds=59))
-    bookings = running.server.components.bookings
+    bookings = running.server.components.holds
     assert await bookings.expire_holds() == 0
     assert await desk.remaining() == 1
     running.clock.advance(timedelta(seconds=1))
@@ -111,7 +111,7 @@ async def test_booking_with_a_hold_gets_its_seats_and_its_price_even_after_deman
                                                      metadata=ann.metadata))
     assert reason(error) == "HOLD_ALREADY_USED"
     running.clock.advance(timedelta(hours=1))
-    assert await running.server.components.bookings.expire_holds() == 0
+    assert await running.server.components.holds.expire_holds() == 0
     assert await desk.remaining() == 1
 
 
@@ -155,7 +155,7 @@ async def test_releasing_gives_the_seats_back_at_once_and_is_safe_to_retry(runni
     error = await _error(holds.book_with(ann, hold.name))
     assert reason(error) == "HOLD_EXPIRED"
     running.clock.advance(timedelta(minutes=10))
-    assert await running.server.components.bookings.expire_holds() == 0
+    assert await running.server.components.holds.expire_holds() == 0
     assert await desk.remaining() == 2
 
 

@@ -91,7 +91,7 @@ async def test_an_unused_offer_passes_to_the_next_in_line(running: Running) -> N
     await cancel(running, ann, booking)
     assert [(await state(running, bob)).state, (await state(running, cat)).state] == [OFFERED, WAITING]
     running.clock.advance(timedelta(minutes=2))
-    assert await running.server.components.bookings.expire_holds() == 1  # the sweeper, nobody calling
+    assert await running.server.components.holds.expire_holds() == 1  # the sweeper, nobody calling
     assert [(await state(running, bob)).state, (await state(running, cat)).state] == [EXPIRED, OFFERED]
     error = await _error(Holds(desk).book_with(bob, (await state(running, bob)).hold))
     assert reason(error) == "HOLD_EXPIRED"
@@ -154,7 +154,7 @@ async def test_an_expired_ordinary_hold_offers_its_seat_to_the_line(running: Run
     await Holds(desk).hold(ann)
     await join(running, desk, bob)
     running.clock.advance(timedelta(minutes=5))
-    await running.server.components.bookings.expire_holds()
+    await running.server.components.holds.expire_holds()
     assert (await state(running, bob)).state == OFFERED
 
 
@@ -192,7 +192,7 @@ async def test_a_line_that_can_no_longer_be_offered_anything_is_closed(running: 
     await join(running, other, dee, elsewhere)
     await running.catalog.DeleteService(catalog_pb2.DeleteServiceRequest(name=other.service.name),
                                         metadata=desk.world.provider.metadata)  # archives it
-    sweep = running.server.components.bookings.expire_holds
+    sweep = running.server.components.holds.expire_holds
     await sweep()
     assert [(await state(running, who)).state for who in (bob, cy, dee)] == [WAITING, WAITING, CLOSED]
     running.clock.advance(TUESDAY_10 - running.clock.now())  # Tuesday's slot starts

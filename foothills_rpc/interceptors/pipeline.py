@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,13 +21,13 @@ from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from foothills_rpc.domain.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from foothills_rpc.domain.requests import REQUEST_ID
 from foothills_rpc.interceptors.auth import Authenticator, optional_principal
 from foothills_rpc.interceptors.errors import rich_status
 from foothills_rpc.interceptors.hygiene import request_violations
 
 log = logging.getLogger("foothills_rpc.rpc")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _ALWAYS_ADMITTED = "/grpc.health.v1.Health/"
 
@@ -116,7 +115,7 @@ class RpcPipeline(aio.ServerInterceptor):
     async def _call(self, method: str, headers: tuple[tuple[str, str | bytes], ...], context: aio.ServicerContext, *,
                     counted: bool = False) -> AsyncIterator[None]:
         supplied = next((v for k, v in headers if k == "x-request-id" and isinstance(v, str)), "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         token = None

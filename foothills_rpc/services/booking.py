@@ -11,10 +11,13 @@ from foothills_rpc.db.bookings import BookingFilter
 from foothills_rpc.db.catalog import cancellation_of
 from foothills_rpc.db.models import Booking, Hold
 from foothills_rpc.domain.errors import Collector, InvalidArgument
+from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.converters import optional_id, resource_id, timestamp
-from foothills_rpc.usecases.bookings import BookingRequest, Bookings, EntryView, HoldRequest, check_request_id
+from foothills_rpc.usecases.bookings import BookingRequest, Bookings
+from foothills_rpc.usecases.holds import HoldRequest, Holds
+from foothills_rpc.usecases.waitlist import EntryView, Waitlist
 
 STATUS_TO_PROTO = {"pending": booking_pb2.BOOKING_STATUS_PENDING, "confirmed": booking_pb2.BOOKING_STATUS_CONFIRMED,
                    "cancelled": booking_pb2.BOOKING_STATUS_CANCELLED, "completed": booking_pb2.BOOKING_STATUS_COMPLETED}
@@ -90,8 +93,10 @@ def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
 
 
 class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
-    def __init__(self, bookings: Bookings) -> None:
+    def __init__(self, bookings: Bookings, holds: Holds, waitlist: Waitlist) -> None:
         self._bookings = bookings
+        self._holds = holds
+        self._waitlist = waitlist
 
     async def CreateBooking(self, request: booking_pb2.CreateBookingRequest,
                             context: Any) -> booking_pb2.CreateBookingResponse:
@@ -123,17 +128,17 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         check_request_id(request.request_id, errors)
         errors.check()
         assert service_id is not None  # required: a missing one was reported
-        hold = await self._bookings.hold(principal(), HoldRequest(service_id=service_id, start=start,
+        hold = await self._holds.hold(principal(), HoldRequest(service_id=service_id, start=start,
                                                                   seats=request.seats, request_id=request.request_id))
         return booking_pb2.HoldSlotResponse(hold=self._hold_to_proto(hold))
 
     async def GetHold(self, request: booking_pb2.GetHoldRequest, context: Any) -> booking_pb2.GetHoldResponse:
-        hold = await self._bookings.get_hold(principal(), resource_id(request.name, "holds"))
+        hold = await self._holds.get_hold(principal(), resource_id(request.name, "holds"))
         return booking_pb2.GetHoldResponse(hold=self._hold_to_proto(hold))
 
     async def ReleaseHold(self, request: booking_pb2.ReleaseHoldRequest,
                           context: Any) -> booking_pb2.ReleaseHoldResponse:
-        hold = await self._bookings.release_hold(principal(), resource_id(request.name, "holds"))
+        hold = await self._holds.release_hold(principal(), resource_id(request.name, "holds"))
         return booking_pb2.ReleaseHoldResponse(hold=self._hold_to_proto(hold))
 
     async def JoinWaitlist(self, request: booking_pb2.JoinWaitlistRequest,
@@ -145,7 +150,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             errors.add("seats", "must be between 1 and 10000 (0 means 1)")
         errors.check()
         assert service_id is not None  # required: a missing one was reported
-        view = await self._bookings.join_waitlist(principal(), service_id, start, request.seats)
+        view = await self._waitlist.join_waitlist(principal(), service_id, start, request.seats)
         return booking_pb2.JoinWaitlistResponse(entry=_entry_to_proto(view))
 
     async def ListWaitlistEntries(self, request: booking_pb2.ListWaitlistEntriesRequest,
@@ -153,14 +158,15 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         errors = Collector()
         service_id = optional_id(request.service, "services", "service", errors)
         errors.check()
-        rows, token = await self._bookings.waitlist(principal(), service_id, requested_size=request.page_size,
-                                                    token=request.page_token)
+        rows, token = await self._waitlist.list_waitlist_entries(principal(), service_id,
+                                                                 requested_size=request.page_size,
+                                                                 token=request.page_token)
         return booking_pb2.ListWaitlistEntriesResponse(waitlist_entries=[_entry_to_proto(v) for v in rows],
                                                        next_page_token=token)
 
     async def LeaveWaitlist(self, request: booking_pb2.LeaveWaitlistRequest,
                             context: Any) -> booking_pb2.LeaveWaitlistResponse:
-        view = await self._bookings.leave_waitlist(principal(), resource_id(request.name, "waitlistEntries"))
+        view = await self._waitlist.leave_waitlist(principal(), resource_id(request.name, "waitlistEntries"))
         return booking_pb2.LeaveWaitlistResponse(entry=_entry_to_proto(view))
 
     def _hold_to_proto(self, hold: Hold) -> booking_pb2.Hold:
@@ -183,7 +189,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         )
 
     async def GetBooking(self, request: booking_pb2.GetBookingRequest, context: Any) -> booking_pb2.GetBookingResponse:
-        booking = await self._bookings.get(principal(), resource_id(request.name, "bookings"))
+        booking = await self._bookings.get_booking(principal(), resource_id(request.name, "bookings"))
         return booking_pb2.GetBookingResponse(booking=booking_to_proto(booking))
 
     async def ListBookings(self, request: booking_pb2.ListBookingsRequest,
@@ -208,7 +214,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             customer_id=optional_id(request.customer, "users", "customer", errors),
             order=order or "newest")
         errors.check()
-        rows, token = await self._bookings.find(principal(), filters, requested_size=request.page_size,
+        rows, token = await self._bookings.list_bookings(principal(), filters, requested_size=request.page_size,
                                                 token=request.page_token)
         return booking_pb2.ListBookingsResponse(bookings=[booking_to_proto(b) for b in rows], next_page_token=token)
 

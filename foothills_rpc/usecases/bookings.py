@@ -1,10 +1,10 @@
-"""Booking use cases: create, read, cancel, reschedule, confirm, complete, watch, and expire approvals."""
+"""Bookings: create, read, list, cancel, reschedule, confirm, complete, watch, and expire approvals.
+Holds (holds.py) and the waiting line (waitlist.py) are aggregates of their own; what decides whether
+seats may be taken at all is admission.py."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,8 +21,7 @@ from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
-from foothills_rpc.db.limits import check_customer_limits
-from foothills_rpc.db.models import Booking, BookingEvent, Hold, Service, Slot, WaitlistEntry
+from foothills_rpc.db.models import Booking, BookingEvent, Hold
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
 from foothills_rpc.domain.errors import (
@@ -31,22 +30,22 @@ from foothills_rpc.domain.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
 )
 from foothills_rpc.domain.limits import check_reschedule
-from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.holds import Holds, quote_of
 from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_NOTES = 2000
 MAX_REASON = 500
 
@@ -63,33 +62,13 @@ class BookingRequest:
     customer_id: uuid.UUID | None = None  # a provider or admin booking on a customer's behalf
 
 
-# A waitlist entry and, once it has an offer, when the offer lapses.
-EntryView = tuple[WaitlistEntry, datetime | None]
-
-
-@dataclass(frozen=True)
-class HoldRequest:
-    service_id: uuid.UUID
-    start: datetime
-    seats: int
-    request_id: str
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def check_request_id(request_id: str, errors: Collector) -> None:
-    if not REQUEST_ID.match(request_id):
-        errors.add("request_id", "is required: 1 to 64 of A-Z a-z 0-9 . _ - (a UUID works)")
-
-
 class Bookings:
-    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, dispatcher: Dispatcher,
+    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, admission: Admission, dispatcher: Dispatcher,
                  changes: ChangeFeed, page_tokens: PageTokens) -> None:
         self._db = db
         self._clock = clock
         self._catalog = catalog
+        self._admission = admission
         self._dispatcher = dispatcher
         self.changes = changes
         self._page_tokens = page_tokens
@@ -123,7 +102,7 @@ class Bookings:
             if caller.role is Role.CUSTOMER:
                 raise PermissionDenied("only the service's provider or an admin books for someone else",
                                        reason="NOT_OWNER")
-        key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id, _digest(*digest_parts))
+        key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id, request_digest(*digest_parts))
         now = self._clock.now()
 
         async def book(session: AsyncSession) -> Booking:
@@ -132,13 +111,15 @@ class Bookings:
             hold: Hold | None = None
             customer = caller
             if request.hold_id is not None:
-                hold = await self._usable_hold(session, caller, request, now)
+                hold = await Holds.usable_hold(session, caller, request.hold_id, service_id=request.service_id,
+                                               start=request.start, seats=request.seats, now=now)
                 service = await catalog_repo.service_by_id(session, hold.service_id)
-                await self._check_limits(session, service, caller.user_id, hold.start_at, now, exclude_hold=hold.id)
-                slot = await self._bookable_slot(session, caller, service, hold.start_at, hold.seats, now,
-                                                 exclude=None, held=True)
+                await self._admission.check_limits(session, service, caller.user_id, hold.start_at, now,
+                                                   exclude_hold=hold.id)
+                slot = await self._admission.claim_slot(session, caller, service, hold.start_at, hold.seats, now,
+                                                        exclude=None, held=True)
                 taken = hold.seats
-                quote = _quote_of(hold)
+                quote = quote_of(hold)
             else:
                 assert request.service_id is not None and request.start is not None  # the servicer checks
                 service = await catalog_repo.service_by_id(session, request.service_id)
@@ -150,9 +131,9 @@ class Bookings:
                     await user_by_id(session, request.customer_id)  # NOT_FOUND for no such user
                     customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
                                          role=Role.CUSTOMER)
-                await self._check_limits(session, service, customer.user_id, request.start, now)
-                slot = await self._bookable_slot(session, customer, service, request.start, seats, now, exclude=None,
-                                                 inside_notice=on_behalf)
+                await self._admission.check_limits(session, service, customer.user_id, request.start, now)
+                slot = await self._admission.claim_slot(session, customer, service, request.start, seats, now,
+                                                        exclude=None, inside_notice=on_behalf)
                 taken = seats
                 quote = self._catalog.price(service, slot, seats=seats, now=now)
             if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
@@ -217,250 +198,12 @@ class Bookings:
             raise AlreadyExists("this request_id was used for a different request", reason="REQUEST_ID_REUSED")
         return await repo.booking_for(session, caller, booking_id)
 
-    async def _bookable_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
-                             seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
-                             inside_notice: bool = False) -> Slot:
-        """The slot at `start` if every booking rule allows the caller to take it (seats aside).
-
-        Expired holds of the slot are claimed before its seats are taken, so they count as free at once. With `held`
-        (booking with a hold), the window and seats were checked when the hold was made and stand. With
-        `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
-        if service.archived:
-            raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
-        if service.suspended:
-            raise FailedPrecondition("the service's provider is not taking bookings now", reason="SERVICE_SUSPENDED")
-        if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
-            raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
-        # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
-        if not held and start > self._catalog.horizon(service, now):
-            raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
-                                     reason="TOO_FAR_AHEAD")
-        slot = await catalog_repo.slot_at(session, service.id, start)
-        if slot is None:
-            raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
-        if not held:
-            if not inside_notice and slot.start_at < now + self._catalog.minimum_notice(service):
-                raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
-            if seats > slot.capacity:
-                raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
-        found = await repo.clashes(
-            session, customer_id=caller.user_id, provider_id=None if service.runs_without_provider else
-            service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
-            lapsed_holds=None if held else holds_repo.lapsed, now=now)
-        if found.customer_slot_id == slot.id:
-            raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
-        if found.customer_slot_id is not None:
-            raise FailedPrecondition("you already have a booking at that time", reason="OVERLAPPING_BOOKING")
-        if found.provider_busy:
-            raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
-        # Holds past their expiry are claimed here, so their seats count as free at once.
-        if found.lapsed_holds and (lapsed := await holds_repo.free_lapsed(session, slot.id, now)):
-            for hold_id in lapsed:
-                await waitlist_repo.follow_hold(session, hold_id, "expired", now)
-            await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
-            await session.refresh(slot)  # seats taken changed: the demand price reads them
-        return slot
-
-    async def _check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,
-                            now: datetime, *, exclude_booking: uuid.UUID | None = None,
-                            exclude_hold: uuid.UUID | None = None) -> None:
-        """Refuses a booking (or hold) starting at `start` beyond the service's per-period limits.
-
-        Counted under the customer's row lock, taken before any slot lock in the same transaction, so two
-        processes booking for one customer at once count one after the other and never both pass."""
-        if not catalog_repo.spec_of(service).booking.limits.any:
-            return
-        await repo.lock_customer(session, customer_id)
-        await check_customer_limits(session, service, customer_id, start, now, exclude_booking=exclude_booking,
-                                    exclude_hold=exclude_hold)
-
-    async def _usable_hold(self, session: AsyncSession, caller: Principal, request: BookingRequest,
-                           now: datetime) -> Hold:
-        """The caller's hold named in `request`, locked, if a booking may use it now."""
-        assert request.hold_id is not None
-        hold = await holds_repo.hold_for(session, caller, request.hold_id, for_update=True, admin_sees_all=False)
-        errors = Collector()
-        if request.service_id is not None and request.service_id != hold.service_id:
-            errors.add("service", "must be the hold's service (or empty)")
-        if request.start is not None and request.start != hold.start_at:
-            errors.add("start_time", "must be the hold's start (or empty)")
-        if request.seats and request.seats != hold.seats:
-            errors.add("seats", "must be the hold's seats (or 0)")
-        errors.check()
-        if hold.status == "used":
-            raise FailedPrecondition("a booking was made with this hold already", reason="HOLD_ALREADY_USED")
-        if hold.status != "active" or hold.expires_at <= now:
-            raise FailedPrecondition("the hold expired or was released", reason="HOLD_EXPIRED")
-        return hold
-
-    # --- holds ---------------------------------------------------------------------------
-
-    async def hold(self, caller: Principal, request: HoldRequest) -> Hold:
-        errors = Collector()
-        if not 0 <= request.seats <= 10_000:
-            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
-        check_request_id(request.request_id, errors)
-        errors.check()
-        seats = request.seats or 1
-        request_hash = _digest(request.service_id, request.start, seats)
-        now = self._clock.now()
-
-        async def earlier(session: AsyncSession) -> Hold | None:
-            found = await holds_repo.hold_by_request(session, caller.user_id, request.request_id)
-            if found is not None and found.request_hash != request_hash:
-                raise AlreadyExists("this request_id was used for a different request", reason="REQUEST_ID_REUSED")
-            return found
-
-        async def take(session: AsyncSession) -> Hold:
-            if (found := await earlier(session)) is not None:
-                return found
-            service = await catalog_repo.service_by_id(session, request.service_id)
-            await self._check_limits(session, service, caller.user_id, request.start, now)
-            slot = await self._bookable_slot(session, caller, service, request.start, seats, now, exclude=None)
-            quote = self._catalog.price(service, slot, seats=seats, now=now)
-            if not await repo.take_seats(session, slot.id, seats):
-                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
-            hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
-                        start_at=slot.start_at, end_at=slot.end_at, seats=seats, status="active",
-                        expires_at=now + catalog_repo.spec_of(service).booking.hold, currency=quote.currency,
-                        unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
-                        price_breakdown=holds_repo.quote_json(quote), booking_id=None, request_id=request.request_id,
-                        request_hash=request_hash, created_at=now, updated_at=now)
-            session.add(hold)
-            await holds_repo.flush_hold(session)
-            # After take_seats: the slot's row lock is held, so a concurrent hold of this customer on this
-            # slot has committed (and is seen) or waits behind this one.
-            if await holds_repo.holds_slot(session, caller.user_id, slot.id, now, exclude=hold.id):
-                raise FailedPrecondition("you hold seats of this slot already", reason="SLOT_ALREADY_HELD_BY_USER")
-            return hold
-
-        try:
-            return await self._db.run(take)
-        except DomainError as refusal:
-            if (found := await self._db.run(earlier)) is None:
-                raise refusal from None
-            return found
-
-    async def get_hold(self, caller: Principal, hold_id: uuid.UUID) -> Hold:
-        return await self._db.run(lambda s: holds_repo.hold_for(s, caller, hold_id))
-
-    async def release_hold(self, caller: Principal, hold_id: uuid.UUID) -> Hold:
-        now = self._clock.now()
-
-        async def release(session: AsyncSession) -> Hold:
-            hold = await holds_repo.hold_for(session, caller, hold_id, for_update=True)
-            if hold.status == "used":
-                raise FailedPrecondition("a booking was made with this hold; cancel the booking instead",
-                                         reason="HOLD_ALREADY_USED")
-            await self._end_hold(session, hold, now, released=True)
-            return hold
-
-        hold = await self._db.run(release)
-        self._committed()
-        return hold
-
-    async def _end_hold(self, session: AsyncSession, hold: Hold, now: datetime, *, released: bool) -> bool:
-        """Releases (or, past its expiry, expires) an active hold and gives its seats back, once."""
-        to = "released" if released and hold.expires_at > now else "expired"
-        if not await holds_repo.claim(session, hold.id, to=to, now=now, unexpired=to == "released"):
-            return False
-        await repo.release_seats(session, hold.slot_id, hold.seats)
-        hold.status, hold.updated_at = to, now
-        await waitlist_repo.follow_hold(session, hold.id, to, now)
-        await offer_freed(session, self._catalog, hold.slot_id, now)
-        return True
-
-    async def expire_holds(self) -> int:
-        """Gives back the seats of holds past their expiry; each claimed once, by one process. Also
-        closes waiting lines that can no longer be offered anything."""
-        now = self._clock.now()
-        await self._db.run(lambda s: waitlist_repo.close_stale(s, now))
-        ids = await self._db.run(lambda s: holds_repo.lapsed_holds(s, now))
-        system = Principal(user_id=uuid.UUID(int=0), session_id=uuid.UUID(int=0), role=Role.ADMIN)
-        expired = 0
-        for hold_id in ids:
-            async def expire(session: AsyncSession, hold_id: uuid.UUID = hold_id) -> bool:
-                try:
-                    hold = await holds_repo.hold_for(session, system, hold_id)
-                except NotFound:
-                    return False
-                return await self._end_hold(session, hold, now, released=False)
-            expired += await self._db.run(expire)
-        if expired:
-            self._committed()  # offers to the next in line may have been mailed
-        return expired
-
-    # --- waitlist ------------------------------------------------------------------------
-
-    async def join_waitlist(self, caller: Principal, service_id: uuid.UUID, start: datetime,
-                            seats: int) -> EntryView:
-        if not 0 <= seats <= 10_000:
-            raise InvalidArgument.single("seats", "must be between 1 and 10000 (0 means 1)")
-        seats = seats or 1
-        now = self._clock.now()
-
-        async def join(session: AsyncSession) -> EntryView:
-            service = await catalog_repo.service_by_id(session, service_id)
-            slot = await self._bookable_slot(session, caller, service, start, seats, now, exclude=None)
-            # The slot's lock orders this join with every offer of the slot: a seat freed before it is
-            # seen free here (SLOT_AVAILABLE), one freed after it is offered to this entry.
-            await repo.lock_slots(session, [slot.id])
-            await session.refresh(slot)
-            entry = await waitlist_repo.entry_of(session, slot.id, caller.user_id)
-            if entry is not None and entry.status in ("waiting", "offered"):
-                return entry, await waitlist_repo.offer_expiry(session, entry)
-            if slot.capacity - slot.seats_taken >= seats:
-                raise FailedPrecondition("those seats are free: book them", reason="SLOT_AVAILABLE")
-            if entry is None:
-                entry = WaitlistEntry(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id,
-                                      customer_id=caller.user_id, start_at=slot.start_at, created_at=now)
-                session.add(entry)
-            entry.seats, entry.status, entry.hold_id = seats, "waiting", None
-            entry.position = await waitlist_repo.next_position(session, slot.id)
-            entry.joined_at = entry.updated_at = now  # (back) at the end of the line
-            await session.flush()
-            return entry, None
-
-        return await self._db.run(join)
-
-    async def waitlist(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
-                       token: str) -> tuple[list[EntryView], str]:
-        limit = page_size(requested_size)
-        context = ("waitlist", service_id)
-        after = self._page_tokens.decode(token, context)
-        try:
-            rows = await self._db.run(lambda s: waitlist_repo.list_entries(s, caller, service_id, after=after,
-                                                                           limit=limit + 1))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        if len(rows) <= limit:
-            return rows, ""
-        return rows[:limit], self._page_tokens.encode(waitlist_repo.page_key(rows[limit - 1][0]), context)
-
-    async def leave_waitlist(self, caller: Principal, entry_id: uuid.UUID) -> EntryView:
-        now = self._clock.now()
-
-        async def leave(session: AsyncSession) -> EntryView:
-            entry = await waitlist_repo.entry_for(session, caller, entry_id, for_update=True)
-            if entry.status == "waiting":
-                entry.status, entry.updated_at = "left", now
-            elif entry.status == "offered" and entry.hold_id is not None:
-                hold = await holds_repo.hold_for(session, caller, entry.hold_id, for_update=True)
-                if not await self._end_hold(session, hold, now, released=True):
-                    entry.status, entry.updated_at = "left", now  # its hold had ended already
-                await session.refresh(entry)
-            return entry, await waitlist_repo.offer_expiry(session, entry)
-
-        entry = await self._db.run(leave)
-        self._committed()
-        return entry
-
     # --- read ----------------------------------------------------------------------------
 
-    async def get(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
+    async def get_booking(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._db.read(lambda s: repo.booking_for(s, caller, booking_id))
 
-    async def find(self, caller: Principal, filters: repo.BookingFilter, *, requested_size: int,
+    async def list_bookings(self, caller: Principal, filters: repo.BookingFilter, *, requested_size: int,
                    token: str) -> tuple[list[Booking], str]:
         if filters.customer_id is not None and caller.role is Role.CUSTOMER and filters.customer_id != caller.user_id:
             raise InvalidArgument.single("customer", "only providers and admins filter by another customer")
@@ -507,7 +250,7 @@ class Bookings:
             return await self._db.read(preview)
 
         key = repo.RequestKey(caller.user_id, "CancelBooking", request_id,
-                              _digest(booking_id, reason, override)) if request_id else None
+                              request_digest(booking_id, reason, override)) if request_id else None
 
         async def apply(session: AsyncSession) -> Booking:
             if key is not None and (earlier := await repo.earlier_request(session, key)) is not None:
@@ -592,7 +335,7 @@ class Bookings:
         errors = Collector()
         check_request_id(request_id, errors)
         errors.check()
-        key = repo.RequestKey(caller.user_id, "RescheduleBooking", request_id, _digest(booking_id, new_start))
+        key = repo.RequestKey(caller.user_id, "RescheduleBooking", request_id, request_digest(booking_id, new_start))
         now = self._clock.now()
 
         async def move(session: AsyncSession) -> Booking:
@@ -611,10 +354,11 @@ class Bookings:
                              original_start=original, new_start=new_start,
                              max_distance=spec.booking.max_reschedule_distance)
             # The booking itself is left out of the count: a move within the same period counts once.
-            await self._check_limits(session, service, booking.customer_id, new_start, now, exclude_booking=booking.id)
+            await self._admission.check_limits(session, service, booking.customer_id, new_start, now,
+                                               exclude_booking=booking.id)
             owner = Principal(user_id=booking.customer_id, session_id=caller.session_id, role=Role.CUSTOMER)
-            slot = await self._bookable_slot(session, owner, service, new_start, booking.seats, now,
-                                             exclude=booking.id)
+            slot = await self._admission.claim_slot(session, owner, service, new_start, booking.seats, now,
+                                                    exclude=booking.id)
             if slot.id == booking.slot_id:
                 raise FailedPrecondition("the booking is already in that slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
             await repo.lock_slots(session, [booking.slot_id, slot.id])
@@ -689,12 +433,3 @@ def _audit(session: AsyncSession, actor: Principal, booking: Booking, action: st
     if actor.user_id != booking.customer_id:
         audit.record(session, actor_id=actor.user_id, action=action, target=f"bookings/{booking.id.hex}",
                      before=before, after=_audited(booking), reason=reason, now=now)
-
-
-def _quote_of(hold: Hold) -> Quote:
-    """The quote a hold locked, as it was priced."""
-    data = hold.price_breakdown
-    return Quote(base_unit_minor=data["base_unit_minor"], unit_minor=data["unit_minor"], seats=data["seats"],
-                 total_minor=data["total_minor"], currency=data["currency"],
-                 adjustments=tuple(Adjustment(label, amount) for label, amount in data["adjustments"]))
-

@@ -32,9 +32,10 @@ from foothills_rpc.domain.errors import (
     NotFound,
 )
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
-from foothills_rpc.usecases.bookings import Bookings, check_request_id
+from foothills_rpc.usecases.bookings import Bookings
 from foothills_rpc.usecases.catalog import Catalog
 
 MAX_REASON = 500

@@ -22,10 +22,10 @@ from foothills_rpc.db.models import SupportMessage, SupportRequest, User
 from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import AlreadyExists, Collector, FailedPrecondition, InvalidArgument, NotFound
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
 from foothills_rpc.security.page_tokens import PageTokens, page_size
-from foothills_rpc.usecases.bookings import check_request_id
 
 MAX_SUBJECT = 200
 MAX_BODY = 5000

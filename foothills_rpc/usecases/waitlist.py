@@ -1,4 +1,6 @@
-"""Waitlist offers: freed seats go to the first waiting entries that fit, as holds in their name.
+"""The waiting line of a full slot: joining, listing and leaving it, and the offers that freed seats make.
+
+Freed seats go to the first waiting entries that fit, as holds in their name.
 
 `offer_freed` runs inside the transaction that frees seats (a cancellation, a reschedule away, a
 hold that expired or was released, a capacity increase), after the seats went back: that
@@ -21,13 +23,20 @@ from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as repo
 from foothills_rpc.db.accounts import user_by_id
+from foothills_rpc.db.database import Database
 from foothills_rpc.db.limits import check_customer_limits
-from foothills_rpc.db.models import Hold, Slot
-from foothills_rpc.domain.errors import FailedPrecondition
+from foothills_rpc.db.models import Hold, Slot, WaitlistEntry
+from foothills_rpc.domain.errors import FailedPrecondition, InvalidArgument
+from foothills_rpc.domain.principal import Principal
 from foothills_rpc.mail import outbox
+from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.security.page_tokens import PageTokens, page_size
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each imports this module: the offers run inside their transactions
+    from foothills_rpc.clock import Clock
+    from foothills_rpc.usecases.admission import Admission
     from foothills_rpc.usecases.catalog import Catalog
+    from foothills_rpc.usecases.holds import Holds
 
 
 # Built once: every cancellation runs it. Refreshes a slot this transaction loaded before.
@@ -84,3 +93,83 @@ async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUI
         free -= entry.seats
         made += 1
     return made
+
+
+# A waitlist entry and, once it has an offer, when the offer lapses.
+EntryView = tuple[WaitlistEntry, datetime | None]
+
+
+class Waitlist:
+    """Joining, listing and leaving a full slot's waiting line (the offers are `offer_freed` above)."""
+
+    def __init__(self, *, db: Database, clock: Clock, page_tokens: PageTokens, admission: Admission, holds: Holds,
+                 dispatcher: Dispatcher) -> None:
+        self._db = db
+        self._clock = clock
+        self._page_tokens = page_tokens
+        self._admission = admission
+        self._holds = holds
+        self._dispatcher = dispatcher
+
+    async def join_waitlist(self, caller: Principal, service_id: uuid.UUID, start: datetime,
+                            seats: int) -> EntryView:
+        if not 0 <= seats <= 10_000:
+            raise InvalidArgument.single("seats", "must be between 1 and 10000 (0 means 1)")
+        seats = seats or 1
+        now = self._clock.now()
+
+        async def join(session: AsyncSession) -> EntryView:
+            service = await catalog_repo.service_by_id(session, service_id)
+            slot = await self._admission.claim_slot(session, caller, service, start, seats, now, exclude=None)
+            # The slot's lock orders this join with every offer of the slot: a seat freed before it is
+            # seen free here (SLOT_AVAILABLE), one freed after it is offered to this entry.
+            await bookings_repo.lock_slots(session, [slot.id])
+            await session.refresh(slot)
+            entry = await repo.entry_of(session, slot.id, caller.user_id)
+            if entry is not None and entry.status in ("waiting", "offered"):
+                return entry, await repo.offer_expiry(session, entry)
+            if slot.capacity - slot.seats_taken >= seats:
+                raise FailedPrecondition("those seats are free: book them", reason="SLOT_AVAILABLE")
+            if entry is None:
+                entry = WaitlistEntry(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id,
+                                      customer_id=caller.user_id, start_at=slot.start_at, created_at=now)
+                session.add(entry)
+            entry.seats, entry.status, entry.hold_id = seats, "waiting", None
+            entry.position = await repo.next_position(session, slot.id)
+            entry.joined_at = entry.updated_at = now  # (back) at the end of the line
+            await session.flush()
+            return entry, None
+
+        return await self._db.run(join)
+
+    async def list_waitlist_entries(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
+                       token: str) -> tuple[list[EntryView], str]:
+        limit = page_size(requested_size)
+        context = ("waitlist", service_id)
+        after = self._page_tokens.decode(token, context)
+        try:
+            rows = await self._db.run(lambda s: repo.list_entries(s, caller, service_id, after=after,
+                                                                           limit=limit + 1))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self._page_tokens.encode(repo.page_key(rows[limit - 1][0]), context)
+
+    async def leave_waitlist(self, caller: Principal, entry_id: uuid.UUID) -> EntryView:
+        now = self._clock.now()
+
+        async def leave(session: AsyncSession) -> EntryView:
+            entry = await repo.entry_for(session, caller, entry_id, for_update=True)
+            if entry.status == "waiting":
+                entry.status, entry.updated_at = "left", now
+            elif entry.status == "offered" and entry.hold_id is not None:
+                hold = await holds_repo.hold_for(session, caller, entry.hold_id, for_update=True)
+                if not await self._holds.end_hold(session, hold, now, released=True):
+                    entry.status, entry.updated_at = "left", now  # its hold had ended already
+                await session.refresh(entry)
+            return entry, await repo.offer_expiry(session, entry)
+
+        entry = await self._db.run(leave)
+        self._dispatcher.notify()
+        return entry
