@@ -190,8 +190,8 @@ class BookingPlanner:
         rng, now = self._rng, self._now
         past = [s for s in slots if s.start < now]
         ahead = [s for s in slots if s.start >= now]
-        notice = self._components.catalog.minimum_notice(service)
-        horizon = self._components.catalog.horizon(service, now) - now
+        notice = self._components.terms.minimum_notice(service)
+        horizon = self._components.terms.horizon(service, now) - now
         policy = catalog_repo.cancellation_of(service.cancellation_policy)
         uses_provider_time = not service.runs_without_provider
         provider = self._provider_diaries[service.provider_id]
@@ -252,7 +252,7 @@ class BookingPlanner:
         # Priced as the booking path prices: by the one pricing function, with the seats taken before it.
         priced = Slot(id=slot.id, service_id=service.id, start_at=slot.start, end_at=slot.end,
                       capacity=service.capacity, seats_taken=slot.taken, offered=True)
-        quote = self._components.catalog.price(service, priced, seats=seats, now=created)
+        quote = self._components.terms.price(service, priced, seats=seats, now=created)
         return {
             "id": uuid.uuid4(), "service_id": service.id, "slot_id": slot.id, "customer_id": customer,
             "provider_id": service.provider_id, "uses_provider_time": not service.runs_without_provider,
@@ -361,7 +361,7 @@ async def seed_demo(components: Components, *, services: int, users: int, bookin
                          for day in range(7) if day < 5 or rng.random() < 0.4),
             overrides=())
         service = Service(id=uuid.uuid4(), category_id=category["id"], provider_id=rng.choice(providers)["id"],
-                          archived=False, version=1, created_at=now, updated_at=now)
+                          archived=False, suspended=False, version=1, created_at=now, updated_at=now)
         catalog_repo.apply_spec(service, spec)
         catalog_repo.store_availability(service, availability)
         catalog.append((service, availability))
@@ -388,7 +388,7 @@ async def seed_demo(components: Components, *, services: int, users: int, bookin
             service, availability = catalog[index]
             chunk.services.append({name: getattr(service, name) for name in columns})
             spec = catalog_repo.spec_of(service)
-            horizon = components.catalog.horizon(service, now)
+            horizon = components.terms.horizon(service, now)
             key = (availability, spec.grid, service.time_zone, horizon)  # services often share a grid: cut it once
             if key not in grids:
                 grids[key] = slot_rules.generate_slots(availability, spec.grid, ZoneInfo(service.time_zone),
