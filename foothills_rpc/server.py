@@ -46,6 +46,7 @@ from foothills_rpc.usecases.conflicts import Conflicts
 from foothills_rpc.usecases.holds import Holds
 from foothills_rpc.usecases.reports import Reports
 from foothills_rpc.usecases.support import Support
+from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.users import UserAdmin
 from foothills_rpc.usecases.waitlist import Waitlist
 
@@ -90,6 +91,7 @@ class Components:
     dispatcher: Dispatcher
     accounts: Accounts
     users: UserAdmin
+    terms: Terms
     catalog: Catalog
     bookings: Bookings
     holds: Holds
@@ -121,16 +123,18 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)
     cache = CatalogCache(listener)
-    catalog = Catalog(db=db, clock=clock, settings=settings, page_tokens=page_tokens, cache=cache)
-    admission = Admission(catalog=catalog)
-    holds = Holds(db=db, clock=clock, catalog=catalog, admission=admission, dispatcher=dispatcher)
-    bookings = Bookings(db=db, clock=clock, catalog=catalog, admission=admission, dispatcher=dispatcher,
+    terms = Terms(settings)
+    catalog = Catalog(db=db, clock=clock, terms=terms, page_tokens=page_tokens, cache=cache)
+    admission = Admission(terms=terms)
+    holds = Holds(db=db, clock=clock, terms=terms, admission=admission, dispatcher=dispatcher)
+    bookings = Bookings(db=db, clock=clock, terms=terms, admission=admission, dispatcher=dispatcher,
                         changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
         settings=settings, clock=clock, db=db, listener=listener, hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop),
+        terms=terms,
         catalog=catalog,
         bookings=bookings,
         holds=holds,

@@ -128,7 +128,7 @@ async def test_a_lagging_horizon_extension_never_removes_slots(running: Running)
     before = [s.start_time for s in await world.slots(service.name, *far)]
     assert before
     components = running.server.components
-    lagging = Catalog(db=components.db, clock=ManualClock(at("2030-01-07T09:00")), settings=components.settings,
+    lagging = Catalog(db=components.db, clock=ManualClock(at("2030-01-07T09:00")), terms=components.terms,
                       page_tokens=PageTokens(TEST_SECRET), cache=CatalogCache(Listener(components.db.url)))
     await lagging.extend_horizons()
     assert [s.start_time for s in await world.slots(service.name, *far)] == before

@@ -17,13 +17,13 @@ from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Service, Slot
 from foothills_rpc.domain.errors import FailedPrecondition
 from foothills_rpc.domain.principal import Principal
-from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
 
 class Admission:
-    def __init__(self, *, catalog: Catalog) -> None:
-        self._catalog = catalog
+    def __init__(self, *, terms: Terms) -> None:
+        self._terms = terms
 
     async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
                          seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
@@ -42,14 +42,14 @@ class Admission:
         if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
             raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
         # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
-        if not held and start > self._catalog.horizon(service, now):
+        if not held and start > self._terms.horizon(service, now):
             raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
                                      reason="TOO_FAR_AHEAD")
         slot = await catalog_repo.slot_at(session, service.id, start)
         if slot is None:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         if not held:
-            if not inside_notice and slot.start_at < now + self._catalog.minimum_notice(service):
+            if not inside_notice and slot.start_at < now + self._terms.minimum_notice(service):
                 raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
             if seats > slot.capacity:
                 raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
@@ -67,7 +67,7 @@ class Admission:
         if found.lapsed_holds and (lapsed := await holds_repo.free_lapsed(session, slot.id, now)):
             for hold_id in lapsed:
                 await waitlist_repo.follow_hold(session, hold_id, "expired", now)
-            await offer_freed(session, self._catalog, slot.id, now)  # the line comes first
+            await offer_freed(session, self._terms, slot.id, now)  # the line comes first
             await session.refresh(slot)  # seats taken changed: the demand price reads them
         return slot
 

@@ -40,8 +40,8 @@ from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
 from foothills_rpc.usecases.admission import Admission
-from foothills_rpc.usecases.catalog import Catalog
 from foothills_rpc.usecases.holds import Holds, quote_of
+from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ class BookingRequest:
 
 
 class Bookings:
-    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, admission: Admission, dispatcher: Dispatcher,
+    def __init__(self, *, db: Database, clock: Clock, terms: Terms, admission: Admission, dispatcher: Dispatcher,
                  changes: ChangeFeed, page_tokens: PageTokens) -> None:
         self._db = db
         self._clock = clock
-        self._catalog = catalog
+        self._terms = terms
         self._admission = admission
         self._dispatcher = dispatcher
         self.changes = changes
@@ -135,7 +135,7 @@ class Bookings:
                 slot = await self._admission.claim_slot(session, customer, service, request.start, seats, now,
                                                         exclude=None, inside_notice=on_behalf)
                 taken = seats
-                quote = self._catalog.price(service, slot, seats=seats, now=now)
+                quote = self._terms.price(service, slot, seats=seats, now=now)
             if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
                 raise FailedPrecondition(
                     f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
@@ -143,7 +143,7 @@ class Bookings:
             if hold is None and not await repo.take_seats(session, slot.id, taken):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             spec = catalog_repo.spec_of(service)
-            notice = self._catalog.minimum_notice(service)
+            notice = self._terms.minimum_notice(service)
             # Booked by the provider or an admin: approved by the making (and its deadline may have passed).
             needs_approval = spec.booking.requires_approval and not on_behalf
             booking = Booking(
@@ -296,7 +296,7 @@ class Bookings:
         booking.cancellation_fee_minor = fee
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
-        await offer_freed(session, self._catalog, booking.slot_id, now)
+        await offer_freed(session, self._terms, booking.slot_id, now)
         await self._record(session, booking, "cancelled", now, reason=reason)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
@@ -366,11 +366,11 @@ class Bookings:
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
-            await offer_freed(session, self._catalog, booking.slot_id, now)
+            await offer_freed(session, self._terms, booking.slot_id, now)
             booking.original_start_at = original
             booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
             if booking.approval_deadline is not None:
-                booking.approval_deadline = slot.start_at - self._catalog.minimum_notice(service)
+                booking.approval_deadline = slot.start_at - self._terms.minimum_notice(service)
             booking.reschedule_count += 1
             booking.updated_at = now
             await repo.flush_booking(session)

@@ -7,12 +7,10 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.clock import Clock
-from foothills_rpc.config import Settings
 from foothills_rpc.db import accounts as accounts_repo
 from foothills_rpc.db import audit
 from foothills_rpc.db import catalog as repo
@@ -31,10 +29,11 @@ from foothills_rpc.domain.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from foothills_rpc.domain.pricing import Quote, applicable_rules, price_of, validate_currency
+from foothills_rpc.domain.pricing import Quote, validate_currency
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
 log = logging.getLogger(__name__)
@@ -80,11 +79,11 @@ class SlotListing:
 
 
 class Catalog:
-    def __init__(self, *, db: Database, clock: Clock, settings: Settings, page_tokens: PageTokens,
+    def __init__(self, *, db: Database, clock: Clock, terms: Terms, page_tokens: PageTokens,
                  cache: CatalogCache) -> None:
         self._db = db
         self._clock = clock
-        self._settings = settings
+        self._terms = terms
         self._page_tokens = page_tokens
         self._cache = cache
 
@@ -292,9 +291,9 @@ class Catalog:
             repo.apply_spec(service, spec)
             service.version += 1
             service.updated_at = now
-            await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+            await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now))
             for slot_id in await waitlist_repo.slots_with_waiting(session, service.id):
-                await offer_freed(session, self, slot_id, now)  # more capacity: offers to the line
+                await offer_freed(session, self._terms, slot_id, now)  # more capacity: offers to the line
             audit.record(session, actor_id=caller.user_id, action="UpdateService",
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
@@ -313,7 +312,7 @@ class Catalog:
                 service.archived = True
                 service.version += 1
                 service.updated_at = now
-                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+                await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now))
                 audit.record(session, actor_id=caller.user_id, action="DeleteService",
                              target=f"services/{service.id.hex}", before={"archived": False},
                              after={"archived": True}, now=now)
@@ -341,7 +340,7 @@ class Catalog:
                          after={"availability": service.availability}, now=now)
             service.version += 1
             service.updated_at = now
-            await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now))
+            await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now))
             return service
 
         return await self._edit_schedule(service_id, apply, validate_only=validate_only)
@@ -359,7 +358,7 @@ class Catalog:
         for _ in range(MAX_STALE_READS):
             if service.archived or service.suspended:
                 return SlotListing([])
-            opens, closes = now + self.minimum_notice(service), self.horizon(service, now)
+            opens, closes = now + self._terms.minimum_notice(service), self._terms.horizon(service, now)
             # Seats are read now, never cached, in the statement that checks the service's version. Holds
             # past their expiry stop counting at once, swept or not (the application's clock decides).
             rows = await self._db.read(partial(
@@ -368,8 +367,8 @@ class Catalog:
             if rows is not None:
                 spec = repo.spec_of(service)  # once per call, not once per slot
                 prices: dict[tuple[int, ...], Quote] = {}
-                return SlotListing([PricedSlot(slot, self.price(service, slot, seats=seats or 1, now=now, spec=spec,
-                                                                prices=prices)) for slot in rows], opens, closes)
+                price = partial(self._terms.price, service, seats=seats or 1, now=now, spec=spec, prices=prices)
+                return SlotListing([PricedSlot(slot, price(slot)) for slot in rows], opens, closes)
             # An edit committed in another process; its notification is on the way. Read the service anew.
             service = await self._read_service(service_id)
         raise Aborted("the service kept changing while its slots were read; retry the call")
@@ -387,33 +386,7 @@ class Catalog:
         service, slot = await self._db.read(read)
         if slot is None or service.archived:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
-        return self.price(service, slot, seats=seats or 1, now=now)
-
-    def price(self, service: Service, slot: Slot | repo.OpenSlot, *, seats: int, now: datetime,
-              spec: ServiceSpec | None = None, prices: dict[tuple[int, ...], Quote] | None = None) -> Quote:
-        """The one pricing function: slots, quotes and bookings all price through here. `spec`: the
-        service's, when the caller already has it; `prices`: the quotes of this service, `seats` and
-        `now` so far, by the rules that applied (a week of slots shares a handful of prices)."""
-        spec = spec or repo.spec_of(service)
-        applied = applicable_rules(spec.pricing, slot_start=slot.start_at, zone=ZoneInfo(spec.time_zone), now=now,
-                                   seats_taken=slot.seats_taken, capacity=slot.capacity)
-        found = None if prices is None else prices.get(applied)
-        if found is None:
-            found = price_of(base_unit_minor=spec.base_price_minor, currency=spec.currency, policy=spec.pricing,
-                             applied=applied, seats=seats)
-            if prices is not None:
-                prices[applied] = found
-        return found
-
-    def minimum_notice(self, service: Service) -> timedelta:
-        if service.minimum_notice_seconds is None:
-            return self._settings.default_minimum_notice
-        return timedelta(seconds=service.minimum_notice_seconds)
-
-    def horizon(self, service: Service, now: datetime) -> datetime:
-        """The latest instant a booking may start at, as of `now`."""
-        days = service.maximum_days_ahead or self._settings.default_maximum_days_ahead
-        return now + timedelta(days=days)
+        return self._terms.price(service, slot, seats=seats or 1, now=now)
 
     async def extend_horizons(self) -> int:
         """Materialises every active service's slots up to today's horizon; returns how many services."""
@@ -422,7 +395,7 @@ class Catalog:
             async def extend(session: AsyncSession, service_id: uuid.UUID = service_id) -> None:
                 now = self._clock.now()  # per service: a run over many services takes a while
                 service = await repo.service_by_id(session, service_id, for_update=True)
-                await repo.materialize_slots(session, service, now=now, horizon=self.horizon(service, now),
+                await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now),
                                              extend_only=True)
             await self._db.run(extend)
         return len(ids)

@@ -22,7 +22,7 @@ from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.usecases.admission import Admission
-from foothills_rpc.usecases.catalog import Catalog
+from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
 
@@ -35,11 +35,11 @@ class HoldRequest:
 
 
 class Holds:
-    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog, admission: Admission,
+    def __init__(self, *, db: Database, clock: Clock, terms: Terms, admission: Admission,
                  dispatcher: Dispatcher) -> None:
         self._db = db
         self._clock = clock
-        self._catalog = catalog
+        self._terms = terms
         self._admission = admission
         self._dispatcher = dispatcher
 
@@ -65,7 +65,7 @@ class Holds:
             service = await catalog_repo.service_by_id(session, request.service_id)
             await self._admission.check_limits(session, service, caller.user_id, request.start, now)
             slot = await self._admission.claim_slot(session, caller, service, request.start, seats, now, exclude=None)
-            quote = self._catalog.price(service, slot, seats=seats, now=now)
+            quote = self._terms.price(service, slot, seats=seats, now=now)
             if not await repo.take_seats(session, slot.id, seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
@@ -115,7 +115,7 @@ class Holds:
         await repo.release_seats(session, hold.slot_id, hold.seats)
         hold.status, hold.updated_at = to, now
         await waitlist_repo.follow_hold(session, hold.id, to, now)
-        await offer_freed(session, self._catalog, hold.slot_id, now)
+        await offer_freed(session, self._terms, hold.slot_id, now)
         return True
 
     async def expire_holds(self) -> int:

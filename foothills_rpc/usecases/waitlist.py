@@ -31,11 +31,11 @@ from foothills_rpc.domain.principal import Principal
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.usecases.terms import Terms
 
 if TYPE_CHECKING:  # each imports this module: the offers run inside their transactions
     from foothills_rpc.clock import Clock
     from foothills_rpc.usecases.admission import Admission
-    from foothills_rpc.usecases.catalog import Catalog
     from foothills_rpc.usecases.holds import Holds
 
 
@@ -44,14 +44,14 @@ _LOCKED_SLOT = (select(Slot).where(Slot.id == bindparam("slot_id")).with_for_upd
                 .execution_options(populate_existing=True))
 
 
-async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUID, now: datetime) -> int:
+async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
     """Offers the slot's free seats to its waiting line, in order; returns how many offers were made."""
     slot = (await session.execute(_LOCKED_SLOT, {"slot_id": slot_id})).scalar_one()
     line = await repo.waiting_line(session, slot_id)
     if not line:
         return 0
     service = await catalog_repo.service_by_id(session, slot.service_id)
-    if service.archived or not slot.offered or slot.start_at < now + catalog.minimum_notice(service):
+    if service.archived or not slot.offered or slot.start_at < now + terms.minimum_notice(service):
         return 0  # no longer bookable: nobody is offered it
     spec = catalog_repo.spec_of(service)
     free = slot.capacity - slot.seats_taken
@@ -68,7 +68,7 @@ async def offer_freed(session: AsyncSession, catalog: Catalog, slot_id: uuid.UUI
                 await check_customer_limits(session, service, entry.customer_id, slot.start_at, now)
             except FailedPrecondition:
                 continue  # over the limit: keeps their place, the seats go to the next who fits
-        quote = catalog.price(service, slot, seats=entry.seats, now=now, spec=spec)
+        quote = terms.price(service, slot, seats=entry.seats, now=now, spec=spec)
         if not await bookings_repo.take_seats(session, slot.id, entry.seats):
             break
         hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=entry.customer_id,
