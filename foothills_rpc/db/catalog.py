@@ -18,6 +18,7 @@ from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
 from foothills_rpc.domain.catalog import BookingSettings, ServiceSpec
 from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.limits import BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, RuleKind
 
@@ -348,7 +349,8 @@ class OpenSlot:
 
 def _open_slots_statement() -> Any:
     lapsed = (select(func.coalesce(func.sum(Hold.seats), 0))
-              .where(Hold.slot_id == Slot.id, Hold.status == "active", Hold.expires_at <= bindparam("now"))
+              .where(Hold.slot_id == Slot.id, Hold.status == HoldStatus.ACTIVE.value,
+                     Hold.expires_at <= bindparam("now"))
               .correlate(Slot).scalar_subquery())
     in_window = and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.start_at >= bindparam("start"),
                      Slot.start_at < bindparam("end"))

@@ -20,6 +20,7 @@ from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
 from foothills_rpc.db.models import Hold
 from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import Aborted, NotFound
+from foothills_rpc.domain.holds import HoldStatus, may_become
 from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.domain.principal import Principal
 
@@ -57,22 +58,24 @@ async def flush_hold(session: AsyncSession) -> None:
 async def holds_slot(session: AsyncSession, customer_id: uuid.UUID, slot_id: uuid.UUID, now: datetime,
                      exclude: uuid.UUID) -> bool:
     """True if the customer has another unexpired active hold on the slot."""
-    query = select(Hold.id).where(Hold.customer_id == customer_id, Hold.slot_id == slot_id, Hold.status == "active",
-                                  Hold.expires_at > now, Hold.id != exclude).limit(1)
+    query = select(Hold.id).where(Hold.customer_id == customer_id, Hold.slot_id == slot_id,
+                                  Hold.status == HoldStatus.ACTIVE.value, Hold.expires_at > now,
+                                  Hold.id != exclude).limit(1)
     return (await session.execute(query)).scalar_one_or_none() is not None
 
 
-async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: str, now: datetime, unexpired: bool,
+async def claim(session: AsyncSession, hold_id: uuid.UUID, *, to: HoldStatus, now: datetime, unexpired: bool,
                 booking_id: uuid.UUID | None = None) -> bool:
     """Moves an active hold to `to` if it is still active (and, with `unexpired`, not past its expiry;
-    without it, past it when `to` is "expired"). True for the one caller whose update matched."""
-    query = update(Hold).where(Hold.id == hold_id, Hold.status == "active")
+    without it, past it when `to` is EXPIRED). True for the one caller whose update matched."""
+    assert may_become(HoldStatus.ACTIVE, to), to
+    query = update(Hold).where(Hold.id == hold_id, Hold.status == HoldStatus.ACTIVE.value)
     if unexpired:
         query = query.where(Hold.expires_at > now)
-    elif to == "expired":
+    elif to is HoldStatus.EXPIRED:
         query = query.where(Hold.expires_at <= now)
     result = await session.execute(
-        query.values(status=to, booking_id=booking_id, updated_at=now).returning(Hold.id)
+        query.values(status=to.value, booking_id=booking_id, updated_at=now).returning(Hold.id)
         .execution_options(synchronize_session=False))
     return result.scalar_one_or_none() is not None
 
@@ -81,14 +84,14 @@ def lapsed(slot_id: uuid.UUID | BindParameter[uuid.UUID],
            now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """The slot's active holds past their expiry: their seats are free, waiting to be claimed (values, or
     bind parameters in a statement built once)."""
-    return and_(Hold.slot_id == slot_id, Hold.status == "active", Hold.expires_at <= now)
+    return and_(Hold.slot_id == slot_id, Hold.status == HoldStatus.ACTIVE.value, Hold.expires_at <= now)
 
 
 async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
     """Expires the slot's active holds past their expiry and gives their seats back; returns their ids."""
     rows = (await session.execute(
         update(Hold).where(lapsed(slot_id, now))
-        .values(status="expired", updated_at=now).returning(Hold.id, Hold.seats)
+        .values(status=HoldStatus.EXPIRED.value, updated_at=now).returning(Hold.id, Hold.seats)
         .execution_options(synchronize_session=False))).all()
     seats = sum(row[1] for row in rows)
     if seats:
@@ -100,7 +103,7 @@ async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID,
                                start: datetime, end: datetime, now: datetime, exclude: uuid.UUID | None) -> int:
     """The customer's unexpired active holds of the service starting in [start, end), but `exclude`."""
     query = select(func.count()).select_from(Hold).where(
-        Hold.customer_id == customer_id, Hold.service_id == service_id, Hold.status == "active",
+        Hold.customer_id == customer_id, Hold.service_id == service_id, Hold.status == HoldStatus.ACTIVE.value,
         Hold.expires_at > now, Hold.start_at >= start, Hold.start_at < end)
     if exclude is not None:
         query = query.where(Hold.id != exclude)
@@ -109,5 +112,5 @@ async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID,
 
 async def lapsed_holds(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
     return list((await session.execute(
-        select(Hold.id).where(Hold.status == "active", Hold.expires_at <= now)
+        select(Hold.id).where(Hold.status == HoldStatus.ACTIVE.value, Hold.expires_at <= now)
         .order_by(Hold.expires_at).limit(limit))).scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -26,6 +27,11 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from foothills_rpc.domain.bookings import ACTIVE, Status
+from foothills_rpc.domain.holds import HoldStatus
+from foothills_rpc.domain.support import SupportStatus
+from foothills_rpc.domain.waitlist import EntryStatus
 
 # Stable constraint names, so migrations and error translation can refer to them.
 NAMING_CONVENTION = {
@@ -59,6 +65,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def status_check(states: type[enum.StrEnum]) -> CheckConstraint:
+    """The `status` column's check constraint, from the state enum: the database refuses any other value.
+    (Same SQL as the migrations wrote, value for value, so no migration follows from it.)"""
+    values = ", ".join(f"'{state.value}'" for state in states)
+    return CheckConstraint(f"status IN ({values})", name="status")
 
 
 def table_of(model: type[Base]) -> Table:
@@ -263,8 +276,8 @@ class Slot(Base):
 Index("ix_slots_start_offered", Slot.start_at, Slot.offered, Slot.capacity, Slot.service_id)
 
 
-BOOKING_STATUSES = ("pending", "confirmed", "cancelled", "completed")
-ACTIVE_STATUSES = ("pending", "confirmed")
+# In the order of the enum: the active statuses are compiled into hot statements as literals.
+ACTIVE_STATUSES = tuple(status.value for status in Status if status in ACTIVE)
 
 
 class Booking(Base):
@@ -276,7 +289,7 @@ class Booking(Base):
 
     __tablename__ = "bookings"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'confirmed', 'cancelled', 'completed')", name="status"),
+        status_check(Status),
         CheckConstraint("seats >= 1", name="seats_positive"),
         CheckConstraint("end_at > start_at", name="ends_after_start"),
     )
@@ -320,7 +333,6 @@ Index("ix_bookings_start_id", Booking.start_at, Booking.id, Booking.currency, Bo
       Booking.total_price_minor, Booking.cancellation_fee_minor, Booking.service_id, Booking.provider_id)
 
 
-HOLD_STATUSES = ("active", "used", "released", "expired")
 
 
 class Hold(Base):
@@ -335,7 +347,7 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'used', 'released', 'expired')", name="status"),
+        status_check(HoldStatus),
         CheckConstraint("seats >= 1", name="seats_positive"),
         # A retried HoldSlot finds its first hold, even when the two calls race.
         UniqueConstraint("customer_id", "request_id", name="uq_holds_customer_request"),
@@ -368,7 +380,6 @@ Index("ix_holds_slot_status", Hold.slot_id, Hold.status, Hold.expires_at)
 Index("ix_holds_customer_status", Hold.customer_id, Hold.status)
 
 
-WAITLIST_STATUSES = ("waiting", "offered", "booked", "left", "expired")
 
 
 class WaitlistEntry(Base):
@@ -382,7 +393,7 @@ class WaitlistEntry(Base):
 
     __tablename__ = "waitlist_entries"
     __table_args__ = (
-        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired', 'closed')", name="status"),
+        status_check(EntryStatus),
         CheckConstraint("seats >= 1", name="seats_positive"),
         UniqueConstraint("slot_id", "customer_id", name="uq_waitlist_entries_slot_customer"),
         # One entry per offer.
@@ -459,7 +470,6 @@ class EventSequence(Base):
     last_value: Mapped[int] = mapped_column(BigInteger)
 
 
-SUPPORT_STATUSES = ("open", "in_progress", "resolved", "closed")
 
 
 class SupportRequest(Base):
@@ -468,7 +478,7 @@ class SupportRequest(Base):
 
     __tablename__ = "support_requests"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'in_progress', 'resolved', 'closed')", name="status"),
+        status_check(SupportStatus),
         UniqueConstraint("requester_id", "request_id", name="uq_support_requests_requester_request"),
     )
 

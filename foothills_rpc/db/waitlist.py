@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foothills_rpc.db.models import Hold, Service, WaitlistEntry
 from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import NotFound
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
-
-# What an entry becomes when its offer's hold ends: used, expired, released.
-FOLLOWS_HOLD = {"used": "booked", "expired": "expired", "released": "left"}
+from foothills_rpc.domain.waitlist import FOLLOWS_HOLD, EntryStatus
 
 
 async def entry_for(session: AsyncSession, caller: Principal, entry_id: uuid.UUID, *,
@@ -38,7 +37,7 @@ async def waiting_line(session: AsyncSession, slot_id: uuid.UUID) -> list[Waitli
 
 # Built once: every cancellation looks at its slot's line.
 _WAITING_LINE = (select(WaitlistEntry).where(WaitlistEntry.slot_id == bindparam("slot_id"),
-                                             WaitlistEntry.status == "waiting")
+                                             WaitlistEntry.status == EntryStatus.WAITING.value)
                  .order_by(WaitlistEntry.position).with_for_update())
 
 
@@ -49,11 +48,11 @@ async def next_position(session: AsyncSession, slot_id: uuid.UUID) -> int:
     return int(last or 0) + 1
 
 
-async def follow_hold(session: AsyncSession, hold_id: uuid.UUID, hold_status: str, now: datetime) -> None:
+async def follow_hold(session: AsyncSession, hold_id: uuid.UUID, hold_status: HoldStatus, now: datetime) -> None:
     """The offered entry whose hold just ended follows it (booked, expired or left)."""
     await session.execute(
-        update(WaitlistEntry).where(WaitlistEntry.hold_id == hold_id, WaitlistEntry.status == "offered")
-        .values(status=FOLLOWS_HOLD[hold_status], updated_at=now).execution_options(synchronize_session="fetch"))
+        update(WaitlistEntry).where(WaitlistEntry.hold_id == hold_id, WaitlistEntry.status == EntryStatus.OFFERED.value)
+        .values(status=FOLLOWS_HOLD[hold_status].value, updated_at=now).execution_options(synchronize_session="fetch"))
 
 
 async def close_stale(session: AsyncSession, now: datetime) -> int:
@@ -61,10 +60,10 @@ async def close_stale(session: AsyncSession, now: datetime) -> int:
     get an offer (offer_freed skips them), so they are closed rather than left waiting for ever."""
     result = await session.execute(
         update(WaitlistEntry)
-        .where(WaitlistEntry.status == "waiting",
+        .where(WaitlistEntry.status == EntryStatus.WAITING.value,
                or_(WaitlistEntry.start_at <= now,
                    WaitlistEntry.service_id.in_(select(Service.id).where(Service.archived.is_(True)))))
-        .values(status="closed", updated_at=now).returning(WaitlistEntry.id)
+        .values(status=EntryStatus.CLOSED.value, updated_at=now).returning(WaitlistEntry.id)
         .execution_options(synchronize_session=False))
     return len(result.all())
 
@@ -72,7 +71,7 @@ async def close_stale(session: AsyncSession, now: datetime) -> int:
 async def slots_with_waiting(session: AsyncSession, service_id: uuid.UUID) -> list[uuid.UUID]:
     return list((await session.execute(
         select(WaitlistEntry.slot_id).where(WaitlistEntry.service_id == service_id,
-                                            WaitlistEntry.status == "waiting")
+                                            WaitlistEntry.status == EntryStatus.WAITING.value)
         .distinct().order_by(WaitlistEntry.slot_id))).scalars())
 
 

@@ -14,6 +14,7 @@ from foothills_rpc.db.accounts import UserFilter
 from foothills_rpc.db.audit import AuditFilter
 from foothills_rpc.db.models import AuditEvent
 from foothills_rpc.domain.errors import Collector, InvalidArgument
+from foothills_rpc.domain.support import SupportStatus
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
 from foothills_rpc.services.booking import booking_to_proto
@@ -22,7 +23,7 @@ from foothills_rpc.services.reports import ReportRpcs
 from foothills_rpc.usecases.audit import AuditLog
 from foothills_rpc.usecases.conflicts import Conflict, ConflictReason, Conflicts, Outcome, Resolution
 from foothills_rpc.usecases.reports import Reports
-from foothills_rpc.usecases.support import Support, SupportFilter, SupportStatus, Thread
+from foothills_rpc.usecases.support import Support, SupportFilter, Thread
 from foothills_rpc.usecases.users import UserAdmin
 
 STATUS_TO_PROTO = {

@@ -16,6 +16,7 @@ from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Service, Slot
 from foothills_rpc.domain.errors import FailedPrecondition
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
@@ -66,7 +67,7 @@ class Admission:
         # Holds past their expiry are claimed here, so their seats count as free at once.
         if found.lapsed_holds and (lapsed := await holds_repo.free_lapsed(session, slot.id, now)):
             for hold_id in lapsed:
-                await waitlist_repo.follow_hold(session, hold_id, "expired", now)
+                await waitlist_repo.follow_hold(session, hold_id, HoldStatus.EXPIRED, now)
             await offer_freed(session, self._terms, slot.id, now)  # the line comes first
             await session.refresh(slot)  # seats taken changed: the demand price reads them
         return slot

@@ -32,6 +32,7 @@ from foothills_rpc.domain.errors import (
     InvalidArgument,
     PermissionDenied,
 )
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.limits import check_reschedule
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id, request_digest
@@ -159,10 +160,10 @@ class Bookings:
             session.add(booking)
             await repo.flush_booking(session)
             if hold is not None:
-                if not await holds_repo.claim(session, hold.id, to="used", now=now, unexpired=True,
+                if not await holds_repo.claim(session, hold.id, to=HoldStatus.USED, now=now, unexpired=True,
                                               booking_id=booking.id):
                     raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
-                await waitlist_repo.follow_hold(session, hold.id, "used", now)  # an accepted offer
+                await waitlist_repo.follow_hold(session, hold.id, HoldStatus.USED, now)  # an accepted offer
             await repo.remember_request(session, key, booking.id, now)
             if on_behalf:
                 why = "booked on the customer's behalf"

@@ -16,6 +16,7 @@ from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Hold
 from foothills_rpc.domain.errors import AlreadyExists, Collector, DomainError, FailedPrecondition, NotFound
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id, request_digest
@@ -69,7 +70,7 @@ class Holds:
             if not await repo.take_seats(session, slot.id, seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
-                        start_at=slot.start_at, end_at=slot.end_at, seats=seats, status="active",
+                        start_at=slot.start_at, end_at=slot.end_at, seats=seats, status=HoldStatus.ACTIVE.value,
                         expires_at=now + catalog_repo.spec_of(service).booking.hold, currency=quote.currency,
                         unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
                         price_breakdown=holds_repo.quote_json(quote), booking_id=None, request_id=request.request_id,
@@ -97,7 +98,7 @@ class Holds:
 
         async def release(session: AsyncSession) -> Hold:
             hold = await holds_repo.hold_for(session, caller, hold_id, for_update=True)
-            if hold.status == "used":
+            if hold.status == HoldStatus.USED:
                 raise FailedPrecondition("a booking was made with this hold; cancel the booking instead",
                                          reason="HOLD_ALREADY_USED")
             await self.end_hold(session, hold, now, released=True)
@@ -109,11 +110,11 @@ class Holds:
 
     async def end_hold(self, session: AsyncSession, hold: Hold, now: datetime, *, released: bool) -> bool:
         """Releases (or, past its expiry, expires) an active hold and gives its seats back, once."""
-        to = "released" if released and hold.expires_at > now else "expired"
-        if not await holds_repo.claim(session, hold.id, to=to, now=now, unexpired=to == "released"):
+        to = HoldStatus.RELEASED if released and hold.expires_at > now else HoldStatus.EXPIRED
+        if not await holds_repo.claim(session, hold.id, to=to, now=now, unexpired=to is HoldStatus.RELEASED):
             return False
         await repo.release_seats(session, hold.slot_id, hold.seats)
-        hold.status, hold.updated_at = to, now
+        hold.status, hold.updated_at = to.value, now
         await waitlist_repo.follow_hold(session, hold.id, to, now)
         await offer_freed(session, self._terms, hold.slot_id, now)
         return True
@@ -152,9 +153,9 @@ class Holds:
         if seats and seats != hold.seats:
             errors.add("seats", "must be the hold's seats (or 0)")
         errors.check()
-        if hold.status == "used":
+        if hold.status == HoldStatus.USED:
             raise FailedPrecondition("a booking was made with this hold already", reason="HOLD_ALREADY_USED")
-        if hold.status != "active" or hold.expires_at <= now:
+        if hold.status != HoldStatus.ACTIVE or hold.expires_at <= now:
             raise FailedPrecondition("the hold expired or was released", reason="HOLD_EXPIRED")
         return hold
 

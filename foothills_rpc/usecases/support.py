@@ -7,7 +7,6 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -23,33 +22,13 @@ from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import AlreadyExists, Collector, FailedPrecondition, InvalidArgument, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id
+from foothills_rpc.domain.support import SupportStatus, check_transition
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
 from foothills_rpc.security.page_tokens import PageTokens, page_size
 
 MAX_SUBJECT = 200
 MAX_BODY = 5000
-
-
-class SupportStatus(Enum):
-    OPEN = "open"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-# open -> in progress -> resolved -> closed; a resolved request may reopen.
-TRANSITIONS = {
-    SupportStatus.OPEN: {SupportStatus.IN_PROGRESS},
-    SupportStatus.IN_PROGRESS: {SupportStatus.RESOLVED},
-    SupportStatus.RESOLVED: {SupportStatus.CLOSED, SupportStatus.OPEN},
-    SupportStatus.CLOSED: set(),
-}
-# How a refused transition reads: "an in-progress support request cannot be closed".
-_AS_STATE = {SupportStatus.OPEN: "an open", SupportStatus.IN_PROGRESS: "an in-progress",
-             SupportStatus.RESOLVED: "a resolved", SupportStatus.CLOSED: "a closed"}
-_AS_CHANGE = {SupportStatus.OPEN: "reopened", SupportStatus.IN_PROGRESS: "put in progress",
-              SupportStatus.RESOLVED: "resolved", SupportStatus.CLOSED: "closed"}
 
 
 @dataclass(frozen=True)
@@ -211,9 +190,7 @@ class Support:
         async def change(session: AsyncSession) -> Thread:
             request = await _visible(session, caller, support_id, for_update=True)
             current = SupportStatus(request.status)
-            if status not in TRANSITIONS[current]:
-                raise FailedPrecondition(f"{_AS_STATE[current]} support request cannot be {_AS_CHANGE[status]}",
-                                         reason="INVALID_STATUS_TRANSITION")
+            check_transition(current, status)
             audit.record(session, actor_id=caller.user_id, action="SetSupportRequestStatus", target=_name(request),
                          before={"status": current.value}, after={"status": status.value}, now=now)
             request.status = status.value

@@ -27,7 +27,9 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Hold, Slot, WaitlistEntry
 from foothills_rpc.domain.errors import FailedPrecondition, InvalidArgument
+from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.domain.waitlist import LIVE, EntryStatus, may_become
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, page_size
@@ -72,14 +74,15 @@ async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, n
         if not await bookings_repo.take_seats(session, slot.id, entry.seats):
             break
         hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=entry.customer_id,
-                    start_at=slot.start_at, end_at=slot.end_at, seats=entry.seats, status="active",
+                    start_at=slot.start_at, end_at=slot.end_at, seats=entry.seats, status=HoldStatus.ACTIVE.value,
                     expires_at=now + spec.booking.offer, currency=quote.currency, unit_price_minor=quote.unit_minor,
                     total_price_minor=quote.total_minor, price_breakdown=holds_repo.quote_json(quote),
                     booking_id=None, request_id=f"offer-{uuid.uuid4().hex}", request_hash="", created_at=now,
                     updated_at=now)
         session.add(hold)
         await session.flush()
-        entry.status, entry.hold_id, entry.updated_at = "offered", hold.id, now
+        _move(entry, EntryStatus.OFFERED)
+        entry.hold_id, entry.updated_at = hold.id, now
         user = await user_by_id(session, entry.customer_id)
         start = slot.start_at.strftime("%Y-%m-%d %H:%M UTC")
         expiry = hold.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -126,15 +129,18 @@ class Waitlist:
             await bookings_repo.lock_slots(session, [slot.id])
             await session.refresh(slot)
             entry = await repo.entry_of(session, slot.id, caller.user_id)
-            if entry is not None and entry.status in ("waiting", "offered"):
+            if entry is not None and entry.status in LIVE:
                 return entry, await repo.offer_expiry(session, entry)
             if slot.capacity - slot.seats_taken >= seats:
                 raise FailedPrecondition("those seats are free: book them", reason="SLOT_AVAILABLE")
             if entry is None:
                 entry = WaitlistEntry(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id,
-                                      customer_id=caller.user_id, start_at=slot.start_at, created_at=now)
+                                      customer_id=caller.user_id, start_at=slot.start_at,
+                                      status=EntryStatus.WAITING.value, created_at=now)
                 session.add(entry)
-            entry.seats, entry.status, entry.hold_id = seats, "waiting", None
+            else:
+                _move(entry, EntryStatus.WAITING)  # joining again
+            entry.seats, entry.hold_id = seats, None
             entry.position = await repo.next_position(session, slot.id)
             entry.joined_at = entry.updated_at = now  # (back) at the end of the line
             await session.flush()
@@ -161,15 +167,25 @@ class Waitlist:
 
         async def leave(session: AsyncSession) -> EntryView:
             entry = await repo.entry_for(session, caller, entry_id, for_update=True)
-            if entry.status == "waiting":
-                entry.status, entry.updated_at = "left", now
-            elif entry.status == "offered" and entry.hold_id is not None:
+            if entry.status == EntryStatus.WAITING:
+                _move(entry, EntryStatus.LEFT)
+                entry.updated_at = now
+            elif entry.status == EntryStatus.OFFERED and entry.hold_id is not None:
                 hold = await holds_repo.hold_for(session, caller, entry.hold_id, for_update=True)
                 if not await self._holds.end_hold(session, hold, now, released=True):
-                    entry.status, entry.updated_at = "left", now  # its hold had ended already
+                    _move(entry, EntryStatus.LEFT)  # its hold had ended already
+                    entry.updated_at = now
                 await session.refresh(entry)
             return entry, await repo.offer_expiry(session, entry)
 
         entry = await self._db.run(leave)
         self._dispatcher.notify()
         return entry
+
+
+def _move(entry: WaitlistEntry, target: EntryStatus) -> None:
+    """Moves the entry along its state table; any other move is a bug, not a caller's mistake."""
+    current = EntryStatus(entry.status)
+    if not may_become(current, target):
+        raise AssertionError(f"a {current} waitlist entry cannot become {target}")
+    entry.status = target.value
