@@ -251,7 +251,7 @@ class BookingFilter:
 
 
 async def list_bookings(session: AsyncSession, caller: Principal, filters: BookingFilter, *,
-                        after: list[Any] | None, limit: int) -> list[Booking]:
+                        after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Booking]:
     query = select(Booking)
     if (rule := visible_to(caller.role, caller.user_id)) is not None:
         query = query.where(rule)
@@ -267,12 +267,12 @@ async def list_bookings(session: AsyncSession, caller: Principal, filters: Booki
         query = query.where(Booking.customer_id == filters.customer_id)
     if filters.order == "soonest":
         if after is not None:
-            at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            at, last = after
             query = query.where(or_(Booking.start_at > at, and_(Booking.start_at == at, Booking.id > last)))
         query = query.order_by(Booking.start_at, Booking.id)
     else:
         if after is not None:
-            at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            at, last = after
             query = query.where(or_(Booking.created_at < at, and_(Booking.created_at == at, Booking.id < last)))
         query = query.order_by(Booking.created_at.desc(), Booking.id.desc())
     return list((await session.execute(query.limit(limit))).scalars())

@@ -21,6 +21,7 @@ from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFo
 from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.limits import BookingLimits
 from foothills_rpc.domain.pricing import PricingPolicy, PricingRule, RuleKind
+from foothills_rpc.security.page_tokens import instant_and_id
 
 # --- categories ------------------------------------------------------------------------------
 
@@ -247,7 +248,7 @@ class Found:
 
 
 async def search_services(session: AsyncSession, search: ServiceSearch, *, now: datetime,
-                          after: list[Any] | None, limit: int) -> list[Found]:
+                          after: tuple[Any, uuid.UUID] | None, limit: int) -> list[Found]:
     """Active services matching `search`, sorted, keyset-paginated after the sort key `after`.
 
     Returns ids, not rows: the caller takes the rows from the catalog cache."""
@@ -277,13 +278,22 @@ async def search_services(session: AsyncSession, search: ServiceSearch, *, now: 
     else:
         sort_value = Service.display_name
     if after is not None:
-        value = after[0]
-        if search.order == "soonest":
-            value = datetime.fromisoformat(value)
-        query = query.where(or_(sort_value > value, and_(sort_value == value, Service.id > uuid.UUID(after[1]))))
+        value, last = after
+        query = query.where(or_(sort_value > value, and_(sort_value == value, Service.id > last)))
     rows = await session.execute(query.add_columns(sort_value).order_by(sort_value, Service.id).limit(limit))
     return [Found(row[0], [row[1].isoformat() if isinstance(row[1], datetime) else row[1], str(row[0])])
             for row in rows]
+
+
+def search_key(order: str, key: list[Any]) -> tuple[Any, uuid.UUID]:
+    """A search page token's sort key, read back as the order's column compares: an aware instant, a
+    whole number of minor units, or a name (ValueError or TypeError for any other shape)."""
+    if order == "soonest":
+        return instant_and_id(key)
+    value = key[0]
+    if type(value) is not (int if order == "price" else str):
+        raise TypeError(f"a {order} page key must not be {type(value).__name__}")
+    return value, uuid.UUID(key[1])
 
 
 async def services_by_ids(session: AsyncSession, service_ids: list[uuid.UUID]) -> list[Service]:

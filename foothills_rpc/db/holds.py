@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.bookings import release_seats
 from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
-from foothills_rpc.db.models import Hold
+from foothills_rpc.db.models import Booking, Hold
 from foothills_rpc.db.visibility import visible_row
 from foothills_rpc.domain.errors import Aborted, NotFound
 from foothills_rpc.domain.holds import HoldStatus, may_become
-from foothills_rpc.domain.pricing import Quote
+from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 
 
@@ -30,6 +30,15 @@ def quote_json(quote: Quote) -> dict[str, object]:
     return {"base_unit_minor": quote.base_unit_minor, "unit_minor": quote.unit_minor, "seats": quote.seats,
             "total_minor": quote.total_minor, "currency": quote.currency,
             "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}
+
+
+def stored_quote(row: Hold | Booking) -> Quote:
+    """The quote a hold or a booking locked, as it was priced: its breakdown, with the amounts and
+    seats of its own columns."""
+    data = row.price_breakdown
+    return Quote(base_unit_minor=data["base_unit_minor"], unit_minor=row.unit_price_minor, seats=row.seats,
+                 total_minor=row.total_price_minor, currency=row.currency,
+                 adjustments=tuple(Adjustment(label, amount) for label, amount in data["adjustments"]))
 
 
 async def hold_for(session: AsyncSession, caller: Principal, hold_id: uuid.UUID, *, for_update: bool = False,

@@ -82,14 +82,15 @@ async def offer_expiry(session: AsyncSession, entry: WaitlistEntry) -> datetime 
 
 
 async def list_entries(session: AsyncSession, caller: Principal, service_id: uuid.UUID | None, *,
-                       after: list[Any] | None, limit: int) -> list[tuple[WaitlistEntry, datetime | None]]:
+                       after: tuple[datetime, uuid.UUID] | None,
+                       limit: int) -> list[tuple[WaitlistEntry, datetime | None]]:
     query = select(WaitlistEntry, Hold.expires_at).outerjoin(Hold, Hold.id == WaitlistEntry.hold_id)
     if caller.role is not Role.ADMIN:
         query = query.where(WaitlistEntry.customer_id == caller.user_id)
     if service_id is not None:
         query = query.where(WaitlistEntry.service_id == service_id)
     if after is not None:
-        at, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        at, last = after
         query = query.where(or_(WaitlistEntry.joined_at < at,
                                 and_(WaitlistEntry.joined_at == at, WaitlistEntry.id < last)))
     query = query.order_by(WaitlistEntry.joined_at.desc(), WaitlistEntry.id.desc()).limit(limit)

@@ -91,6 +91,12 @@ def text_problem(value: str, *, maximum: int, required: bool) -> str | None:
     return None
 
 
+def check_seats(seats: int, errors: Collector, field: str = "seats") -> None:
+    """Seats asked for in one request: 0 means 1; never more than any slot can have."""
+    if not 0 <= seats <= MAX_CAPACITY:
+        errors.add(field, f"must be between 1 and {MAX_CAPACITY} (0 means 1)")
+
+
 def validate_category(display_name: str, description: str, errors: Collector, prefix: str = "category") -> None:
     if problem := text_problem(display_name, maximum=MAX_CATEGORY_NAME, required=True):
         errors.add(f"{prefix}.display_name", problem)

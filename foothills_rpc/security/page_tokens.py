@@ -10,12 +10,17 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from foothills_rpc.domain.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class PageTokens:
@@ -26,6 +31,24 @@ class PageTokens:
         payload = json.dumps({"k": key, "f": _fingerprint(filters)}, separators=(",", ":")).encode()
         mac = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+    async def page(self, token: str, filters: object, requested_size: int, *, parse: Callable[[list[Any]], K],
+                   fetch: Callable[[K | None, int], Awaitable[list[R]]],
+                   key_of: Callable[[R], list[Any]]) -> tuple[list[R], str]:
+        """One page of a keyset-paginated list, the one way every List RPC pages: the token (bound to
+        `filters`) gives the last row's sort key, `parse` reads it (any error: INVALID_PAGE_TOKEN, for a
+        key this server signed can still be the wrong shape for another list), `fetch(after, n)` reads up
+        to n rows after it, and the last row shown signs the next page's token (empty on the last page)."""
+        limit = page_size(requested_size)
+        raw = self.decode(token, filters)
+        try:
+            after = None if raw is None else parse(raw)
+        except (ValueError, IndexError, TypeError, AttributeError) as exc:
+            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
+        rows = await fetch(after, limit + 1)
+        if len(rows) <= limit:
+            return rows, ""
+        return rows[:limit], self.encode(key_of(rows[limit - 1]), filters)
 
     def decode(self, token: str, filters: object) -> list[Any] | None:
         """The sort key in `token` (None for an empty token, i.e. the first page)."""
@@ -44,6 +67,14 @@ class PageTokens:
             raise InvalidArgument.single("page_token", "was issued for a request with other filters",
                                          "INVALID_PAGE_TOKEN")
         return list(data["k"])
+
+
+def instant_and_id(key: list[Any]) -> tuple[datetime, uuid.UUID]:
+    """The usual sort key: an aware instant (the UTC columns refuse naive ones) and a row id."""
+    at = datetime.fromisoformat(key[0])
+    if at.tzinfo is None:
+        raise ValueError("a naive instant in a page token")
+    return at, uuid.UUID(key[1])
 
 
 def page_size(requested: int) -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
-from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.interceptors.peer import client_address
-from foothills_rpc.services.converters import timestamp, user_to_proto
+from foothills_rpc.services.converters import timestamp, update_mask_paths, user_to_proto
 from foothills_rpc.usecases.accounts import Accounts, Credentials, ProfileChanges
 
 EDITABLE_PROFILE_FIELDS = ("display_name", "phone", "time_zone")
@@ -67,13 +66,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def UpdateProfile(self, request: auth_pb2.UpdateProfileRequest,
                             context: Any) -> auth_pb2.UpdateProfileResponse:
-        paths = list(request.update_mask.paths)
-        if not paths:
-            raise InvalidArgument.single("update_mask", "name at least one field to change")
-        unknown = [p for p in paths if p not in EDITABLE_PROFILE_FIELDS]
-        if unknown:
-            raise InvalidArgument.single(
-                "update_mask", f"cannot change {', '.join(unknown)}; editable: {', '.join(EDITABLE_PROFILE_FIELDS)}")
+        paths = update_mask_paths(list(request.update_mask.paths), EDITABLE_PROFILE_FIELDS)
         changes = ProfileChanges(**{path: getattr(request.user, path) for path in paths})
         user = await self._accounts.update_profile(principal(), changes)
         return auth_pb2.UpdateProfileResponse(user=user_to_proto(user))

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
-from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.db.bookings import BookingFilter
 from foothills_rpc.db.catalog import cancellation_of
+from foothills_rpc.db.holds import stored_quote
 from foothills_rpc.db.models import Booking, Hold
+from foothills_rpc.domain.catalog import check_seats
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.interceptors.auth import principal
@@ -33,17 +34,6 @@ ORDERS = {booking_pb2.BOOKING_ORDER_UNSPECIFIED: "newest", booking_pb2.BOOKING_O
 
 HOLD_STATE_TO_PROTO = {"active": booking_pb2.HOLD_STATE_ACTIVE, "used": booking_pb2.HOLD_STATE_USED,
                        "released": booking_pb2.HOLD_STATE_RELEASED, "expired": booking_pb2.HOLD_STATE_EXPIRED}
-
-
-def _price(breakdown: dict[str, Any], currency: str, unit_minor: int, total_minor: int,
-           seats: int) -> catalog_pb2.PriceQuote:
-    return catalog_pb2.PriceQuote(
-        base_unit_price=convert.money(breakdown["base_unit_minor"], currency),
-        adjustments=[catalog_pb2.PriceAdjustment(label=label, amount=convert.money(amount, currency))
-                     for label, amount in breakdown["adjustments"]],
-        unit_price=convert.money(unit_minor, currency),
-        seats=seats,
-        total_price=convert.money(total_minor, currency))
 
 
 ENTRY_STATE_TO_PROTO = {"waiting": booking_pb2.WAITLIST_ENTRY_STATE_WAITING,
@@ -77,12 +67,8 @@ def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
         end_time=timestamp(booking.end_at),
         seats=booking.seats,
         status=STATUS_TO_PROTO[booking.status],
-        price=_price(booking.price_breakdown, currency, booking.unit_price_minor, booking.total_price_minor,
-                     booking.seats),
-        cancellation_policy=catalog_pb2.CancellationPolicy(tiers=[
-            catalog_pb2.CancellationTier(before_start=convert.duration(t.before_start), fee_bps=t.fee_bps,
-                                         refused=not t.allowed)
-            for t in cancellation_of(booking.cancellation_policy).tiers]),
+        price=convert.quote_to_proto(stored_quote(booking)),
+        cancellation_policy=convert.cancellation_to_proto(cancellation_of(booking.cancellation_policy)),
         cancellation_fee=convert.money(booking.cancellation_fee_minor, currency),
         cancel_reason=booking.cancel_reason,
         notes=booking.notes,
@@ -123,8 +109,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         errors = Collector()
         service_id = optional_id(request.service, "services", "service", errors, required=True)
         start = convert.instant(request.start_time, "start_time", errors)
-        if not 0 <= request.seats <= 10_000:
-            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_seats(request.seats, errors)
         check_request_id(request.request_id, errors)
         errors.check()
         assert service_id is not None  # required: a missing one was reported
@@ -146,8 +131,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
         errors = Collector()
         service_id = optional_id(request.service, "services", "service", errors, required=True)
         start = convert.instant(request.start_time, "start_time", errors)
-        if not 0 <= request.seats <= 10_000:
-            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_seats(request.seats, errors)
         errors.check()
         assert service_id is not None  # required: a missing one was reported
         view = await self._waitlist.join_waitlist(principal(), service_id, start, request.seats)
@@ -181,8 +165,7 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
             end_time=timestamp(hold.end_at),
             seats=hold.seats,
             state=HOLD_STATE_TO_PROTO[state],
-            price=_price(hold.price_breakdown, hold.currency, hold.unit_price_minor, hold.total_price_minor,
-                         hold.seats),
+            price=convert.quote_to_proto(stored_quote(hold)),
             expire_time=timestamp(hold.expires_at),
             booking=f"bookings/{hold.booking_id.hex}" if hold.booking_id is not None else "",
             create_time=timestamp(hold.created_at),

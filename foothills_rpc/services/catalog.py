@@ -11,7 +11,7 @@ from foothills_rpc.db.models import Service
 from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
-from foothills_rpc.services.converters import optional_id, resource_id, set_timestamp
+from foothills_rpc.services.converters import optional_id, resource_id, set_timestamp, update_mask_paths
 from foothills_rpc.usecases.catalog import Catalog
 
 CATEGORY_FIELDS = ("display_name", "description")
@@ -24,15 +24,6 @@ SERVICE_FIELDS = {
 }
 ORDERS = {catalog_pb2.SERVICE_ORDER_UNSPECIFIED: "name", catalog_pb2.SERVICE_ORDER_NAME: "name",
           catalog_pb2.SERVICE_ORDER_PRICE: "price", catalog_pb2.SERVICE_ORDER_SOONEST_AVAILABLE: "soonest"}
-
-
-def _mask(paths: list[str], allowed: object, field: str = "update_mask") -> list[str]:
-    if not paths:
-        raise InvalidArgument.single(field, "name at least one field to change")
-    unknown = [p for p in paths if p not in allowed]  # type: ignore[operator]
-    if unknown:
-        raise InvalidArgument.single(field, f"cannot change {', '.join(unknown)}")
-    return paths
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -70,7 +61,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def UpdateCategory(self, request: catalog_pb2.UpdateCategoryRequest,
                              context: Any) -> catalog_pb2.UpdateCategoryResponse:
         category_id = resource_id(request.category.name, "categories", field="category.name")
-        paths = _mask(list(request.update_mask.paths), CATEGORY_FIELDS)
+        paths = update_mask_paths(list(request.update_mask.paths), CATEGORY_FIELDS)
         category = await self._catalog.update_category(
             principal(), category_id,
             display_name=request.category.display_name if "display_name" in paths else None,
@@ -129,7 +120,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def UpdateService(self, request: catalog_pb2.UpdateServiceRequest,
                             context: Any) -> catalog_pb2.UpdateServiceResponse:
         service_id = resource_id(request.service.name, "services", field="service.name")
-        paths = _mask(list(request.update_mask.paths), SERVICE_FIELDS)
+        paths = update_mask_paths(list(request.update_mask.paths), SERVICE_FIELDS)
         errors = Collector()
         proposed = convert.service_spec_from_proto(request.service, errors)
         category_id = None

@@ -106,10 +106,7 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
         base_price=money(spec.base_price_minor, spec.currency),
         time_zone=spec.time_zone,
         booking_settings=settings,
-        cancellation_policy=catalog_pb2.CancellationPolicy(tiers=[
-            catalog_pb2.CancellationTier(before_start=duration(t.before_start), fee_bps=t.fee_bps,
-                                         refused=not t.allowed)
-            for t in spec.cancellation.tiers]),
+        cancellation_policy=cancellation_to_proto(spec.cancellation),
         pricing=pricing_to_proto(spec.pricing),
         runs_without_provider=spec.runs_without_provider,
         state=(catalog_pb2.SERVICE_STATE_ARCHIVED if service.archived else
@@ -303,6 +300,12 @@ def availability_to_proto(service: Service) -> catalog_pb2.Availability:
             date=types_pb2.Date(year=o.day.year, month=o.day.month, day=o.day.day), kind=kinds[o.kind],
             hours=[_time_range(h) for h in o.hours]) for o in availability.overrides],
     )
+
+
+def cancellation_to_proto(policy: CancellationPolicy) -> catalog_pb2.CancellationPolicy:
+    return catalog_pb2.CancellationPolicy(tiers=[
+        catalog_pb2.CancellationTier(before_start=duration(t.before_start), fee_bps=t.fee_bps, refused=not t.allowed)
+        for t in policy.tiers])
 
 
 def quote_to_proto(quote: Quote) -> catalog_pb2.PriceQuote:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
@@ -62,6 +63,15 @@ def optional_id(name: str, collection: str, field: str, errors: Collector, *,
     except InvalidArgument as error:
         errors.violations.extend(error.violations)
         return None
+
+
+def update_mask_paths(paths: list[str], allowed: Collection[str], field: str = "update_mask") -> list[str]:
+    """The fields an update names; INVALID_ARGUMENT for none, or for one that cannot be changed."""
+    if not paths:
+        raise InvalidArgument.single(field, "name at least one field to change")
+    if unknown := [p for p in paths if p not in allowed]:
+        raise InvalidArgument.single(field, f"cannot change {', '.join(unknown)}; editable: {', '.join(allowed)}")
+    return paths
 
 
 def user_name(user_id: uuid.UUID) -> str:

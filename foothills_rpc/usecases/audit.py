@@ -6,7 +6,7 @@ from foothills_rpc.db import audit as repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import AuditEvent
 from foothills_rpc.domain.errors import InvalidArgument
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens
 
 
 class AuditLog:
@@ -18,14 +18,7 @@ class AuditLog:
                    token: str) -> tuple[list[AuditEvent], str]:
         if filters.start and filters.end and filters.start >= filters.end:
             raise InvalidArgument.single("end_time", "must be after start_time")
-        limit = page_size(requested_size)
-        key = self._page_tokens.decode(token, filters)
-        try:
-            after = None if key is None else int(key[0])
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        rows = await self._db.run(lambda s: repo.list_events(s, filters, after=after, limit=limit + 1))
-        if len(rows) <= limit:
-            return rows, ""
-        last = rows[limit - 1]
-        return rows[:limit], self._page_tokens.encode([last.id], filters)
+        return await self._page_tokens.page(
+            token, filters, requested_size, parse=lambda key: int(key[0]),
+            fetch=lambda after, n: self._db.run(lambda s: repo.list_events(s, filters, after=after, limit=n)),
+            key_of=lambda event: [event.id])

@@ -24,6 +24,7 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Booking, BookingEvent, Hold
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
+from foothills_rpc.domain.catalog import check_seats
 from foothills_rpc.domain.errors import (
     AlreadyExists,
     Collector,
@@ -39,9 +40,9 @@ from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.admission import Admission
-from foothills_rpc.usecases.holds import Holds, quote_of
+from foothills_rpc.usecases.holds import Holds
 from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
@@ -86,8 +87,7 @@ class Bookings:
 
     async def create(self, caller: Principal, request: BookingRequest) -> Booking:
         errors = Collector()
-        if not 0 <= request.seats <= 10_000:
-            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_seats(request.seats, errors)
         if len(request.notes) > MAX_NOTES:
             errors.add("notes", f"must be at most {MAX_NOTES} characters")
         check_request_id(request.request_id, errors)
@@ -120,7 +120,7 @@ class Bookings:
                 slot = await self._admission.claim_slot(session, caller, service, hold.start_at, hold.seats, now,
                                                         exclude=None, held=True)
                 taken = hold.seats
-                quote = quote_of(hold)
+                quote = holds_repo.stored_quote(hold)
             else:
                 assert request.service_id is not None and request.start is not None  # the servicer checks
                 service = await catalog_repo.service_by_id(session, request.service_id)
@@ -208,16 +208,11 @@ class Bookings:
                    token: str) -> tuple[list[Booking], str]:
         if filters.customer_id is not None and caller.role is Role.CUSTOMER and filters.customer_id != caller.user_id:
             raise InvalidArgument.single("customer", "only providers and admins filter by another customer")
-        limit = page_size(requested_size)
-        after = self._page_tokens.decode(token, ("bookings", filters))
-        try:
-            rows = await self._db.read(lambda s: repo.list_bookings(s, caller, filters, after=after, limit=limit + 1))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        if len(rows) <= limit:
-            return rows, ""
-        return rows[:limit], self._page_tokens.encode(repo.page_key(rows[limit - 1], filters.order),
-                                                      ("bookings", filters))
+        return await self._page_tokens.page(
+            token, ("bookings", filters), requested_size, parse=instant_and_id,
+            fetch=lambda after, n: self._db.read(lambda s: repo.list_bookings(s, caller, filters, after=after,
+                                                                              limit=n)),
+            key_of=lambda booking: repo.page_key(booking, filters.order))
 
     # --- status changes ------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from foothills_rpc.db.conflicts import find_conflicts
 from foothills_rpc.db.database import Database, T, Work
 from foothills_rpc.db.models import Booking, Category, Service, Slot
 from foothills_rpc.domain import slots as slot_rules
-from foothills_rpc.domain.catalog import ServiceSpec, validate_category, validate_service
+from foothills_rpc.domain.catalog import ServiceSpec, check_seats, validate_category, validate_service
 from foothills_rpc.domain.errors import (
     Aborted,
     Collector,
@@ -32,7 +32,7 @@ from foothills_rpc.domain.errors import (
 from foothills_rpc.domain.pricing import Quote, validate_currency
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
 
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 MAX_SLOT_RANGE = timedelta(days=31)
 MAX_QUERY_LENGTH = 100
-MAX_SEATS = 10_000
 # Reads of a service that another process keeps editing, before ListSlots gives up.
 MAX_STALE_READS = 3
 # Conflicts of one service compared before and after a schedule change; past this many, the list of
@@ -137,14 +136,10 @@ class Catalog:
         return await self._db.read(lambda s: repo.category_by_id(s, category_id))
 
     async def categories(self, *, requested_size: int, token: str) -> tuple[list[Category], str]:
-        limit = page_size(requested_size)
-        key = self._page_tokens.decode(token, "categories")
-        after = None if key is None else (str(key[0]), _uuid(key[1]))
-        rows = await self._db.read(lambda s: repo.list_categories(s, after=after, limit=limit + 1))
-        if len(rows) <= limit:
-            return rows, ""
-        last = rows[limit - 1]
-        return rows[:limit], self._page_tokens.encode([last.name_key, str(last.id)], "categories")
+        return await self._page_tokens.page(
+            token, "categories", requested_size, parse=lambda key: (str(key[0]), uuid.UUID(str(key[1]))),
+            fetch=lambda after, n: self._db.read(lambda s: repo.list_categories(s, after=after, limit=n)),
+            key_of=lambda category: [category.name_key, str(category.id)])
 
     async def update_category(self, actor: Principal, category_id: uuid.UUID, *, display_name: str | None,
                               description: str | None) -> Category:
@@ -241,18 +236,13 @@ class Catalog:
         elif search.available_after and search.available_before and search.available_after >= search.available_before:
             errors.add("available_before", "must be after available_after")
         errors.check()
-        limit = page_size(requested_size)
-        after = self._page_tokens.decode(token, search)
         now = self._clock.now()
-        try:
-            found = await self._db.read(lambda s: repo.search_services(s, search, now=now, after=after,
-                                                                       limit=limit + 1))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        services = await self._services([f.service_id for f in found[:limit]])
-        if len(found) <= limit:
-            return services, ""
-        return services, self._page_tokens.encode(found[limit - 1].key, search)
+        found, next_token = await self._page_tokens.page(
+            token, search, requested_size, parse=partial(repo.search_key, search.order),
+            fetch=lambda after, n: self._db.read(lambda s: repo.search_services(s, search, now=now, after=after,
+                                                                                limit=n)),
+            key_of=lambda row: row.key)
+        return await self._services([f.service_id for f in found]), next_token
 
     async def _services(self, service_ids: list[uuid.UUID]) -> list[Service]:
         """The services of `service_ids`, in that order, from the cache where it holds them."""
@@ -351,7 +341,7 @@ class Catalog:
             errors.add("end_time", "must be after start_time")
         elif end - start > MAX_SLOT_RANGE:
             errors.add("end_time", "must be at most 31 days after start_time")
-        _check_seats(seats, errors)
+        check_seats(seats, errors)
         errors.check()
         now = self._clock.now()
         service = await self.service(service_id)
@@ -375,7 +365,7 @@ class Catalog:
 
     async def quote(self, service_id: uuid.UUID, start: datetime, seats: int) -> Quote:
         errors = Collector()
-        _check_seats(seats, errors)
+        check_seats(seats, errors)
         errors.check()
         now = self._clock.now()
 
@@ -408,16 +398,6 @@ class Catalog:
         return service
 
 
-def _check_seats(seats: int, errors: Collector) -> None:
-    if not 0 <= seats <= MAX_SEATS:
-        errors.add("seats", f"must be between 1 and {MAX_SEATS} (0 means 1)")
-
-
-def _uuid(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
 
 
 def _category_fields(category: Category) -> dict[str, object]:

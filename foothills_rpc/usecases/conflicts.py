@@ -34,7 +34,7 @@ from foothills_rpc.domain.errors import (
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.domain.users import Role
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.bookings import Bookings
 from foothills_rpc.usecases.catalog import Catalog
 
@@ -80,21 +80,13 @@ class Conflicts:
 
     async def list_conflicts(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
                    token: str) -> tuple[list[Conflict], str]:
-        limit = page_size(requested_size)
         provider_id = self._scope(caller)
-        scope = f"conflicts:{service_id}:{provider_id}"
-        key = self._page_tokens.decode(token, scope)
-        try:
-            after = None if key is None else (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
         now = self._clock.now()
-        rows = await self._db.run(lambda s: find_conflicts(s, now=now, service_id=service_id, provider_id=provider_id,
-                                                           after=after, limit=limit + 1))
-        if len(rows) <= limit:
-            return rows, ""
-        last = rows[limit - 1].booking
-        return rows[:limit], self._page_tokens.encode([last.start_at.isoformat(), str(last.id)], scope)
+        return await self._page_tokens.page(
+            token, f"conflicts:{service_id}:{provider_id}", requested_size, parse=instant_and_id,
+            fetch=lambda after, n: self._db.run(lambda s: find_conflicts(
+                s, now=now, service_id=service_id, provider_id=provider_id, after=after, limit=n)),
+            key_of=lambda conflict: [conflict.booking.start_at.isoformat(), str(conflict.booking.id)])
 
     async def resolve_conflict(self, caller: Principal, booking_id: uuid.UUID, resolution: Resolution, *,
                       new_start: datetime | None, reason: str) -> Booking:

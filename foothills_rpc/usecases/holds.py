@@ -15,9 +15,9 @@ from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Hold
+from foothills_rpc.domain.catalog import check_seats
 from foothills_rpc.domain.errors import AlreadyExists, Collector, DomainError, FailedPrecondition, NotFound
 from foothills_rpc.domain.holds import HoldStatus
-from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
@@ -46,8 +46,7 @@ class Holds:
 
     async def hold(self, caller: Principal, request: HoldRequest) -> Hold:
         errors = Collector()
-        if not 0 <= request.seats <= 10_000:
-            errors.add("seats", "must be between 1 and 10000 (0 means 1)")
+        check_seats(request.seats, errors)
         check_request_id(request.request_id, errors)
         errors.check()
         seats = request.seats or 1
@@ -158,11 +157,3 @@ class Holds:
         if hold.status != HoldStatus.ACTIVE or hold.expires_at <= now:
             raise FailedPrecondition("the hold expired or was released", reason="HOLD_EXPIRED")
         return hold
-
-
-def quote_of(hold: Hold) -> Quote:
-    """The quote a hold locked, as it was priced."""
-    data = hold.price_breakdown
-    return Quote(base_unit_minor=data["base_unit_minor"], unit_minor=data["unit_minor"], seats=data["seats"],
-                 total_minor=data["total_minor"], currency=data["currency"],
-                 adjustments=tuple(Adjustment(label, amount) for label, amount in data["adjustments"]))

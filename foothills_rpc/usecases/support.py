@@ -25,7 +25,7 @@ from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.domain.support import SupportStatus, check_transition
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail import outbox
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 
 MAX_SUBJECT = 200
 MAX_BODY = 5000
@@ -110,16 +110,11 @@ class Support:
                 raise InvalidArgument.single("requester", "only admins filter by requester or assignee")
             filters = SupportFilter(statuses=filters.statuses, requester_id=caller.user_id,
                                     created_before=filters.created_before)
-        limit = page_size(requested_size)
-        key = self._page_tokens.decode(token, filters)
-        try:
-            after = None if key is None else (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
 
-        async def read(session: AsyncSession) -> list[SupportRequest]:
+        async def read(session: AsyncSession, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int) -> list[SupportRequest]:
             query = (select(SupportRequest).order_by(SupportRequest.created_at.desc(), SupportRequest.id.desc())
-                     .limit(limit + 1))
+                     .limit(limit))
             if filters.statuses:
                 query = query.where(SupportRequest.status.in_(filters.statuses))
             if filters.requester_id is not None:
@@ -133,11 +128,10 @@ class Support:
                                         and_(SupportRequest.created_at == after[0], SupportRequest.id < after[1])))
             return list((await session.execute(query)).scalars())
 
-        rows = await self._db.run(read)
-        if len(rows) <= limit:
-            return rows, ""
-        last = rows[limit - 1]
-        return rows[:limit], self._page_tokens.encode([last.created_at.isoformat(), str(last.id)], filters)
+        return await self._page_tokens.page(
+            token, filters, requested_size, parse=instant_and_id,
+            fetch=lambda after, n: self._db.run(lambda s: read(s, after, n)),
+            key_of=lambda request: [request.created_at.isoformat(), str(request.id)])
 
     async def add_message(self, caller: Principal, support_id: uuid.UUID, body: str) -> Thread:
         errors = Collector()

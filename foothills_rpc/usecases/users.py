@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +16,7 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.domain.principal import Principal
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 
 MAX_QUERY_LENGTH = 100
 MAX_REASON_LENGTH = 500
@@ -34,21 +33,10 @@ class UserAdmin:
     async def list(self, filters: repo.UserFilter, *, requested_size: int, token: str) -> tuple[list[User], str]:
         if len(filters.query) > MAX_QUERY_LENGTH:
             raise InvalidArgument.single("query", f"must be at most {MAX_QUERY_LENGTH} characters")
-        limit = page_size(requested_size)
-        key = self._page_tokens.decode(token, filters)
-        after = None
-        if key is not None:
-            try:
-                after = (datetime.fromisoformat(key[0]), uuid.UUID(key[1]))
-                if after[0].tzinfo is None:  # the UTC columns refuse naive times (an INTERNAL error)
-                    raise ValueError("naive time in page token")
-            except (ValueError, IndexError, TypeError) as exc:
-                raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        users = await self._db.run(lambda s: repo.list_users(s, filters=filters, after=after, limit=limit + 1))
-        if len(users) <= limit:
-            return users, ""
-        last = users[limit - 1]
-        return users[:limit], self._page_tokens.encode([last.created_at.isoformat(), str(last.id)], filters)
+        return await self._page_tokens.page(
+            token, filters, requested_size, parse=instant_and_id,
+            fetch=lambda after, n: self._db.run(lambda s: repo.list_users(s, filters=filters, after=after, limit=n)),
+            key_of=lambda user: [user.created_at.isoformat(), str(user.id)])
 
     async def get(self, user_id: uuid.UUID) -> User:
         return await self._db.run(lambda s: repo.user_by_id(s, user_id))

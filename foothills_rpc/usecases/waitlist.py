@@ -26,13 +26,14 @@ from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.limits import check_customer_limits
 from foothills_rpc.db.models import Hold, Slot, WaitlistEntry
-from foothills_rpc.domain.errors import FailedPrecondition, InvalidArgument
+from foothills_rpc.domain.catalog import check_seats
+from foothills_rpc.domain.errors import Collector, FailedPrecondition
 from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.waitlist import LIVE, EntryStatus, may_become
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
-from foothills_rpc.security.page_tokens import PageTokens, page_size
+from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.terms import Terms
 
 if TYPE_CHECKING:  # each imports this module: the offers run inside their transactions
@@ -116,8 +117,9 @@ class Waitlist:
 
     async def join_waitlist(self, caller: Principal, service_id: uuid.UUID, start: datetime,
                             seats: int) -> EntryView:
-        if not 0 <= seats <= 10_000:
-            raise InvalidArgument.single("seats", "must be between 1 and 10000 (0 means 1)")
+        errors = Collector()
+        check_seats(seats, errors)
+        errors.check()
         seats = seats or 1
         now = self._clock.now()
 
@@ -150,17 +152,11 @@ class Waitlist:
 
     async def list_waitlist_entries(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
                        token: str) -> tuple[list[EntryView], str]:
-        limit = page_size(requested_size)
-        context = ("waitlist", service_id)
-        after = self._page_tokens.decode(token, context)
-        try:
-            rows = await self._db.run(lambda s: repo.list_entries(s, caller, service_id, after=after,
-                                                                           limit=limit + 1))
-        except (ValueError, IndexError, TypeError) as exc:
-            raise InvalidArgument.single("page_token", "is malformed", "INVALID_PAGE_TOKEN") from exc
-        if len(rows) <= limit:
-            return rows, ""
-        return rows[:limit], self._page_tokens.encode(repo.page_key(rows[limit - 1][0]), context)
+        return await self._page_tokens.page(
+            token, ("waitlist", service_id), requested_size, parse=instant_and_id,
+            fetch=lambda after, n: self._db.run(lambda s: repo.list_entries(s, caller, service_id, after=after,
+                                                                            limit=n)),
+            key_of=lambda view: repo.page_key(view[0]))
 
     async def leave_waitlist(self, caller: Principal, entry_id: uuid.UUID) -> EntryView:
         now = self._clock.now()
