@@ -16,10 +16,10 @@ from foothills.auth.v1 import user_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.domain.users import Role
+from tests.booking_support import TUESDAY_10, Desk, error_of
 from tests.catalog_support import WEEKDAYS, mask, ts, weekly
 from tests.conftest import Caller, Running
 from tests.support import reason, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
 
 OPEN, IN_PROGRESS, RESOLVED, CLOSED = (support_pb2.SUPPORT_REQUEST_STATUS_OPEN,
                                        support_pb2.SUPPORT_REQUEST_STATUS_IN_PROGRESS,
@@ -50,12 +50,12 @@ async def test_a_customer_asks_about_their_booking_and_a_retry_opens_nothing_new
     assert (asked.requester, asked.booking, asked.status, asked.assignee) == (ann.name, booking.name, OPEN, "")
     assert [(m.author, m.from_staff, m.body) for m in asked.messages] == [(ann.name, False, "Where do I park?")]
     assert await _ask(running, ann, booking=booking.name) == asked  # the same request_id: the same request
-    reused = await _error(_ask(running, ann, subject="Something else"))
+    reused = await error_of(_ask(running, ann, subject="Something else"))
     assert (reused.code(), reason(reused)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
     # Bob cannot attach Ann's booking, nor see her request: both are NOT_FOUND, so nothing leaks.
-    foreign = await _error(_ask(running, bob, booking=booking.name, request_id="bob-1"))
+    foreign = await error_of(_ask(running, bob, booking=booking.name, request_id="bob-1"))
     assert foreign.code() == grpc.StatusCode.NOT_FOUND
-    hidden = await _error(running.admin.GetSupportRequest(admin_pb2.GetSupportRequestRequest(name=asked.name),
+    hidden = await error_of(running.admin.GetSupportRequest(admin_pb2.GetSupportRequestRequest(name=asked.name),
                                                           metadata=bob.metadata))
     assert hidden.code() == grpc.StatusCode.NOT_FOUND
     await _ask(running, bob, request_id="bob-2")
@@ -69,16 +69,16 @@ async def test_a_customer_asks_about_their_booking_and_a_retry_opens_nothing_new
     by_ann = (await running.admin.ListSupportRequests(admin_pb2.ListSupportRequestsRequest(requester=ann.name),
                                                       metadata=desk.world.admin.metadata)).support_requests
     assert [r.name for r in by_ann] == [asked.name]
-    nosy = await _error(running.admin.ListSupportRequests(admin_pb2.ListSupportRequestsRequest(requester=bob.name),
+    nosy = await error_of(running.admin.ListSupportRequests(admin_pb2.ListSupportRequestsRequest(requester=bob.name),
                                                           metadata=ann.metadata))
     assert nosy.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_support_requests_validate_their_fields(running: Running) -> None:
     ann = await running.signed_in("ann@example.com")
-    error = await _error(_ask(running, ann, subject=" ", body="x" * 5001, booking="bookings/nope", request_id=""))
+    error = await error_of(_ask(running, ann, subject=" ", body="x" * 5001, booking="bookings/nope", request_id=""))
     assert violations(error) == {"booking": "INVALID_VALUE"}  # a malformed name is refused before the rest
-    error = await _error(_ask(running, ann, subject=" ", body="x" * 5001, request_id=""))
+    error = await error_of(_ask(running, ann, subject=" ", body="x" * 5001, request_id=""))
     assert set(violations(error)) == {"subject", "body", "request_id"}
 
 
@@ -86,7 +86,7 @@ async def test_admins_assign_reply_and_move_a_request_along(running: Running) ->
     ann = await running.signed_in("ann@example.com")
     admin = await running.signed_in("admin@example.com", role=Role.ADMIN)
     asked = await _ask(running, ann)
-    not_admin = await _error(running.admin.AssignSupportRequest(admin_pb2.AssignSupportRequestRequest(
+    not_admin = await error_of(running.admin.AssignSupportRequest(admin_pb2.AssignSupportRequestRequest(
         name=asked.name, assignee=ann.name), metadata=admin.metadata))
     assert (not_admin.code(), reason(not_admin)) == (grpc.StatusCode.FAILED_PRECONDITION, "ASSIGNEE_NOT_ADMIN")
     assigned = (await running.admin.AssignSupportRequest(admin_pb2.AssignSupportRequestRequest(
@@ -99,21 +99,21 @@ async def test_admins_assign_reply_and_move_a_request_along(running: Running) ->
     mail = await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com" and "Reply" in m["Subject"])
     assert "Behind the building." in mail.get_content()
 
-    refused = await _error(_status(running, admin, asked.name, CLOSED))  # open cannot jump to closed
+    refused = await error_of(_status(running, admin, asked.name, CLOSED))  # open cannot jump to closed
     assert (refused.code(), reason(refused)) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_STATUS_TRANSITION")
     assert refused.details() == "an open support request cannot be closed"
     await _status(running, admin, asked.name, IN_PROGRESS)
-    refused = await _error(_status(running, admin, asked.name, OPEN))
+    refused = await error_of(_status(running, admin, asked.name, OPEN))
     assert refused.details() == "an in-progress support request cannot be reopened"
     await _status(running, admin, asked.name, RESOLVED)
     await _status(running, admin, asked.name, OPEN)
     for status in (IN_PROGRESS, RESOLVED, OPEN, IN_PROGRESS, RESOLVED, CLOSED):  # including a reopening
         assert (await _status(running, admin, asked.name, status)).status == status
     await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com" and "closed" in m["Subject"])
-    closed = await _error(running.admin.AddSupportMessage(admin_pb2.AddSupportMessageRequest(
+    closed = await error_of(running.admin.AddSupportMessage(admin_pb2.AddSupportMessageRequest(
         name=asked.name, body="One more thing"), metadata=ann.metadata))
     assert (closed.code(), reason(closed)) == (grpc.StatusCode.FAILED_PRECONDITION, "SUPPORT_REQUEST_CLOSED")
-    unspecified = await _error(_status(running, admin, asked.name, support_pb2.SUPPORT_REQUEST_STATUS_UNSPECIFIED))
+    unspecified = await error_of(_status(running, admin, asked.name, support_pb2.SUPPORT_REQUEST_STATUS_UNSPECIFIED))
     assert violations(unspecified) == {"status": "INVALID_VALUE"}
     listed = (await running.admin.ListSupportRequests(admin_pb2.ListSupportRequestsRequest(
         statuses=[CLOSED], assignee=admin.name), metadata=admin.metadata)).support_requests
@@ -136,9 +136,9 @@ ADMIN_ONLY: dict[str, Callable[[Running, tuple[tuple[str, str], ...]], Awaitable
 @pytest.mark.parametrize("role", [Role.CUSTOMER, Role.PROVIDER])
 async def test_only_admins_run_oversight(running: Running, rpc: str, role: Role) -> None:
     caller = await running.signed_in("someone@example.com", role=role)
-    error = await _error(ADMIN_ONLY[rpc](running, caller.metadata))
+    error = await error_of(ADMIN_ONLY[rpc](running, caller.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED")
-    anonymous = await _error(ADMIN_ONLY[rpc](running, ()))
+    anonymous = await error_of(ADMIN_ONLY[rpc](running, ()))
     assert anonymous.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -172,7 +172,7 @@ async def test_admin_and_provider_changes_are_audited_with_before_and_after(runn
         page_size=2, page_token=first_page.next_page_token), metadata=admin.metadata)
     names = [e.name for e in first_page.audit_events] + [e.name for e in second_page.audit_events]
     assert len(set(names)) == 4  # the category, then the three above... minus none: pages do not overlap
-    backwards = await _error(running.admin.ListAuditEvents(admin_pb2.ListAuditEventsRequest(
+    backwards = await error_of(running.admin.ListAuditEvents(admin_pb2.ListAuditEventsRequest(
         start_time=ts(TUESDAY_10), end_time=ts(TUESDAY_10 - timedelta(hours=1))), metadata=admin.metadata))
     assert violations(backwards) == {"end_time": "INVALID_VALUE"}
 
@@ -239,7 +239,7 @@ async def test_catalog_and_user_changes_put_bookings_in_conflict(running: Runnin
     assert (moved.start_time, moved.status) == (ts(wednesday), booking_pb2.BOOKING_STATUS_CONFIRMED)
     await running.mailbox.wait_for(lambda m: m["To"] == ann.email and "rescheduled" in m["Subject"])
     assert await _conflicts(running, admin) == {}
-    settled = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    settled = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking=first.name, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason="again"),
         metadata=admin.metadata))
     assert (settled.code(), reason(settled)) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_IN_CONFLICT")
@@ -252,7 +252,7 @@ async def test_catalog_and_user_changes_put_bookings_in_conflict(running: Runnin
     assert await _conflicts(running, admin) == {first.name: [conflicts_pb2.CONFLICT_REASON_OUTSIDE_AVAILABILITY,
                                                              conflicts_pb2.CONFLICT_REASON_SERVICE_ARCHIVED,
                                                              conflicts_pb2.CONFLICT_REASON_PROVIDER_DISABLED]}
-    archived = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    archived = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking=first.name, resolution=admin_pb2.CONFLICT_RESOLUTION_RESCHEDULE,
         new_start_time=ts(wednesday + timedelta(days=1)), reason="x"), metadata=admin.metadata))
     assert (archived.code(), reason(archived)) == (grpc.StatusCode.FAILED_PRECONDITION, "SERVICE_ARCHIVED")
@@ -269,10 +269,10 @@ async def test_a_disabled_customer_s_future_bookings_are_conflicts(running: Runn
 
 async def test_resolve_conflict_validates_its_fields(running: Running) -> None:
     admin = await running.signed_in("admin@example.com", role=Role.ADMIN)
-    error = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    error = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking="bookings/" + "0" * 32), metadata=admin.metadata))
     assert violations(error) == {"resolution": "INVALID_VALUE"}
-    error = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    error = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking="bookings/" + "0" * 32, resolution=admin_pb2.CONFLICT_RESOLUTION_RESCHEDULE, reason="x"),
         metadata=admin.metadata))
     assert violations(error) == {"new_start_time": "INVALID_VALUE"}

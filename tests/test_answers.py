@@ -12,10 +12,10 @@ from google.protobuf import field_mask_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
+from tests.booking_support import TUESDAY_10, Desk, error_of
 from tests.catalog_support import duration, ts
 from tests.conftest import Running
 from tests.support import error_info, reason, violation_descriptions, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
 
 
 @pytest.mark.parametrize("category", [pytest.param("bad", id="malformed"), pytest.param("", id="missing")])
@@ -25,11 +25,11 @@ async def test_create_service_reports_every_bad_field_at_once(running: Running, 
     service = catalog_pb2.Service(display_name="Massage", category=category, duration=duration(minutes=60),
                                   capacity=1, time_zone="Mars/Olympus",
                                   base_price=types_pb2.Money(amount_minor=100, currency_code="XX"))
-    error = await _error(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
+    error = await error_of(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
                                                        metadata=desk.world.provider.metadata))
     assert set(violations(error)) == {"service.category", "service.time_zone", "service.base_price.currency_code"}
     service.ClearField("base_price")
-    error = await _error(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
+    error = await error_of(running.catalog.CreateService(catalog_pb2.CreateServiceRequest(service=service),
                                                        metadata=desk.world.provider.metadata))
     described = violation_descriptions(error)
     assert set(described) == {"service.category", "service.time_zone", "service.base_price"}
@@ -46,12 +46,12 @@ async def test_booking_or_holding_a_start_in_the_past_says_it_is_in_the_past(run
                                                                       request_id="h"), metadata=ann.metadata),
                  running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
                      name=booking.name, new_start_time=ts(past), request_id="r"), metadata=ann.metadata)):
-        error = await _error(call)
+        error = await error_of(call)
         assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "START_IN_PAST")
         assert error.details() == "that start is in the past"
     # A slot that was materialised and has since started reads the same, not as too soon.
     running.clock.advance(TUESDAY_10 - running.clock.now() + timedelta(minutes=1))
-    error = await _error(desk.book(await desk.customer(), TUESDAY_10))
+    error = await error_of(desk.book(await desk.customer(), TUESDAY_10))
     assert reason(error) == "START_IN_PAST"
 
 
@@ -102,7 +102,7 @@ async def test_a_customer_sees_the_cancellation_fee_before_cancelling(running: R
     late = await desk.book(await desk.customer(), TUESDAY_10 + timedelta(hours=1))
     running.clock.advance(timedelta(hours=22, minutes=30))  # 1.5 h before it: refused
     admin = await running.again(desk.world.admin)
-    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+    error = await error_of(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
         name=late.name, validate_only=True), metadata=admin.metadata))
     assert reason(error) == "OUTSIDE_CANCELLATION_WINDOW"
     assert dict(error_info(error).metadata) == {"overridable_with": "override_policy"}
@@ -125,17 +125,17 @@ async def test_a_retried_cancel_returns_the_first_result(running: Running) -> No
     first = (await cancel("cancel-1")).booking  # type: ignore[attr-defined]
     assert first.status == booking_pb2.BOOKING_STATUS_CANCELLED
     assert (await cancel("cancel-1")).booking == first  # type: ignore[attr-defined]
-    error = await _error(cancel("cancel-2"))
+    error = await error_of(cancel("cancel-2"))
     assert reason(error) == "BOOKING_ALREADY_CANCELLED"
-    error = await _error(cancel("cancel-1", why="something else"))
+    error = await error_of(cancel("cancel-1", why="something else"))
     assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
-    error = await _error(cancel("not an id"))
+    error = await error_of(cancel("not an id"))
     assert violations(error) == {"request_id": "INVALID_VALUE"}
 
 
 async def test_update_service_reports_every_bad_field_at_once(running: Running) -> None:
     desk = await Desk.open(running)
-    error = await _error(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+    error = await error_of(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
         service=catalog_pb2.Service(name=desk.service.name, category="bad", time_zone="Mars/Olympus",
                                     base_price=types_pb2.Money(amount_minor=100, currency_code="XX")),
         update_mask=field_mask_pb2.FieldMask(paths=["category", "time_zone", "base_price"])),

@@ -33,11 +33,9 @@ from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.db.models import Base
 from foothills_rpc.domain.users import Role
+from tests.booking_support import TUESDAY_10, Desk, Holds, join
 from tests.catalog_support import service_message, ts
 from tests.conftest import Caller, Running
-from tests.test_bookings import TUESDAY_10, Desk
-from tests.test_holds import Holds
-from tests.test_waitlist import join
 
 SERVICES = {"foothills.auth.v1.AuthService": auth_pb2, "foothills.catalog.v1.CatalogService": catalog_pb2,
             "foothills.booking.v1.BookingService": booking_pb2, "foothills.admin.v1.AdminService": admin_pb2}

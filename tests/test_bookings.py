@@ -20,54 +20,10 @@ from foothills_rpc.db.models import Booking
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.catalog_support import CatalogWorld, at, duration, mask, ts
-from tests.conftest import Caller, Running
+from tests.booking_support import POLICY, TUESDAY_10, Desk, error_of
+from tests.catalog_support import at, duration, mask, ts
+from tests.conftest import Running
 from tests.support import make_settings, reason, violations
-
-TUESDAY_10 = at("2030-01-08T10:00")  # the clock starts Monday 2030-01-07 09:00 UTC
-POLICY = catalog_pb2.CancellationPolicy(tiers=[
-    catalog_pb2.CancellationTier(before_start=duration(hours=24), fee_bps=5000),
-    catalog_pb2.CancellationTier(before_start=duration(hours=2), refused=True)])
-
-
-async def _error(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
-
-
-class Desk:
-    """A catalog with one service and helpers to book it."""
-
-    def __init__(self, world: CatalogWorld, service: catalog_pb2.Service) -> None:
-        self.world = world
-        self.running = world.running
-        self.service = service
-        self._count = 0
-
-    @classmethod
-    async def open(cls, running: Running, **fields: object) -> Desk:
-        world = await CatalogWorld.create(running)
-        fields.setdefault("cancellation_policy", POLICY)
-        return cls(world, await world.service(**fields))
-
-    async def customer(self, email: str | None = None) -> Caller:
-        self._count += 1
-        return await self.running.signed_in(email or f"customer{self._count}@example.com")
-
-    def request(self, start: object = TUESDAY_10, **fields: object) -> booking_pb2.CreateBookingRequest:
-        self._count += 1
-        fields.setdefault("request_id", f"req-{self._count}")
-        fields.setdefault("service", self.service.name)
-        return booking_pb2.CreateBookingRequest(start_time=ts(start), **fields)  # type: ignore[arg-type]
-
-    async def book(self, who: Caller, start: object = TUESDAY_10, **fields: object) -> booking_pb2.Booking:
-        return (await self.running.booking.CreateBooking(self.request(start, **fields), metadata=who.metadata)).booking
-
-    async def remaining(self, start: object = TUESDAY_10) -> int:
-        day = at(start.strftime("%Y-%m-%dT00:00"))  # type: ignore[attr-defined]
-        slots = await self.world.slots(self.service.name, day, day + timedelta(days=1))
-        return next(s.remaining_seats for s in slots if s.start_time == ts(start))
 
 
 async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(running: Running) -> None:
@@ -96,10 +52,10 @@ async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(run
 async def test_capacity_fills_exactly(running: Running) -> None:
     desk = await Desk.open(running, capacity=2)
     await desk.book(await desk.customer())
-    error = await _error(desk.book(await desk.customer(), seats=2))
+    error = await error_of(desk.book(await desk.customer(), seats=2))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SLOT_UNAVAILABLE")
     await desk.book(await desk.customer())
-    error = await _error(desk.book(await desk.customer()))
+    error = await error_of(desk.book(await desk.customer()))
     assert reason(error) == "SLOT_UNAVAILABLE"
     assert await desk.remaining() == 0
 
@@ -127,7 +83,7 @@ async def test_simultaneous_bookings_of_the_last_seat_let_exactly_one_through(ru
 )
 async def test_only_real_slots_inside_the_booking_window(running: Running, start: object, expected: str) -> None:
     desk = await Desk.open(running)
-    error = await _error(desk.book(await desk.customer(), start))
+    error = await error_of(desk.book(await desk.customer(), start))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, expected)
 
 
@@ -135,7 +91,7 @@ async def test_an_archived_service_takes_no_bookings(running: Running) -> None:
     desk = await Desk.open(running)
     await running.catalog.DeleteService(catalog_pb2.DeleteServiceRequest(name=desk.service.name),
                                         metadata=desk.world.provider.metadata)
-    error = await _error(desk.book(await desk.customer()))
+    error = await error_of(desk.book(await desk.customer()))
     assert reason(error) == "SERVICE_ARCHIVED"
 
 
@@ -145,8 +101,8 @@ async def test_a_user_holds_no_two_overlapping_bookings(running: Running) -> Non
     other = await desk.world.service(by=other_provider, display_name="Other", duration=duration(minutes=90))
     ann = await desk.customer()
     await desk.book(ann)
-    assert reason(await _error(desk.book(ann))) == "SLOT_ALREADY_BOOKED_BY_USER"
-    error = await _error(running.booking.CreateBooking(desk.request(at("2030-01-08T09:00"), service=other.name),
+    assert reason(await error_of(desk.book(ann))) == "SLOT_ALREADY_BOOKED_BY_USER"
+    error = await error_of(running.booking.CreateBooking(desk.request(at("2030-01-08T09:00"), service=other.name),
                                                        metadata=ann.metadata))
     assert reason(error) == "OVERLAPPING_BOOKING"
     await desk.book(ann, at("2030-01-08T11:00"))  # touching, not overlapping
@@ -156,11 +112,11 @@ async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_with
     desk = await Desk.open(running)
     second = await desk.world.service(display_name="Second service")
     await desk.book(await desk.customer())
-    error = await _error(running.booking.CreateBooking(desk.request(service=second.name),
+    error = await error_of(running.booking.CreateBooking(desk.request(service=second.name),
                                                        metadata=(await desk.customer()).metadata))
     assert reason(error) == "PROVIDER_UNAVAILABLE"
     # A hold has no constraint behind it (it is not a booking): only the check refuses it.
-    error = await _error(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
+    error = await error_of(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
         service=second.name, start_time=ts(TUESDAY_10), request_id="hold-1"),
         metadata=(await desk.customer()).metadata))
     assert reason(error) == "PROVIDER_UNAVAILABLE"
@@ -174,7 +130,7 @@ async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_with
 
 async def test_a_changed_price_is_refused_with_the_new_quote(running: Running) -> None:
     desk = await Desk.open(running)
-    error = await _error(desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
+    error = await error_of(desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
         amount_minor=4000, currency_code="EUR")))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "PRICE_CHANGED")
     assert await desk.remaining() == 1
@@ -230,7 +186,7 @@ async def test_a_retry_with_the_same_request_id_returns_the_first_booking(runnin
     assert first == second
     assert await desk.remaining() == 3
     request.seats = 3
-    error = await _error(running.booking.CreateBooking(request, metadata=ann.metadata))
+    error = await error_of(running.booking.CreateBooking(request, metadata=ann.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
     # Another caller's request_id is theirs alone.
     bob = await desk.customer()
@@ -256,11 +212,11 @@ async def test_simultaneous_retries_create_one_booking(running: Running) -> None
 async def test_create_booking_validates_its_fields(running: Running, request_id: str) -> None:
     desk = await Desk.open(running, availability=[])
     ann = await desk.customer()
-    error = await _error(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
+    error = await error_of(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
         service="services/nope", request_id=request_id, seats=-1, notes="n" * 2001), metadata=ann.metadata))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {"service", "start_time"}
-    error = await _error(running.booking.CreateBooking(desk.request(request_id=request_id, seats=-1,
+    error = await error_of(running.booking.CreateBooking(desk.request(request_id=request_id, seats=-1,
                                                                     notes="n" * 2001), metadata=ann.metadata))
     assert set(violations(error)) == {"request_id", "seats", "notes"}
 
@@ -292,7 +248,7 @@ async def test_the_customer_cancels_under_the_agreed_policy(running: Running, be
     call = running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name, reason="ill"),
                                          metadata=ann.metadata)
     if refused:
-        error = await _error(call)
+        error = await error_of(call)
         assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "OUTSIDE_CANCELLATION_WINDOW")
         return
     cancelled = (await call).booking
@@ -307,7 +263,7 @@ async def test_cancelling_twice_says_already_cancelled(running: Running) -> None
     ann = await desk.customer()
     booking = await desk.book(ann)
     await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name), metadata=ann.metadata)
-    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+    error = await error_of(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
                                                        metadata=ann.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "BOOKING_ALREADY_CANCELLED")
 
@@ -319,9 +275,9 @@ async def test_admins_override_the_policy_with_a_reason_and_others_cannot(runnin
     running.clock.advance(timedelta(hours=24))  # Tuesday 09:00: inside the no-cancellation tier
     ann, admin = await running.again(ann), await running.again(desk.world.admin)
     override = booking_pb2.CancelBookingRequest(name=booking.name, override_policy=True, reason="storm")
-    error = await _error(running.booking.CancelBooking(override, metadata=ann.metadata))
+    error = await error_of(running.booking.CancelBooking(override, metadata=ann.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "OVERRIDE_NOT_ALLOWED")
-    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
+    error = await error_of(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(
         name=booking.name, override_policy=True), metadata=admin.metadata))
     assert violations(error) == {"reason": "INVALID_VALUE"}
     cancelled = (await running.booking.CancelBooking(override, metadata=admin.metadata)).booking
@@ -349,20 +305,20 @@ async def test_approval_flow_confirm_then_complete_after_the_end(running: Runnin
     booking = await desk.book(ann)
     assert booking.status == booking_pb2.BOOKING_STATUS_PENDING
     assert await desk.remaining() == 0  # pending holds its seat
-    error = await _error(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
+    error = await error_of(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
                                                         metadata=ann.metadata))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     stranger = await running.signed_in("stranger@example.com", role=Role.PROVIDER)
-    error = await _error(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
+    error = await error_of(running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
                                                         metadata=stranger.metadata))
     assert error.code() == grpc.StatusCode.NOT_FOUND  # not theirs to see
-    error = await _error(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
+    error = await error_of(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
                                                          metadata=desk.world.provider.metadata))
     assert reason(error) == "INVALID_STATUS_TRANSITION"
     confirmed = (await running.booking.ConfirmBooking(booking_pb2.ConfirmBookingRequest(name=booking.name),
                                                       metadata=desk.world.provider.metadata)).booking
     assert confirmed.status == booking_pb2.BOOKING_STATUS_CONFIRMED
-    error = await _error(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
+    error = await error_of(running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
                                                          metadata=desk.world.provider.metadata))
     assert reason(error) == "BOOKING_NOT_ENDED"
     running.clock.advance(timedelta(days=1, hours=2))  # Tuesday 11:00: it has ended
@@ -370,7 +326,7 @@ async def test_approval_flow_confirm_then_complete_after_the_end(running: Runnin
     completed = (await running.booking.CompleteBooking(booking_pb2.CompleteBookingRequest(name=booking.name),
                                                        metadata=admin.metadata)).booking
     assert completed.status == booking_pb2.BOOKING_STATUS_COMPLETED
-    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+    error = await error_of(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
                                                        metadata=admin.metadata))
     assert reason(error) == "INVALID_STATUS_TRANSITION"
 
@@ -407,7 +363,7 @@ async def test_reschedule_moves_the_seats_atomically_and_keeps_the_price(running
     assert again == moved  # a retry, not a second move
     bob = await desk.customer()
     await desk.book(bob, at("2030-01-08T15:00"))
-    error = await _error(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+    error = await error_of(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
         name=booking.name, new_start_time=ts(at("2030-01-08T15:00")), request_id="move-2"), metadata=ann.metadata))
     assert reason(error) == "SLOT_UNAVAILABLE"
     still = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
@@ -420,7 +376,7 @@ async def test_a_cancelled_booking_cannot_be_rescheduled(running: Running) -> No
     ann = await desk.customer()
     booking = await desk.book(ann)
     await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name), metadata=ann.metadata)
-    error = await _error(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+    error = await error_of(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
         name=booking.name, new_start_time=ts(at("2030-01-08T14:00")), request_id="m"), metadata=ann.metadata))
     assert reason(error) == "BOOKING_ALREADY_CANCELLED"
 
@@ -433,10 +389,10 @@ async def test_who_sees_which_booking(running: Running) -> None:
     ann, bob = await desk.customer(), await desk.customer()
     booking = await desk.book(ann)
     await desk.book(bob)
-    error = await _error(running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
+    error = await error_of(running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
                                                     metadata=bob.metadata))
     assert error.code() == grpc.StatusCode.NOT_FOUND
-    error = await _error(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
+    error = await error_of(running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booking.name),
                                                        metadata=bob.metadata))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     mine = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(), metadata=ann.metadata)
@@ -447,7 +403,7 @@ async def test_who_sees_which_booking(running: Running) -> None:
     admin_view = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(customer=ann.name),
                                                     metadata=desk.world.admin.metadata)
     assert [b.name for b in admin_view.bookings] == [booking.name]
-    error = await _error(running.booking.ListBookings(booking_pb2.ListBookingsRequest(customer=ann.name),
+    error = await error_of(running.booking.ListBookings(booking_pb2.ListBookingsRequest(customer=ann.name),
                                                       metadata=bob.metadata))
     assert violations(error) == {"customer": "INVALID_VALUE"}
 
@@ -520,7 +476,7 @@ async def test_watch_refuses_a_malformed_resume_point(running: Running) -> None:
     ann = await running.signed_in("w@example.com")
     stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="abc"),
                                            metadata=ann.metadata)
-    error = await _error(anext(aiter(stream)))
+    error = await error_of(anext(aiter(stream)))
     assert violations(error) == {"after_event_id": "INVALID_VALUE"}
 
 

@@ -14,9 +14,9 @@ import pytest
 
 from foothills.booking.v1 import booking_pb2
 from foothills_rpc.clock import ManualClock
+from tests.booking_support import Desk
 from tests.conftest import Running, running_server
 from tests.support import Mailbox, reason, table_locked
-from tests.test_bookings import Desk
 
 
 async def test_a_booking_past_its_deadline_is_abandoned_and_never_written(

@@ -10,34 +10,14 @@ import pytest
 
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
+from tests.booking_support import TUESDAY_10, Desk, Holds, error_of
 from tests.catalog_support import at, duration, ts
-from tests.conftest import Caller, Running
+from tests.conftest import Running
 from tests.support import reason, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
 
 DEMAND = catalog_pb2.PricingPolicy(rules=[
     catalog_pb2.PricingRule(adjustment_bps=2000, label="filling up",
                             occupancy=catalog_pb2.OccupancyCondition(min_occupancy_bps=5000))])
-
-
-class Holds:
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-        self.booking = desk.running.booking
-        self._count = 0
-
-    async def hold(self, who: Caller, start: object = TUESDAY_10, **fields: object) -> booking_pb2.Hold:
-        self._count += 1
-        fields.setdefault("request_id", f"hold-{self._count}")
-        fields.setdefault("service", self.desk.service.name)
-        return (await self.booking.HoldSlot(booking_pb2.HoldSlotRequest(start_time=ts(start), **fields),  # type: ignore[arg-type]
-                                            metadata=who.metadata)).hold
-
-    async def book_with(self, who: Caller, hold: str, **fields: object) -> booking_pb2.Booking:
-        self._count += 1
-        fields.setdefault("request_id", f"book-{self._count}")
-        return (await self.booking.CreateBooking(booking_pb2.CreateBookingRequest(hold=hold, **fields),  # type: ignore[arg-type]
-                                                 metadata=who.metadata)).booking
 
 
 async def test_a_hold_takes_seats_until_it_expires_and_shows_its_expiry_and_price(running: Running) -> None:
@@ -51,7 +31,7 @@ async def test_a_hold_takes_seats_until_it_expires_and_shows_its_expiry_and_pric
     assert hold.expire_time == ts(running.clock.now() + timedelta(minutes=5))  # the default
     assert hold.price.total_price.amount_minor == 10000
     assert await desk.remaining() == 1  # held seats count as taken
-    error = await _error(desk.book(await desk.customer(), seats=2))
+    error = await error_of(desk.book(await desk.customer(), seats=2))
     assert reason(error) == "SLOT_UNAVAILABLE"
     # An expired hold stops counting at once, before any sweep.
     running.clock.advance(timedelta(minutes=5))
@@ -84,7 +64,7 @@ async def test_hold_duration_is_set_per_service(running: Running) -> None:
     assert desk.service.booking_settings.hold_duration == duration(minutes=15)
     hold = await Holds(desk).hold(await desk.customer())
     assert hold.expire_time == ts(running.clock.now() + timedelta(minutes=15))
-    error = await _error(desk.world.service(booking_settings=catalog_pb2.BookingSettings(
+    error = await error_of(desk.world.service(booking_settings=catalog_pb2.BookingSettings(
         hold_duration=duration(seconds=30))))
     assert violations(error) == {"service.booking_settings.hold_duration": "INVALID_VALUE"}
 
@@ -105,9 +85,9 @@ async def test_booking_with_a_hold_gets_its_seats_and_its_price_even_after_deman
     assert await desk.remaining() == 1  # the hold's seat passed to the booking, nothing taken twice
     used = (await running.booking.GetHold(booking_pb2.GetHoldRequest(name=hold.name), metadata=ann.metadata)).hold
     assert (used.state, used.booking) == (booking_pb2.HOLD_STATE_USED, booking.name)
-    error = await _error(holds.book_with(ann, hold.name))
+    error = await error_of(holds.book_with(ann, hold.name))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "HOLD_ALREADY_USED")
-    error = await _error(running.booking.ReleaseHold(booking_pb2.ReleaseHoldRequest(name=hold.name),
+    error = await error_of(running.booking.ReleaseHold(booking_pb2.ReleaseHoldRequest(name=hold.name),
                                                      metadata=ann.metadata))
     assert reason(error) == "HOLD_ALREADY_USED"
     running.clock.advance(timedelta(hours=1))
@@ -121,7 +101,7 @@ async def test_an_expired_hold_cannot_be_booked(running: Running) -> None:
     ann = await desk.customer()
     hold = await holds.hold(ann)
     running.clock.advance(timedelta(minutes=5))
-    error = await _error(holds.book_with(ann, hold.name))
+    error = await error_of(holds.book_with(ann, hold.name))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "HOLD_EXPIRED")
     assert await desk.remaining() == 1
 
@@ -131,13 +111,13 @@ async def test_another_users_hold_is_not_found(running: Running) -> None:
     holds = Holds(desk)
     ann, bob = await desk.customer(), await desk.customer()
     hold = await holds.hold(ann)
-    error = await _error(holds.book_with(bob, hold.name))
+    error = await error_of(holds.book_with(bob, hold.name))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     for call in (running.booking.GetHold(booking_pb2.GetHoldRequest(name=hold.name), metadata=bob.metadata),
                  running.booking.ReleaseHold(booking_pb2.ReleaseHoldRequest(name=hold.name), metadata=bob.metadata)):
-        assert (await _error(call)).code() == grpc.StatusCode.NOT_FOUND
+        assert (await error_of(call)).code() == grpc.StatusCode.NOT_FOUND
     # Not even an admin books with someone else's hold (the booking would be theirs).
-    error = await _error(holds.book_with(desk.world.admin, hold.name))
+    error = await error_of(holds.book_with(desk.world.admin, hold.name))
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -152,7 +132,7 @@ async def test_releasing_gives_the_seats_back_at_once_and_is_safe_to_retry(runni
                                                       metadata=ann.metadata)).hold
         assert released.state == booking_pb2.HOLD_STATE_RELEASED
         assert await desk.remaining() == 2
-    error = await _error(holds.book_with(ann, hold.name))
+    error = await error_of(holds.book_with(ann, hold.name))
     assert reason(error) == "HOLD_EXPIRED"
     running.clock.advance(timedelta(minutes=10))
     assert await running.server.components.holds.expire_holds() == 0
@@ -167,7 +147,7 @@ async def test_hold_request_id_makes_a_retry_return_the_first_hold(running: Runn
     again = await holds.hold(ann, request_id="checkout-1")
     assert again == first
     assert await desk.remaining() == 2
-    error = await _error(holds.hold(ann, request_id="checkout-1", seats=2))
+    error = await error_of(holds.hold(ann, request_id="checkout-1", seats=2))
     assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
 
 
@@ -176,17 +156,17 @@ async def test_holds_follow_the_booking_rules(running: Running) -> None:
     holds = Holds(desk)
     ann = await desk.customer()
     await holds.hold(ann)
-    error = await _error(holds.hold(ann))
+    error = await error_of(holds.hold(ann))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SLOT_ALREADY_HELD_BY_USER")
-    error = await _error(holds.hold(ann, at("2030-01-07T09:00")))
+    error = await error_of(holds.hold(ann, at("2030-01-07T09:00")))
     assert reason(error) == "MINIMUM_NOTICE"
-    error = await _error(holds.hold(ann, seats=4))
+    error = await error_of(holds.hold(ann, seats=4))
     assert reason(error) == "SLOT_UNAVAILABLE"
     booked = await desk.customer()
     await desk.book(booked)
-    error = await _error(holds.hold(booked))
+    error = await error_of(holds.hold(booked))
     assert reason(error) == "SLOT_ALREADY_BOOKED_BY_USER"
-    error = await _error(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(seats=-1), metadata=ann.metadata))
+    error = await error_of(running.booking.HoldSlot(booking_pb2.HoldSlotRequest(seats=-1), metadata=ann.metadata))
     assert set(violations(error)) == {"service", "start_time", "seats", "request_id"}
 
 
@@ -195,9 +175,9 @@ async def test_booking_with_a_hold_checks_the_fields_it_repeats(running: Running
     holds = Holds(desk)
     ann = await desk.customer()
     hold = await holds.hold(ann)
-    error = await _error(holds.book_with(ann, hold.name, seats=2, start_time=ts(at("2030-01-08T11:00"))))
+    error = await error_of(holds.book_with(ann, hold.name, seats=2, start_time=ts(at("2030-01-08T11:00"))))
     assert set(violations(error)) == {"seats", "start_time"}
-    error = await _error(holds.book_with(ann, "holds/nope"))
+    error = await error_of(holds.book_with(ann, "holds/nope"))
     assert set(violations(error)) == {"hold"}
     booking = await holds.book_with(ann, hold.name, service=desk.service.name, start_time=ts(TUESDAY_10), seats=1)
     assert booking.seats == 1

@@ -22,11 +22,10 @@ from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.interceptors.hygiene import MAX_ITEMS, max_items
 from foothills_rpc.server import SERVICE_NAMES
+from tests.booking_support import TUESDAY_10, Desk, Holds, error_of
 from tests.catalog_support import WEEKDAYS, duration, mask, weekly
 from tests.conftest import Running
 from tests.support import reason, violation_descriptions, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
-from tests.test_holds import Holds
 
 
 async def _spent_hold(desk: Desk) -> None:
@@ -95,12 +94,12 @@ async def test_instants_past_the_documented_range_are_refused_on_a_limited_servi
         running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(service=desk.service.name, start_time=instant)),
     ]
     for call in calls:
-        error = await _error(call)
+        error = await error_of(call)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violation_descriptions(error) == {
             "start_time": "must be from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"}
     booking = await desk.book(ann)
-    error = await _error(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+    error = await error_of(running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
         name=booking.name, new_start_time=EXTREMES[1].values[0], request_id="r1"), metadata=ann.metadata))
     assert "new_start_time" in violations(error)
 
@@ -110,7 +109,7 @@ async def test_the_last_instant_in_range_is_an_ordinary_refusal_not_an_overflow(
         max_bookings_per_day=1, max_bookings_per_week=1, max_bookings_per_month=1))
     ann = await desk.customer()
     last = timestamp_pb2.Timestamp(seconds=253370764799)  # 9998-12-31T23:59:59Z
-    error = await _error(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
+    error = await error_of(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
         service=desk.service.name, start_time=last, request_id="b1"), metadata=ann.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "TOO_FAR_AHEAD")
 
@@ -178,13 +177,13 @@ async def test_oversized_repeated_fields_are_refused_before_any_item_is_read(run
                         (running.catalog.SetAvailability(windows, metadata=desk.world.provider.metadata),
                          "availability.weekly_windows")):
         started = time.perf_counter()
-        error = await _error(call)
+        error = await error_of(call)
         took = time.perf_counter() - started
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violations(error) == {field: "TOO_MANY"}
         assert took < 1.0, f"{field}: refused after {took:.2f} s"  # about 0.03 s; 1.2 s before the fix
     # One more than the limit is refused, the limit itself is not (each status once).
-    error = await _error(running.booking.ListBookings(booking_pb2.ListBookingsRequest(
+    error = await error_of(running.booking.ListBookings(booking_pb2.ListBookingsRequest(
         statuses=[1, 2, 3, 4, 1]), metadata=ann.metadata))
     assert violation_descriptions(error) == {"statuses": "must have at most 4 items"}
     await running.booking.ListBookings(booking_pb2.ListBookingsRequest(statuses=[1, 2, 3, 4]), metadata=ann.metadata)
@@ -192,7 +191,7 @@ async def test_oversized_repeated_fields_are_refused_before_any_item_is_read(run
 
 async def test_an_oversized_list_is_reported_with_every_other_bad_field(running: Running) -> None:
     desk = await Desk.open(running)
-    error = await _error(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+    error = await error_of(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
         service=catalog_pb2.Service(name=desk.service.name, etag=desk.service.etag, display_name="x\x00",
                                     pricing=catalog_pb2.PricingPolicy(rules=[catalog_pb2.PricingRule()] * 21)),
         update_mask=mask("display_name", "pricing")), metadata=desk.world.provider.metadata))

@@ -10,11 +10,10 @@ from foothills.admin.v1 import admin_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.domain.users import Role
+from tests.booking_support import Desk, Holds, error_of
 from tests.catalog_support import at, duration, ts
 from tests.conftest import Caller, Running
 from tests.support import reason, violations
-from tests.test_bookings import Desk, _error
-from tests.test_holds import Holds
 
 TUE_10, TUE_11, TUE_12 = at("2030-01-08T10:00"), at("2030-01-08T11:00"), at("2030-01-08T12:00")
 WED_10, THU_10, THU_11 = at("2030-01-09T10:00"), at("2030-01-10T10:00"), at("2030-01-10T11:00")
@@ -43,7 +42,7 @@ async def test_a_daily_limit_counts_pending_and_confirmed_bookings_of_the_day(ru
     ann = await desk.customer()
     first = await desk.book(ann, TUE_10)
     await desk.book(ann, TUE_11)
-    error = await _error(desk.book(ann, TUE_12))
+    error = await error_of(desk.book(ann, TUE_12))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_OVER_BOOKING_LIMIT")
     await desk.book(ann, WED_10)  # another day
     await desk.book(await desk.customer(), TUE_12)  # another customer
@@ -56,10 +55,10 @@ async def test_weekly_and_monthly_limits(running: Running) -> None:
     ann = await desk.customer()
     await desk.book(ann, TUE_10)
     await desk.book(ann, THU_10)
-    error = await _error(desk.book(ann, at("2030-01-11T10:00")))  # Friday of the same week
+    error = await error_of(desk.book(ann, at("2030-01-11T10:00")))  # Friday of the same week
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
     await desk.book(ann, at("2030-01-14T10:00"))  # next Monday: a new week, the third of January
-    error = await _error(desk.book(ann, at("2030-01-15T10:00")))
+    error = await error_of(desk.book(ann, at("2030-01-15T10:00")))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
     await desk.book(ann, at("2030-02-05T10:00"))  # a new month
 
@@ -69,13 +68,13 @@ async def test_unexpired_holds_count_and_booking_with_the_hold_is_not_counted_tw
     holds = Holds(desk)
     ann = await desk.customer()
     hold = await holds.hold(ann, TUE_10)
-    error = await _error(desk.book(ann, TUE_11))
+    error = await error_of(desk.book(ann, TUE_11))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
-    error = await _error(holds.hold(ann, TUE_12))
+    error = await error_of(holds.hold(ann, TUE_12))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
     await holds.book_with(ann, hold.name)
     running.clock.advance(timedelta(minutes=10))  # any other hold of hers would have expired by now
-    error = await _error(desk.book(ann, TUE_11))
+    error = await error_of(desk.book(ann, TUE_11))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
 
 
@@ -94,7 +93,7 @@ async def test_a_reschedule_within_the_period_does_not_count_twice(running: Runn
     moved = await move(running, ann, booking, TUE_11, "move-1")
     assert moved.start_time == ts(TUE_11)
     await desk.book(ann, WED_10)
-    error = await _error(move(running, ann, moved, WED_10 + timedelta(hours=2), "move-2"))
+    error = await error_of(move(running, ann, moved, WED_10 + timedelta(hours=2), "move-2"))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"
 
 
@@ -102,10 +101,10 @@ async def test_reschedules_are_limited_in_number(running: Running) -> None:
     desk = await limited(running, max_reschedules=1)
     ann = await desk.customer()
     booking = await move(running, ann, await desk.book(ann, TUE_10), TUE_11, "move-1")
-    error = await _error(move(running, ann, booking, TUE_12, "move-2"))
+    error = await error_of(move(running, ann, booking, TUE_12, "move-2"))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "RESCHEDULE_LIMIT")
     never = Desk(desk.world, await desk.world.service(capacity=5, booking_settings=settings(max_reschedules=0)))
-    error = await _error(move(running, ann, await never.book(ann, WED_10), THU_10, "move-3"))
+    error = await error_of(move(running, ann, await never.book(ann, WED_10), THU_10, "move-3"))
     assert reason(error) == "RESCHEDULE_LIMIT"
 
 
@@ -113,18 +112,18 @@ async def test_reschedules_are_limited_in_distance_from_the_original_start(runni
     desk = await limited(running, max_reschedule_distance=duration(hours=24))
     ann = await desk.customer()
     booking = await desk.book(ann, TUE_10)
-    error = await _error(move(running, ann, booking, THU_10, "move-1"))
+    error = await error_of(move(running, ann, booking, THU_10, "move-1"))
     assert reason(error) == "RESCHEDULE_LIMIT"
     booking = await move(running, ann, booking, WED_10, "move-2")  # exactly 24 hours: allowed
     # Measured from the original start, not from the last one: Thursday is 48 hours from Tuesday.
-    error = await _error(move(running, ann, booking, THU_10, "move-3"))
+    error = await error_of(move(running, ann, booking, THU_10, "move-3"))
     assert reason(error) == "RESCHEDULE_LIMIT"
     await move(running, ann, booking, TUE_11, "move-4")
 
 
 async def test_limit_settings_are_validated(running: Running) -> None:
     desk = await limited(running)
-    error = await _error(desk.world.service(booking_settings=catalog_pb2.BookingSettings(
+    error = await error_of(desk.world.service(booking_settings=catalog_pb2.BookingSettings(
         max_bookings_per_day=0, max_bookings_per_week=1001, max_reschedules=-1,
         max_reschedule_distance=duration(seconds=30))))
     assert violations(error) == {f"service.booking_settings.{f}": "INVALID_VALUE" for f in (
@@ -136,14 +135,14 @@ async def test_providers_and_admins_book_for_a_customer_inside_the_notice_custom
         minimum_notice=duration(hours=3), requires_approval=True))
     ann = await desk.customer("ann@example.com")
     soon = at("2030-01-07T10:00")  # the clock says 09:00: inside the three-hour notice
-    error = await _error(desk.book(ann, soon))
+    error = await error_of(desk.book(ann, soon))
     assert reason(error) == "MINIMUM_NOTICE"
-    error = await _error(desk.book(ann, soon, customer=(await desk.customer()).name))
+    error = await error_of(desk.book(ann, soon, customer=(await desk.customer()).name))
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_OWNER")
     stranger = await running.signed_in("other.provider@example.com", role=Role.PROVIDER)
-    error = await _error(desk.book(stranger, soon, customer=ann.name))
+    error = await error_of(desk.book(stranger, soon, customer=ann.name))
     assert (error.code(), reason(error)) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_OWNER")
-    error = await _error(desk.book(desk.world.provider, soon, customer="users/" + "0" * 32))
+    error = await error_of(desk.book(desk.world.provider, soon, customer="users/" + "0" * 32))
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
     booking = await desk.book(desk.world.provider, soon, customer=ann.name)
@@ -156,7 +155,7 @@ async def test_providers_and_admins_book_for_a_customer_inside_the_notice_custom
                                                   metadata=desk.world.admin.metadata)).audit_events
     assert [(e.actor, e.action, e.reason) for e in events] == [
         (desk.world.provider.name, "CreateBooking", "booked on the customer's behalf, inside the minimum notice")]
-    error = await _error(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
+    error = await error_of(running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
         hold="holds/" + "1" * 32, customer=ann.name, request_id="x"), metadata=desk.world.admin.metadata))
     assert "customer" in violations(error)
 
@@ -165,5 +164,5 @@ async def test_limits_apply_to_bookings_made_on_a_customers_behalf(running: Runn
     desk = await limited(running, max_bookings_per_day=1)
     ann = await desk.customer()
     await desk.book(ann, TUE_10)
-    error = await _error(desk.book(desk.world.provider, TUE_11, customer=ann.name))
+    error = await error_of(desk.book(desk.world.provider, TUE_11, customer=ann.name))
     assert reason(error) == "USER_OVER_BOOKING_LIMIT"

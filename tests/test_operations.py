@@ -13,10 +13,10 @@ from foothills.admin.v1 import admin_pb2, conflicts_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.domain.users import Role
+from tests.booking_support import TUESDAY_10, Desk, error_of
 from tests.catalog_support import WEEKDAYS, ts, weekly
 from tests.conftest import Running
 from tests.support import reason, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
 
 
 async def _set_provider(running: Running, desk: Desk, *, disabled: bool) -> None:
@@ -46,7 +46,7 @@ async def test_a_disabled_providers_services_stop_taking_bookings_at_once_and_re
                  running.booking.HoldSlot(booking_pb2.HoldSlotRequest(
                      service=name, start_time=ts(TUESDAY_10 + timedelta(hours=2)), request_id="h"),
                      metadata=bob.metadata)):
-        error = await _error(call)
+        error = await error_of(call)
         assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SERVICE_SUSPENDED")
     conflicts = (await running.admin.ListConflicts(admin_pb2.ListConflictsRequest(),
                                                    metadata=desk.world.admin.metadata)).conflicts
@@ -127,13 +127,14 @@ async def test_providers_list_and_resolve_the_conflicts_of_their_own_services_on
     provider = desk.world.provider
     listed = (await running.admin.ListConflicts(admin_pb2.ListConflictsRequest(), metadata=provider.metadata))
     assert [c.booking.name for c in listed.conflicts] == [mine.name]
-    error = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    error = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking=theirs.name, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason="x"), metadata=provider.metadata))
     assert error.code() == grpc.StatusCode.NOT_FOUND
-    error = await _error(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
+    error = await error_of(running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
         booking=mine.name, resolution=admin_pb2.CONFLICT_RESOLUTION_CANCEL, reason=""), metadata=provider.metadata))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    customer_error = await _error(running.admin.ListConflicts(admin_pb2.ListConflictsRequest(), metadata=ann.metadata))
+    customer_error = await error_of(running.admin.ListConflicts(admin_pb2.ListConflictsRequest(),
+                                                                metadata=ann.metadata))
     assert customer_error.code() == grpc.StatusCode.PERMISSION_DENIED
 
     resolved = (await running.admin.ResolveConflict(admin_pb2.ResolveConflictRequest(
@@ -193,7 +194,7 @@ async def test_conflicts_resolve_in_bulk_once_per_request_id_with_a_report_per_b
     again = (await running.admin.ResolveConflicts(request, metadata=provider.metadata)).outcomes
     assert list(again) == list(report)
     request.reason = "something else"
-    error = await _error(running.admin.ResolveConflicts(request, metadata=provider.metadata))
+    error = await error_of(running.admin.ResolveConflicts(request, metadata=provider.metadata))
     assert (error.code(), reason(error)) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
     got = (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=wednesday.name),
                                             metadata=customers[2].metadata)).booking
@@ -210,6 +211,6 @@ async def test_conflicts_resolve_in_bulk_once_per_request_id_with_a_report_per_b
     cancel.resolution, cancel.request_id = admin_pb2.CONFLICT_RESOLUTION_CANCEL, "bulk-3"
     report = (await running.admin.ResolveConflicts(cancel, metadata=desk.world.admin.metadata)).outcomes
     assert len(report) == 5 and {o.result for o in report} == {admin_pb2.CONFLICT_OUTCOME_RESULT_CANCELLED}
-    bad = await _error(running.admin.ResolveConflicts(admin_pb2.ResolveConflictsRequest(
+    bad = await error_of(running.admin.ResolveConflicts(admin_pb2.ResolveConflictsRequest(
         resolution=admin_pb2.CONFLICT_RESOLUTION_RESCHEDULE, request_id="no id!"), metadata=provider.metadata))
     assert set(violations(bad)) == {"resolution", "reason", "request_id"}

@@ -9,11 +9,10 @@ import grpc
 
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
+from tests.booking_support import TUESDAY_10, Desk, Holds, error_of, join
 from tests.catalog_support import at, duration, mask, ts
 from tests.conftest import Caller, Running
 from tests.support import reason, violations
-from tests.test_bookings import TUESDAY_10, Desk, _error
-from tests.test_holds import Holds
 
 WAITING, OFFERED = booking_pb2.WAITLIST_ENTRY_STATE_WAITING, booking_pb2.WAITLIST_ENTRY_STATE_OFFERED
 BOOKED, LEFT = booking_pb2.WAITLIST_ENTRY_STATE_BOOKED, booking_pb2.WAITLIST_ENTRY_STATE_LEFT
@@ -26,12 +25,6 @@ async def open_desk(running: Running, **fields: object) -> Desk:
     fields.setdefault("booking_settings", catalog_pb2.BookingSettings(
         minimum_notice=duration(hours=1), maximum_days_ahead=60, waitlist_offer_duration=duration(minutes=2)))
     return await Desk.open(running, **fields)
-
-
-async def join(running: Running, desk: Desk, who: Caller, start: object = TUESDAY_10,
-               seats: int = 0) -> booking_pb2.WaitlistEntry:
-    return (await running.booking.JoinWaitlist(booking_pb2.JoinWaitlistRequest(
-        service=desk.service.name, start_time=ts(start), seats=seats), metadata=who.metadata)).entry
 
 
 async def mine(running: Running, who: Caller) -> list[booking_pb2.WaitlistEntry]:
@@ -71,13 +64,13 @@ async def test_a_cancellation_offers_the_seat_to_the_first_in_line_by_mail(runni
 async def test_joining_needs_a_full_slot(running: Running) -> None:
     desk = await open_desk(running, capacity=2)
     bob = await desk.customer()
-    error = await _error(join(running, desk, bob))
+    error = await error_of(join(running, desk, bob))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SLOT_AVAILABLE")
     await desk.book(await desk.customer())
-    error = await _error(join(running, desk, bob, seats=3))
+    error = await error_of(join(running, desk, bob, seats=3))
     assert reason(error) == "SLOT_UNAVAILABLE"
     await join(running, desk, bob, seats=2)  # two seats do not fit the one left
-    error = await _error(running.booking.JoinWaitlist(booking_pb2.JoinWaitlistRequest(seats=-2),
+    error = await error_of(running.booking.JoinWaitlist(booking_pb2.JoinWaitlistRequest(seats=-2),
                                                       metadata=bob.metadata))
     assert set(violations(error)) == {"service", "start_time", "seats"}
 
@@ -93,7 +86,7 @@ async def test_an_unused_offer_passes_to_the_next_in_line(running: Running) -> N
     running.clock.advance(timedelta(minutes=2))
     assert await running.server.components.holds.expire_holds() == 1  # the sweeper, nobody calling
     assert [(await state(running, bob)).state, (await state(running, cat)).state] == [EXPIRED, OFFERED]
-    error = await _error(Holds(desk).book_with(bob, (await state(running, bob)).hold))
+    error = await error_of(Holds(desk).book_with(bob, (await state(running, bob)).hold))
     assert reason(error) == "HOLD_EXPIRED"
     await Holds(desk).book_with(cat, (await state(running, cat)).hold)
     assert (await state(running, cat)).state == BOOKED
@@ -118,7 +111,7 @@ async def test_leaving_declines_an_offer_and_the_next_gets_it(running: Running) 
     await join(running, desk, cat)
     await join(running, desk, eve)
     await cancel(running, ann, booking)
-    error = await _error(running.booking.LeaveWaitlist(booking_pb2.LeaveWaitlistRequest(name=bobs.name),
+    error = await error_of(running.booking.LeaveWaitlist(booking_pb2.LeaveWaitlistRequest(name=bobs.name),
                                                        metadata=cat.metadata))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     left = (await running.booking.LeaveWaitlist(booking_pb2.LeaveWaitlistRequest(name=bobs.name),
