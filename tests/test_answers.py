@@ -3,6 +3,7 @@ list that says why, a wrong current password that does not sign the caller out."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import grpc
@@ -142,3 +143,20 @@ async def test_update_service_reports_every_bad_field_at_once(running: Running) 
         metadata=desk.world.provider.metadata))
     assert set(violations(error)) == {"service.category", "service.time_zone", "service.base_price.currency_code",
                                       "service.etag"}
+
+
+async def test_simultaneous_bookings_of_one_slot_by_one_customer_get_the_sequential_reason(
+        running: Running) -> None:
+    """A second booking of the same slot by the same customer is SLOT_ALREADY_BOOKED_BY_USER whether the
+    check saw the first or, racing it, PostgreSQL's overlap constraint caught it (an overlap to it)."""
+    desk = await Desk.open(running, capacity=10)
+    ann = await desk.customer()
+    results = await asyncio.gather(*(running.booking.CreateBooking(desk.request(), metadata=ann.metadata)
+                                     for _ in range(8)), return_exceptions=True)
+    won = [r for r in results if isinstance(r, booking_pb2.CreateBookingResponse)]
+    refused = {(e.code(), reason(e)) for e in results if isinstance(e, grpc.aio.AioRpcError)}
+    assert len(won) == 1
+    assert refused <= {(grpc.StatusCode.FAILED_PRECONDITION, "SLOT_ALREADY_BOOKED_BY_USER"),
+                       (grpc.StatusCode.ABORTED, "CONCURRENT_MODIFICATION"), (grpc.StatusCode.ABORTED, "DATABASE_BUSY")}
+    sequential = await error_of(running.booking.CreateBooking(desk.request(), metadata=ann.metadata))
+    assert reason(sequential) == "SLOT_ALREADY_BOOKED_BY_USER"

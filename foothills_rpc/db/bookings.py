@@ -197,6 +197,12 @@ def _clashes_statement(dialect: str, provider: bool, exclude: bool,
     return select(customer, busy, lapsed)
 
 
+async def has_active_booking(session: AsyncSession, customer_id: uuid.UUID, slot_id: uuid.UUID) -> bool:
+    """Whether the customer holds an active booking of the slot."""
+    return bool((await session.execute(select(exists().where(
+        Booking.customer_id == customer_id, Booking.slot_id == slot_id, _active())))).scalar())
+
+
 async def flush_booking(session: AsyncSession) -> None:
     """Flushes, turning an exclusion-constraint refusal into the reason a caller can act on."""
     try:

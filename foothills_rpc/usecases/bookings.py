@@ -105,6 +105,7 @@ class Bookings:
                                        reason="NOT_OWNER")
         key = repo.RequestKey(caller.user_id, "CreateBooking", request.request_id, request_digest(*digest_parts))
         now = self._clock.now()
+        taking: list[tuple[uuid.UUID, uuid.UUID]] = []  # (customer, slot) each attempt books
 
         async def book(session: AsyncSession) -> Booking:
             if (earlier := await repo.earlier_request(session, key)) is not None:
@@ -137,6 +138,7 @@ class Bookings:
                                                         exclude=None, inside_notice=on_behalf)
                 taken = seats
                 quote = self._terms.price(service, slot, seats=seats, now=now)
+            taking.append((customer.user_id, slot.id))
             if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
                 raise FailedPrecondition(
                     f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
@@ -173,9 +175,24 @@ class Bookings:
             await self._record(session, booking, "created", now)
             return booking
 
-        booking = await self._idempotent(book, caller, key)
+        try:
+            booking = await self._idempotent(book, caller, key)
+        except FailedPrecondition as refusal:
+            raise await self._same_slot_named(refusal, taking) from None
         self._committed()
         return booking
+
+    async def _same_slot_named(self, refusal: FailedPrecondition,
+                               taking: list[tuple[uuid.UUID, uuid.UUID]]) -> DomainError:
+        """The refusal to answer, with one reason for one concept: a second booking of the same slot by
+        the same customer is SLOT_ALREADY_BOOKED_BY_USER whether the check saw the first booking or the
+        database's overlap constraint caught a concurrent one (which it reports as an overlap)."""
+        if refusal.reason != "OVERLAPPING_BOOKING" or not taking:
+            return refusal
+        customer_id, slot_id = taking[-1]
+        if await self._db.read(lambda s: repo.has_active_booking(s, customer_id, slot_id)):
+            return FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+        return refusal
 
     async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[Booking]], caller: Principal,
                           key: repo.RequestKey) -> Booking:

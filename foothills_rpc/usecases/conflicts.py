@@ -99,7 +99,7 @@ class Conflicts:
         if not found:
             visible = await self._db.read(lambda s: _visible(s, caller, booking_id))
             if not visible:
-                raise NotFound("no such booking among the conflicts you may resolve")
+                raise NotFound("no such booking among the conflicts you may resolve", reason="BOOKING_NOT_FOUND")
             raise FailedPrecondition("the booking is not in conflict", reason="NOT_IN_CONFLICT")
         booking = found[0].booking
         key = f"conflict-{booking_id.hex}"

@@ -40,6 +40,21 @@ class AuthServiceStub:
     (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
     account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
     (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
+
+    What every RPC of every Foothills service may answer, besides the reasons listed on it:
+    INVALID_ARGUMENT reason INVALID_ARGUMENT with `BadRequest` field violations (each violation has
+    its own reason: INVALID_VALUE, TOO_MANY, INVALID_PAGE_TOKEN, or a rule's name), or reason
+    MALFORMED_REQUEST for bytes that are not the request message; PERMISSION_DENIED reason
+    ROLE_NOT_ALLOWED (signed in, with a role the RPC is not open to); RESOURCE_EXHAUSTED reason
+    SERVER_OVERLOADED (too many calls in flight: retry shortly) or DATABASE_BUSY (no database
+    connection free in time); UNAVAILABLE reason CALL_TIMEOUT (the call ran past the server's limit:
+    retry with the same `request_id`), DATABASE_TIMEOUT (a statement ran past its time) or
+    DATABASE_UNAVAILABLE; ABORTED reason CONCURRENT_MODIFICATION (a concurrent change won: retry) or
+    DATABASE_BUSY (the embedded database was busy with another write: retry); NOT_FOUND with a reason
+    naming what is missing (USER_NOT_FOUND, CATEGORY_NOT_FOUND, SERVICE_NOT_FOUND, BOOKING_NOT_FOUND,
+    HOLD_NOT_FOUND, WAITLIST_ENTRY_NOT_FOUND, SUPPORT_REQUEST_NOT_FOUND); INTERNAL, with a request id
+    to quote, for a bug. (PERMISSION_DENIED reason NO_POLICY is the default-deny of an RPC without a
+    policy entry; every served RPC has one, so no caller meets it.)
     """
 
     def __init__(self, channel):
@@ -110,6 +125,21 @@ class AuthServiceServicer:
     (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
     account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
     (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
+
+    What every RPC of every Foothills service may answer, besides the reasons listed on it:
+    INVALID_ARGUMENT reason INVALID_ARGUMENT with `BadRequest` field violations (each violation has
+    its own reason: INVALID_VALUE, TOO_MANY, INVALID_PAGE_TOKEN, or a rule's name), or reason
+    MALFORMED_REQUEST for bytes that are not the request message; PERMISSION_DENIED reason
+    ROLE_NOT_ALLOWED (signed in, with a role the RPC is not open to); RESOURCE_EXHAUSTED reason
+    SERVER_OVERLOADED (too many calls in flight: retry shortly) or DATABASE_BUSY (no database
+    connection free in time); UNAVAILABLE reason CALL_TIMEOUT (the call ran past the server's limit:
+    retry with the same `request_id`), DATABASE_TIMEOUT (a statement ran past its time) or
+    DATABASE_UNAVAILABLE; ABORTED reason CONCURRENT_MODIFICATION (a concurrent change won: retry) or
+    DATABASE_BUSY (the embedded database was busy with another write: retry); NOT_FOUND with a reason
+    naming what is missing (USER_NOT_FOUND, CATEGORY_NOT_FOUND, SERVICE_NOT_FOUND, BOOKING_NOT_FOUND,
+    HOLD_NOT_FOUND, WAITLIST_ENTRY_NOT_FOUND, SUPPORT_REQUEST_NOT_FOUND); INTERNAL, with a request id
+    to quote, for a bug. (PERMISSION_DENIED reason NO_POLICY is the default-deny of an RPC without a
+    policy entry; every served RPC has one, so no caller meets it.)
     """
 
     def Register(self, request, context):
@@ -117,7 +147,8 @@ class AuthServiceServicer:
 
         Errors: INVALID_ARGUMENT (field violations; a password that breaks the policy names the rule:
         PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON, PASSWORD_EQUALS_EMAIL);
-        ALREADY_EXISTS reason EMAIL_TAKEN.
+        ALREADY_EXISTS reason EMAIL_TAKEN; RESOURCE_EXHAUSTED reason REGISTRATION_RATE_LIMITED (too many
+        registrations from one address in the rate window).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,7 +189,8 @@ class AuthServiceServicer:
         """Mails a single-use password-reset token (valid 30 minutes) if an account has that email. Public.
         The answer is the same whether or not the account exists.
 
-        Errors: INVALID_ARGUMENT for a malformed email.
+        Errors: INVALID_ARGUMENT for a malformed email; RESOURCE_EXHAUSTED reason
+        PASSWORD_RESET_RATE_LIMITED (too many requests for one email, known or not, in the rate window).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -273,6 +305,21 @@ class AuthService:
     (refresh it with RefreshToken) or SESSION_REVOKED (signed out, password changed or reset, or the
     account disabled: sign in again). `nbf` and `iat` allow the servers' clock skew
     (`FOOTHILLS_JWT_LEEWAY_SECONDS`); `exp` is exact.
+
+    What every RPC of every Foothills service may answer, besides the reasons listed on it:
+    INVALID_ARGUMENT reason INVALID_ARGUMENT with `BadRequest` field violations (each violation has
+    its own reason: INVALID_VALUE, TOO_MANY, INVALID_PAGE_TOKEN, or a rule's name), or reason
+    MALFORMED_REQUEST for bytes that are not the request message; PERMISSION_DENIED reason
+    ROLE_NOT_ALLOWED (signed in, with a role the RPC is not open to); RESOURCE_EXHAUSTED reason
+    SERVER_OVERLOADED (too many calls in flight: retry shortly) or DATABASE_BUSY (no database
+    connection free in time); UNAVAILABLE reason CALL_TIMEOUT (the call ran past the server's limit:
+    retry with the same `request_id`), DATABASE_TIMEOUT (a statement ran past its time) or
+    DATABASE_UNAVAILABLE; ABORTED reason CONCURRENT_MODIFICATION (a concurrent change won: retry) or
+    DATABASE_BUSY (the embedded database was busy with another write: retry); NOT_FOUND with a reason
+    naming what is missing (USER_NOT_FOUND, CATEGORY_NOT_FOUND, SERVICE_NOT_FOUND, BOOKING_NOT_FOUND,
+    HOLD_NOT_FOUND, WAITLIST_ENTRY_NOT_FOUND, SUPPORT_REQUEST_NOT_FOUND); INTERNAL, with a request id
+    to quote, for a bug. (PERMISSION_DENIED reason NO_POLICY is the default-deny of an RPC without a
+    policy entry; every served RPC has one, so no caller meets it.)
     """
 
     @staticmethod

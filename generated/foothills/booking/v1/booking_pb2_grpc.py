@@ -204,10 +204,11 @@ class BookingServiceServicer:
         rules as CreateBooking apply; the agreed price stays. Retrying with the same `request_id`
         returns the first result.
 
-        Errors: as CreateBooking, plus NOT_FOUND and FAILED_PRECONDITION reason
-        INVALID_STATUS_TRANSITION for cancelled or completed bookings, or RESCHEDULE_LIMIT (moved as
-        often as the service allows, or the new start is too far from the original one). A move within
-        the same day, week or month does not count twice against the booking limits.
+        Errors: as CreateBooking, plus NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER (the service's
+        provider, who may see the booking but not move it); FAILED_PRECONDITION reason
+        BOOKING_ALREADY_CANCELLED, INVALID_STATUS_TRANSITION (a completed booking) or RESCHEDULE_LIMIT
+        (moved as often as the service allows, or the new start is too far from the original one). A
+        move within the same day, week or month does not count twice against the booking limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -216,7 +217,8 @@ class BookingServiceServicer:
     def ConfirmBooking(self, request, context):
         """Confirms a pending booking. The service's provider or an admin.
 
-        Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; FAILED_PRECONDITION reason
+        Errors: NOT_FOUND; PERMISSION_DENIED reason ROLE_NOT_ALLOWED (a customer) or NOT_OWNER (another
+        provider's booking they can see as its customer); FAILED_PRECONDITION reason
         INVALID_STATUS_TRANSITION or BOOKING_ALREADY_CANCELLED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -226,8 +228,9 @@ class BookingServiceServicer:
     def CompleteBooking(self, request, context):
         """Marks a confirmed booking completed once it has ended. The service's provider or an admin.
 
-        Errors: NOT_FOUND; PERMISSION_DENIED reason NOT_OWNER; FAILED_PRECONDITION reason
-        INVALID_STATUS_TRANSITION or BOOKING_NOT_ENDED.
+        Errors: NOT_FOUND; PERMISSION_DENIED reason ROLE_NOT_ALLOWED (a customer) or NOT_OWNER (another
+        provider's booking they can see as its customer); FAILED_PRECONDITION reason
+        BOOKING_ALREADY_CANCELLED, INVALID_STATUS_TRANSITION (pending or completed) or BOOKING_NOT_ENDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
