@@ -210,8 +210,10 @@ def test_describe_shows_the_auth_rpcs_and_request_fields(server: Server) -> None
 
     message = ok(grpcurl(server, "describe", "foothills.auth.v1.RegisterRequest"))
     assert message.startswith("foothills.auth.v1.RegisterRequest is a message:")
-    fields = re.findall(r"^\s*(\w+) (\w+) = (\d+);", message, flags=re.MULTILINE)
-    assert fields == [("string", "email", "1"), ("string", "password", "2"), ("string", "display_name", "3")]
+    fields = re.findall(r"^\s*(\w+) (\w+) = (\d+) \[\(\.?google\.api\.field_behavior\) = (\w+)\];", message,
+                        flags=re.MULTILINE)
+    assert fields == [("string", "email", "1", "REQUIRED"), ("string", "password", "2", "REQUIRED"),
+                      ("string", "display_name", "3", "REQUIRED")]
 
 
 @pytest.mark.parametrize("service", ["", *SERVICES])

@@ -144,7 +144,7 @@ def _comment(item: FieldDescriptor) -> str:
     """The comment above `item` in its .proto file."""
     lines = (PROTOS / item.containing_type.file.name).read_text().splitlines()
     start = lines.index(f"message {item.containing_type.name} {{")
-    here = next(i for i in range(start, len(lines)) if re.search(rf"\b{item.name} = {item.number};", lines[i]))
+    here = next(i for i in range(start, len(lines)) if re.search(rf"\b{item.name} = {item.number}[ ;]", lines[i]))
     above = []
     while lines[here - 1].strip().startswith("//"):
         here -= 1

@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from foothills.auth.v1 import user_pb2 as foothills_dot_auth_dot_v1_dot_user__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66oothills/auth/v1/auth.proto\x12\x11\x66oothills.auth.v1\x1a\x1c\x66oothills/auth/v1/user.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n\x0b\x43redentials\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\"9\n\x10RegisterResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"k\n\rLoginResponse\x12\x33\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1e.foothills.auth.v1.Credentials\x12%\n\x04user\x18\x02 \x01(\x0b\x32\x17.foothills.auth.v1.User\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"K\n\x14RefreshTokenResponse\x12\x33\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1e.foothills.auth.v1.Credentials\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\";\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x17\n\x15ResetPasswordResponse\"\x13\n\x11GetProfileRequest\";\n\x12GetProfileResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"n\n\x14UpdateProfileRequest\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n\x15UpdateProfileResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse2\xe1\x06\n\x0b\x41uthService\x12S\n\x08Register\x12\".foothills.auth.v1.RegisterRequest\x1a#.foothills.auth.v1.RegisterResponse\x12J\n\x05Login\x12\x1f.foothills.auth.v1.LoginRequest\x1a .foothills.auth.v1.LoginResponse\x12_\n\x0cRefreshToken\x12&.foothills.auth.v1.RefreshTokenRequest\x1a\'.foothills.auth.v1.RefreshTokenResponse\x12M\n\x06Logout\x12 .foothills.auth.v1.LogoutRequest\x1a!.foothills.auth.v1.LogoutResponse\x12w\n\x14RequestPasswordReset\x12..foothills.auth.v1.RequestPasswordResetRequest\x1a/.foothills.auth.v1.RequestPasswordResetResponse\x12\x62\n\rResetPassword\x12\'.foothills.auth.v1.ResetPasswordRequest\x1a(.foothills.auth.v1.ResetPasswordResponse\x12Y\n\nGetProfile\x12$.foothills.auth.v1.GetProfileRequest\x1a%.foothills.auth.v1.GetProfileResponse\x12\x62\n\rUpdateProfile\x12\'.foothills.auth.v1.UpdateProfileRequest\x1a(.foothills.auth.v1.UpdateProfileResponse\x12\x65\n\x0e\x43hangePassword\x12(.foothills.auth.v1.ChangePasswordRequest\x1a).foothills.auth.v1.ChangePasswordResponseB7\n\x15\x64\x65v.foothills.auth.v1P\x01Z\x1c\x66oothills/gen/auth/v1;authv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66oothills/auth/v1/auth.proto\x12\x11\x66oothills.auth.v1\x1a\x1c\x66oothills/auth/v1/user.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n\x0b\x43redentials\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12<\n\x18\x61\x63\x63\x65ss_token_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12=\n\x19refresh_token_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x0fRegisterRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"9\n\x10RegisterResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"k\n\rLoginResponse\x12\x33\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1e.foothills.auth.v1.Credentials\x12%\n\x04user\x18\x02 \x01(\x0b\x32\x17.foothills.auth.v1.User\"2\n\x13RefreshTokenRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\x14RefreshTokenResponse\x12\x33\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1e.foothills.auth.v1.Credentials\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"2\n\x1bRequestPasswordResetRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x1e\n\x1cRequestPasswordResetResponse\"G\n\x14ResetPasswordRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x17\n\x15ResetPasswordResponse\"\x13\n\x11GetProfileRequest\";\n\x12GetProfileResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"z\n\x14UpdateProfileRequest\x12+\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.UserB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\">\n\x15UpdateProfileResponse\x12%\n\x04user\x18\x01 \x01(\x0b\x32\x17.foothills.auth.v1.User\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x18\n\x16\x43hangePasswordResponse2\xe1\x06\n\x0b\x41uthService\x12S\n\x08Register\x12\".foothills.auth.v1.RegisterRequest\x1a#.foothills.auth.v1.RegisterResponse\x12J\n\x05Login\x12\x1f.foothills.auth.v1.LoginRequest\x1a .foothills.auth.v1.LoginResponse\x12_\n\x0cRefreshToken\x12&.foothills.auth.v1.RefreshTokenRequest\x1a\'.foothills.auth.v1.RefreshTokenResponse\x12M\n\x06Logout\x12 .foothills.auth.v1.LogoutRequest\x1a!.foothills.auth.v1.LogoutResponse\x12w\n\x14RequestPasswordReset\x12..foothills.auth.v1.RequestPasswordResetRequest\x1a/.foothills.auth.v1.RequestPasswordResetResponse\x12\x62\n\rResetPassword\x12\'.foothills.auth.v1.ResetPasswordRequest\x1a(.foothills.auth.v1.ResetPasswordResponse\x12Y\n\nGetProfile\x12$.foothills.auth.v1.GetProfileRequest\x1a%.foothills.auth.v1.GetProfileResponse\x12\x62\n\rUpdateProfile\x12\'.foothills.auth.v1.UpdateProfileRequest\x1a(.foothills.auth.v1.UpdateProfileResponse\x12\x65\n\x0e\x43hangePassword\x12(.foothills.auth.v1.ChangePasswordRequest\x1a).foothills.auth.v1.ChangePasswordResponseB7\n\x15\x64\x65v.foothills.auth.v1P\x01Z\x1c\x66oothills/gen/auth/v1;authv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,44 +36,70 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.auth.v1.auth_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025dev.foothills.auth.v1P\001Z\034foothills/gen/auth/v1;authv1'
-  _globals['_CREDENTIALS']._serialized_start=149
-  _globals['_CREDENTIALS']._serialized_end=332
-  _globals['_REGISTERREQUEST']._serialized_start=334
-  _globals['_REGISTERREQUEST']._serialized_end=406
-  _globals['_REGISTERRESPONSE']._serialized_start=408
-  _globals['_REGISTERRESPONSE']._serialized_end=465
-  _globals['_LOGINREQUEST']._serialized_start=467
-  _globals['_LOGINREQUEST']._serialized_end=514
-  _globals['_LOGINRESPONSE']._serialized_start=516
-  _globals['_LOGINRESPONSE']._serialized_end=623
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=625
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=669
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=671
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=746
-  _globals['_LOGOUTREQUEST']._serialized_start=748
-  _globals['_LOGOUTREQUEST']._serialized_end=763
-  _globals['_LOGOUTRESPONSE']._serialized_start=765
-  _globals['_LOGOUTRESPONSE']._serialized_end=781
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=783
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=827
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=829
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=859
-  _globals['_RESETPASSWORDREQUEST']._serialized_start=861
-  _globals['_RESETPASSWORDREQUEST']._serialized_end=920
-  _globals['_RESETPASSWORDRESPONSE']._serialized_start=922
-  _globals['_RESETPASSWORDRESPONSE']._serialized_end=945
-  _globals['_GETPROFILEREQUEST']._serialized_start=947
-  _globals['_GETPROFILEREQUEST']._serialized_end=966
-  _globals['_GETPROFILERESPONSE']._serialized_start=968
-  _globals['_GETPROFILERESPONSE']._serialized_end=1027
-  _globals['_UPDATEPROFILEREQUEST']._serialized_start=1029
-  _globals['_UPDATEPROFILEREQUEST']._serialized_end=1139
-  _globals['_UPDATEPROFILERESPONSE']._serialized_start=1141
-  _globals['_UPDATEPROFILERESPONSE']._serialized_end=1203
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1205
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1276
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1278
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1302
-  _globals['_AUTHSERVICE']._serialized_start=1305
-  _globals['_AUTHSERVICE']._serialized_end=2170
+  _globals['_REGISTERREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_REGISTERREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_REGISTERREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_REGISTERREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_REGISTERREQUEST'].fields_by_name['display_name']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._loaded_options = None
+  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTPASSWORDRESETREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_REQUESTPASSWORDRESETREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['token']._loaded_options = None
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPROFILEREQUEST'].fields_by_name['user']._loaded_options = None
+  _globals['_UPDATEPROFILEREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPROFILEREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEPROFILEREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
+  _globals['_CREDENTIALS']._serialized_start=182
+  _globals['_CREDENTIALS']._serialized_end=365
+  _globals['_REGISTERREQUEST']._serialized_start=367
+  _globals['_REGISTERREQUEST']._serialized_end=457
+  _globals['_REGISTERRESPONSE']._serialized_start=459
+  _globals['_REGISTERRESPONSE']._serialized_end=516
+  _globals['_LOGINREQUEST']._serialized_start=518
+  _globals['_LOGINREQUEST']._serialized_end=577
+  _globals['_LOGINRESPONSE']._serialized_start=579
+  _globals['_LOGINRESPONSE']._serialized_end=686
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=688
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=738
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=740
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=815
+  _globals['_LOGOUTREQUEST']._serialized_start=817
+  _globals['_LOGOUTREQUEST']._serialized_end=832
+  _globals['_LOGOUTRESPONSE']._serialized_start=834
+  _globals['_LOGOUTRESPONSE']._serialized_end=850
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=852
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=902
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=904
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=934
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=936
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=1007
+  _globals['_RESETPASSWORDRESPONSE']._serialized_start=1009
+  _globals['_RESETPASSWORDRESPONSE']._serialized_end=1032
+  _globals['_GETPROFILEREQUEST']._serialized_start=1034
+  _globals['_GETPROFILEREQUEST']._serialized_end=1053
+  _globals['_GETPROFILERESPONSE']._serialized_start=1055
+  _globals['_GETPROFILERESPONSE']._serialized_end=1114
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=1116
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=1238
+  _globals['_UPDATEPROFILERESPONSE']._serialized_start=1240
+  _globals['_UPDATEPROFILERESPONSE']._serialized_end=1302
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1304
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1387
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1389
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1413
+  _globals['_AUTHSERVICE']._serialized_start=1416
+  _globals['_AUTHSERVICE']._serialized_end=2281
 # @@protoc_insertion_point(module_scope)

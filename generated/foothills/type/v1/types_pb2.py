@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66oothills/type/v1/types.proto\x12\x11\x66oothills.type.v1\"4\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"+\n\tTimeOfDay\x12\r\n\x05hours\x18\x01 \x01(\x05\x12\x0f\n\x07minutes\x18\x02 \x01(\x05\"m\n\tTimeRange\x12\x30\n\nstart_time\x18\x01 \x01(\x0b\x32\x1c.foothills.type.v1.TimeOfDay\x12.\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1c.foothills.type.v1.TimeOfDay*\xd8\x01\n\tDayOfWeek\x12\x1b\n\x17\x44\x41Y_OF_WEEK_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41Y_OF_WEEK_MONDAY\x10\x01\x12\x17\n\x13\x44\x41Y_OF_WEEK_TUESDAY\x10\x02\x12\x19\n\x15\x44\x41Y_OF_WEEK_WEDNESDAY\x10\x03\x12\x18\n\x14\x44\x41Y_OF_WEEK_THURSDAY\x10\x04\x12\x16\n\x12\x44\x41Y_OF_WEEK_FRIDAY\x10\x05\x12\x18\n\x14\x44\x41Y_OF_WEEK_SATURDAY\x10\x06\x12\x16\n\x12\x44\x41Y_OF_WEEK_SUNDAY\x10\x07\x42\x37\n\x15\x64\x65v.foothills.type.v1P\x01Z\x1c\x66oothills/gen/type/v1;typev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66oothills/type/v1/types.proto\x12\x11\x66oothills.type.v1\x1a\x1fgoogle/api/field_behavior.proto\"4\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"+\n\tTimeOfDay\x12\r\n\x05hours\x18\x01 \x01(\x05\x12\x0f\n\x07minutes\x18\x02 \x01(\x05\"y\n\tTimeRange\x12\x36\n\nstart_time\x18\x01 \x01(\x0b\x32\x1c.foothills.type.v1.TimeOfDayB\x04\xe2\x41\x01\x02\x12\x34\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1c.foothills.type.v1.TimeOfDayB\x04\xe2\x41\x01\x02*\xd8\x01\n\tDayOfWeek\x12\x1b\n\x17\x44\x41Y_OF_WEEK_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41Y_OF_WEEK_MONDAY\x10\x01\x12\x17\n\x13\x44\x41Y_OF_WEEK_TUESDAY\x10\x02\x12\x19\n\x15\x44\x41Y_OF_WEEK_WEDNESDAY\x10\x03\x12\x18\n\x14\x44\x41Y_OF_WEEK_THURSDAY\x10\x04\x12\x16\n\x12\x44\x41Y_OF_WEEK_FRIDAY\x10\x05\x12\x18\n\x14\x44\x41Y_OF_WEEK_SATURDAY\x10\x06\x12\x16\n\x12\x44\x41Y_OF_WEEK_SUNDAY\x10\x07\x42\x37\n\x15\x64\x65v.foothills.type.v1P\x01Z\x1c\x66oothills/gen/type/v1;typev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,14 +33,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.type.v1.types_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025dev.foothills.type.v1P\001Z\034foothills/gen/type/v1;typev1'
-  _globals['_DAYOFWEEK']._serialized_start=313
-  _globals['_DAYOFWEEK']._serialized_end=529
-  _globals['_MONEY']._serialized_start=52
-  _globals['_MONEY']._serialized_end=104
-  _globals['_DATE']._serialized_start=106
-  _globals['_DATE']._serialized_end=154
-  _globals['_TIMEOFDAY']._serialized_start=156
-  _globals['_TIMEOFDAY']._serialized_end=199
-  _globals['_TIMERANGE']._serialized_start=201
-  _globals['_TIMERANGE']._serialized_end=310
+  _globals['_TIMERANGE'].fields_by_name['start_time']._loaded_options = None
+  _globals['_TIMERANGE'].fields_by_name['start_time']._serialized_options = b'\342A\001\002'
+  _globals['_TIMERANGE'].fields_by_name['end_time']._loaded_options = None
+  _globals['_TIMERANGE'].fields_by_name['end_time']._serialized_options = b'\342A\001\002'
+  _globals['_DAYOFWEEK']._serialized_start=358
+  _globals['_DAYOFWEEK']._serialized_end=574
+  _globals['_MONEY']._serialized_start=85
+  _globals['_MONEY']._serialized_end=137
+  _globals['_DATE']._serialized_start=139
+  _globals['_DATE']._serialized_end=187
+  _globals['_TIMEOFDAY']._serialized_start=189
+  _globals['_TIMEOFDAY']._serialized_end=232
+  _globals['_TIMERANGE']._serialized_start=234
+  _globals['_TIMERANGE']._serialized_end=355
 # @@protoc_insertion_point(module_scope)
