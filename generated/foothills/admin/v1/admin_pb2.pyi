@@ -7,6 +7,7 @@ from foothills.admin.v1 import support_pb2 as _support_pb2
 from foothills.auth.v1 import user_pb2 as _user_pb2
 from foothills.booking.v1 import booking_pb2 as _booking_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

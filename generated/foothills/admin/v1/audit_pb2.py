@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66oothills/admin/v1/audit.proto\x12\x12\x66oothills.admin.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x01\n\nAuditEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66oothills/admin/v1/audit.proto\x12\x12\x66oothills.admin.v1\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x02\n\nAuditEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0e\n\x06target\x18\x04 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:8\xea\x41\x35\n\x18\x66oothills.dev/AuditEvent\x12\x19\x61uditEvents/{audit_event}B:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +35,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.admin.v1.audit_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026dev.foothills.admin.v1P\001Z\036foothills/gen/admin/v1;adminv1'
-  _globals['_AUDITEVENT']._serialized_start=118
-  _globals['_AUDITEVENT']._serialized_end=337
+  _globals['_AUDITEVENT']._loaded_options = None
+  _globals['_AUDITEVENT']._serialized_options = b'\352A5\n\030foothills.dev/AuditEvent\022\031auditEvents/{audit_event}'
+  _globals['_AUDITEVENT']._serialized_start=145
+  _globals['_AUDITEVENT']._serialized_end=422
 # @@protoc_insertion_point(module_scope)

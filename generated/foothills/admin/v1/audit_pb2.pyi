@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import descriptor as _descriptor

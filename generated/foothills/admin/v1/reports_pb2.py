@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from foothills.booking.v1 import booking_pb2 as foothills_dot_booking_dot_v1_dot_booking__pb2
 from foothills.type.v1 import types_pb2 as foothills_dot_type_dot_v1_dot_types__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n foothills/admin/v1/reports.proto\x12\x12\x66oothills.admin.v1\x1a\"foothills/booking/v1/booking.proto\x1a\x1d\x66oothills/type/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n\x0c\x42ookingStats\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x62ookings\x18\x03 \x01(\x03\x12\x0f\n\x07pending\x18\x04 \x01(\x03\x12\x11\n\tconfirmed\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x11\n\tcompleted\x18\x07 \x01(\x03\x12)\n\x07revenue\x18\x08 \x03(\x0b\x32\x18.foothills.type.v1.Money\x12\x19\n\x11\x63\x61ncellation_rate\x18\t \x01(\x01\x12\x14\n\x0c\x62ooked_seats\x18\n \x01(\x03\x12\x15\n\roffered_seats\x18\x0b \x01(\x03\x12\x13\n\x0butilisation\x18\x0c \x01(\x01\"E\n\nTopService\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x62ookings\x18\x03 \x01(\x03\"\xad\x04\n\nBookingRow\x12\x0f\n\x07\x62ooking\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x1c\n\x14service_display_name\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\t \x01(\x05\x12\x33\n\x06status\x18\n \x01(\x0e\x32#.foothills.booking.v1.BookingStatus\x12-\n\x0btotal_price\x18\x0b \x01(\x0b\x32\x18.foothills.type.v1.Money\x12\x32\n\x10\x63\x61ncellation_fee\x18\x0c \x01(\x0b\x32\x18.foothills.type.v1.Money\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15\x63\x61tegory_display_name\x18\x0e \x01(\t\x12\x16\n\x0e\x63ustomer_email\x18\x0f \x01(\t\x12\x1d\n\x15\x63ustomer_display_name\x18\x10 \x01(\t\x12\x1d\n\x15provider_display_name\x18\x11 \x01(\t*\xeb\x01\n\rStatsGrouping\x12\x1e\n\x1aSTATS_GROUPING_UNSPECIFIED\x10\x00\x12\x16\n\x12STATS_GROUPING_DAY\x10\x01\x12\x17\n\x13STATS_GROUPING_WEEK\x10\x02\x12\x18\n\x14STATS_GROUPING_MONTH\x10\x03\x12\x1a\n\x16STATS_GROUPING_SERVICE\x10\x04\x12\x1b\n\x17STATS_GROUPING_CATEGORY\x10\x05\x12\x1b\n\x17STATS_GROUPING_PROVIDER\x10\x06\x12\x19\n\x15STATS_GROUPING_STATUS\x10\x07\x42:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n foothills/admin/v1/reports.proto\x12\x12\x66oothills.admin.v1\x1a\"foothills/booking/v1/booking.proto\x1a\x1d\x66oothills/type/v1/types.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n\x0c\x42ookingStats\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x62ookings\x18\x03 \x01(\x03\x12\x0f\n\x07pending\x18\x04 \x01(\x03\x12\x11\n\tconfirmed\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\x12\x11\n\tcompleted\x18\x07 \x01(\x03\x12)\n\x07revenue\x18\x08 \x03(\x0b\x32\x18.foothills.type.v1.Money\x12\x19\n\x11\x63\x61ncellation_rate\x18\t \x01(\x01\x12\x14\n\x0c\x62ooked_seats\x18\n \x01(\x03\x12\x15\n\roffered_seats\x18\x0b \x01(\x03\x12\x13\n\x0butilisation\x18\x0c \x01(\x01\"a\n\nTopService\x12+\n\x07service\x18\x01 \x01(\tB\x1a\xfa\x41\x17\n\x15\x66oothills.dev/Service\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x62ookings\x18\x03 \x01(\x03\"\xb4\x05\n\nBookingRow\x12+\n\x07\x62ooking\x18\x01 \x01(\tB\x1a\xfa\x41\x17\n\x15\x66oothills.dev/Booking\x12+\n\x07service\x18\x02 \x01(\tB\x1a\xfa\x41\x17\n\x15\x66oothills.dev/Service\x12\x1c\n\x14service_display_name\x18\x03 \x01(\t\x12-\n\x08\x63\x61tegory\x18\x04 \x01(\tB\x1b\xfa\x41\x18\n\x16\x66oothills.dev/Category\x12)\n\x08\x63ustomer\x18\x05 \x01(\tB\x17\xfa\x41\x14\n\x12\x66oothills.dev/User\x12)\n\x08provider\x18\x06 \x01(\tB\x17\xfa\x41\x14\n\x12\x66oothills.dev/User\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05seats\x18\t \x01(\x05\x12\x33\n\x06status\x18\n \x01(\x0e\x32#.foothills.booking.v1.BookingStatus\x12-\n\x0btotal_price\x18\x0b \x01(\x0b\x32\x18.foothills.type.v1.Money\x12\x32\n\x10\x63\x61ncellation_fee\x18\x0c \x01(\x0b\x32\x18.foothills.type.v1.Money\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15\x63\x61tegory_display_name\x18\x0e \x01(\t\x12\x16\n\x0e\x63ustomer_email\x18\x0f \x01(\t\x12\x1d\n\x15\x63ustomer_display_name\x18\x10 \x01(\t\x12\x1d\n\x15provider_display_name\x18\x11 \x01(\t*\xeb\x01\n\rStatsGrouping\x12\x1e\n\x1aSTATS_GROUPING_UNSPECIFIED\x10\x00\x12\x16\n\x12STATS_GROUPING_DAY\x10\x01\x12\x17\n\x13STATS_GROUPING_WEEK\x10\x02\x12\x18\n\x14STATS_GROUPING_MONTH\x10\x03\x12\x1a\n\x16STATS_GROUPING_SERVICE\x10\x04\x12\x1b\n\x17STATS_GROUPING_CATEGORY\x10\x05\x12\x1b\n\x17STATS_GROUPING_PROVIDER\x10\x06\x12\x19\n\x15STATS_GROUPING_STATUS\x10\x07\x42:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +36,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.admin.v1.reports_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026dev.foothills.admin.v1P\001Z\036foothills/gen/admin/v1;adminv1'
-  _globals['_STATSGROUPING']._serialized_start=1061
-  _globals['_STATSGROUPING']._serialized_end=1296
-  _globals['_BOOKINGSTATS']._serialized_start=157
-  _globals['_BOOKINGSTATS']._serialized_end=427
-  _globals['_TOPSERVICE']._serialized_start=429
-  _globals['_TOPSERVICE']._serialized_end=498
-  _globals['_BOOKINGROW']._serialized_start=501
-  _globals['_BOOKINGROW']._serialized_end=1058
+  _globals['_TOPSERVICE'].fields_by_name['service']._loaded_options = None
+  _globals['_TOPSERVICE'].fields_by_name['service']._serialized_options = b'\372A\027\n\025foothills.dev/Service'
+  _globals['_BOOKINGROW'].fields_by_name['booking']._loaded_options = None
+  _globals['_BOOKINGROW'].fields_by_name['booking']._serialized_options = b'\372A\027\n\025foothills.dev/Booking'
+  _globals['_BOOKINGROW'].fields_by_name['service']._loaded_options = None
+  _globals['_BOOKINGROW'].fields_by_name['service']._serialized_options = b'\372A\027\n\025foothills.dev/Service'
+  _globals['_BOOKINGROW'].fields_by_name['category']._loaded_options = None
+  _globals['_BOOKINGROW'].fields_by_name['category']._serialized_options = b'\372A\030\n\026foothills.dev/Category'
+  _globals['_BOOKINGROW'].fields_by_name['customer']._loaded_options = None
+  _globals['_BOOKINGROW'].fields_by_name['customer']._serialized_options = b'\372A\024\n\022foothills.dev/User'
+  _globals['_BOOKINGROW'].fields_by_name['provider']._loaded_options = None
+  _globals['_BOOKINGROW'].fields_by_name['provider']._serialized_options = b'\372A\024\n\022foothills.dev/User'
+  _globals['_STATSGROUPING']._serialized_start=1251
+  _globals['_STATSGROUPING']._serialized_end=1486
+  _globals['_BOOKINGSTATS']._serialized_start=184
+  _globals['_BOOKINGSTATS']._serialized_end=454
+  _globals['_TOPSERVICE']._serialized_start=456
+  _globals['_TOPSERVICE']._serialized_end=553
+  _globals['_BOOKINGROW']._serialized_start=556
+  _globals['_BOOKINGROW']._serialized_end=1248
 # @@protoc_insertion_point(module_scope)

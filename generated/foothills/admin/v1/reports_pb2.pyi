@@ -2,6 +2,7 @@ import datetime
 
 from foothills.booking.v1 import booking_pb2 as _booking_pb2
 from foothills.type.v1 import types_pb2 as _types_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n foothills/admin/v1/support.proto\x12\x12\x66oothills.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n\x0eSupportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\trequester\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0f\n\x07\x62ooking\x18\x04 \x01(\t\x12\x38\n\x06status\x18\x05 \x01(\x0e\x32(.foothills.admin.v1.SupportRequestStatus\x12\x10\n\x08\x61ssignee\x18\x06 \x01(\t\x12\x34\n\x08messages\x18\x07 \x03(\x0b\x32\".foothills.admin.v1.SupportMessage\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x0eSupportMessage\x12\x0e\n\x06\x61uthor\x18\x01 \x01(\t\x12\x12\n\nfrom_staff\x18\x02 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xcf\x01\n\x14SupportRequestStatus\x12&\n\"SUPPORT_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSUPPORT_REQUEST_STATUS_OPEN\x10\x01\x12&\n\"SUPPORT_REQUEST_STATUS_IN_PROGRESS\x10\x02\x12#\n\x1fSUPPORT_REQUEST_STATUS_RESOLVED\x10\x03\x12!\n\x1dSUPPORT_REQUEST_STATUS_CLOSED\x10\x04\x42:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n foothills/admin/v1/support.proto\x12\x12\x66oothills.admin.v1\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x03\n\x0eSupportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\trequester\x18\x02 \x01(\tB\x17\xfa\x41\x14\n\x12\x66oothills.dev/User\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12+\n\x07\x62ooking\x18\x04 \x01(\tB\x1a\xfa\x41\x17\n\x15\x66oothills.dev/Booking\x12\x38\n\x06status\x18\x05 \x01(\x0e\x32(.foothills.admin.v1.SupportRequestStatus\x12)\n\x08\x61ssignee\x18\x06 \x01(\tB\x17\xfa\x41\x14\n\x12\x66oothills.dev/User\x12\x34\n\x08messages\x18\x07 \x03(\x0b\x32\".foothills.admin.v1.SupportMessage\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp:D\xea\x41\x41\n\x1c\x66oothills.dev/SupportRequest\x12!supportRequests/{support_request}\"s\n\x0eSupportMessage\x12\x0e\n\x06\x61uthor\x18\x01 \x01(\t\x12\x12\n\nfrom_staff\x18\x02 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xcf\x01\n\x14SupportRequestStatus\x12&\n\"SUPPORT_REQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSUPPORT_REQUEST_STATUS_OPEN\x10\x01\x12&\n\"SUPPORT_REQUEST_STATUS_IN_PROGRESS\x10\x02\x12#\n\x1fSUPPORT_REQUEST_STATUS_RESOLVED\x10\x03\x12!\n\x1dSUPPORT_REQUEST_STATUS_CLOSED\x10\x04\x42:\n\x16\x64\x65v.foothills.admin.v1P\x01Z\x1e\x66oothills/gen/admin/v1;adminv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +34,18 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'foothills.admin.v1.support_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026dev.foothills.admin.v1P\001Z\036foothills/gen/admin/v1;adminv1'
-  _globals['_SUPPORTREQUESTSTATUS']._serialized_start=521
-  _globals['_SUPPORTREQUESTSTATUS']._serialized_end=728
-  _globals['_SUPPORTREQUEST']._serialized_start=90
-  _globals['_SUPPORTREQUEST']._serialized_end=401
-  _globals['_SUPPORTMESSAGE']._serialized_start=403
-  _globals['_SUPPORTMESSAGE']._serialized_end=518
+  _globals['_SUPPORTREQUEST'].fields_by_name['requester']._loaded_options = None
+  _globals['_SUPPORTREQUEST'].fields_by_name['requester']._serialized_options = b'\372A\024\n\022foothills.dev/User'
+  _globals['_SUPPORTREQUEST'].fields_by_name['booking']._loaded_options = None
+  _globals['_SUPPORTREQUEST'].fields_by_name['booking']._serialized_options = b'\372A\027\n\025foothills.dev/Booking'
+  _globals['_SUPPORTREQUEST'].fields_by_name['assignee']._loaded_options = None
+  _globals['_SUPPORTREQUEST'].fields_by_name['assignee']._serialized_options = b'\372A\024\n\022foothills.dev/User'
+  _globals['_SUPPORTREQUEST']._loaded_options = None
+  _globals['_SUPPORTREQUEST']._serialized_options = b'\352AA\n\034foothills.dev/SupportRequest\022!supportRequests/{support_request}'
+  _globals['_SUPPORTREQUESTSTATUS']._serialized_start=696
+  _globals['_SUPPORTREQUESTSTATUS']._serialized_end=903
+  _globals['_SUPPORTREQUEST']._serialized_start=117
+  _globals['_SUPPORTREQUEST']._serialized_end=576
+  _globals['_SUPPORTMESSAGE']._serialized_start=578
+  _globals['_SUPPORTMESSAGE']._serialized_end=693
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from foothills.catalog.v1 import catalog_pb2 as _catalog_pb2
 from foothills.type.v1 import types_pb2 as _types_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
