@@ -288,3 +288,20 @@ async def test_get_service_validates_the_name(running: Running, name: str) -> No
 async def test_get_service_of_an_unknown_id_is_not_found(running: Running) -> None:
     error = await _error(running.catalog.GetService(catalog_pb2.GetServiceRequest(name="services/" + "f" * 32)))
     assert (error.code(), reason(error)) == (grpc.StatusCode.NOT_FOUND, "SERVICE_NOT_FOUND")
+
+
+async def test_a_pricing_policy_round_trips_with_every_rule_kind_and_its_bounds(running: Running) -> None:
+    world = await CatalogWorld.create(running)
+    pricing = catalog_pb2.PricingPolicy(floor_minor=1000, ceiling_minor=90_000, rules=[
+        catalog_pb2.PricingRule(adjustment_bps=2000, label="busy",
+                                occupancy=catalog_pb2.OccupancyCondition(min_occupancy_bps=5000)),
+        catalog_pb2.PricingRule(adjustment_bps=-1000, label="early",
+                                lead_time=catalog_pb2.LeadTimeCondition(min_lead=duration(days=14))),
+        catalog_pb2.PricingRule(adjustment_bps=500, label="weekend", days_of_week=catalog_pb2.DaysOfWeekCondition(
+            days=[types_pb2.DAY_OF_WEEK_SATURDAY, types_pb2.DAY_OF_WEEK_SUNDAY])),
+        catalog_pb2.PricingRule(adjustment_bps=700, label="morning",
+                                hours_of_day=catalog_pb2.HoursOfDayCondition(start_hour=9, end_hour=12))])
+    created = await world.service(pricing=pricing)
+    assert created.pricing == pricing
+    got = (await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=created.name))).service
+    assert got.pricing == pricing

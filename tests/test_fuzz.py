@@ -170,8 +170,6 @@ async def _seed(running: Running) -> World:
             metadata=provider.metadata)
         world.categories.append(category.name)
         world.services.append(service.name)
-        world.etags.append((await running.catalog.GetService(
-            catalog_pb2.GetServiceRequest(name=service.name))).service.etag)
         for hour in starts:
             booking = (await running.booking.CreateBooking(booking_pb2.CreateBookingRequest(
                 service=service.name, start_time=ts(SLOT.replace(hour=hour)), seats=1,
@@ -190,6 +188,9 @@ async def _seed(running: Running) -> World:
     await running.admin.DisableUser(admin_pb2.DisableUserRequest(name=provider.name, reason="fuzz seed"),
                                     metadata=admin.metadata)
     await running.admin.EnableUser(admin_pb2.EnableUserRequest(name=provider.name), metadata=admin.metadata)
+    # Read after the provider's disable and enable, which suspended and resumed (so changed) the services.
+    world.etags += [(await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=name))).service.etag
+                    for name in world.services]
     # A real next-page token from every List RPC that has one to give.
     for path, method in RPCS:
         request_type = method.input_type
