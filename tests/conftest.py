@@ -36,6 +36,7 @@ from foothills_rpc.db.migrations import upgrade
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import SmtpMailer
 from foothills_rpc.server import FoothillsServer, build_components
+from tests.reasons import ReasonRecorder, write
 from tests.support import Mailbox, make_settings
 
 DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
@@ -51,6 +52,10 @@ def _psycopg_conninfo(url: str, database: str | None = None) -> str:
     if database:
         parsed = parsed.set(database=database)
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    write()  # the reasons the servers answered, for scripts/check_reasons.py (when asked for)
 
 
 @pytest.fixture(scope="session")
@@ -185,7 +190,7 @@ async def running_server(database_url: str, clock: ManualClock, mailbox: Mailbox
     components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
     server = FoothillsServer(components)
     port = await server.start("127.0.0.1:0")
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[ReasonRecorder()])
     try:
         yield Running(server=server, port=port, channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
                       admin=admin_pb2_grpc.AdminServiceStub(channel),

@@ -260,9 +260,9 @@ class BookingServiceServicer:
         Errors: INVALID_ARGUMENT; NOT_FOUND (service); ALREADY_EXISTS reason REQUEST_ID_REUSED;
         FAILED_PRECONDITION with the reasons of CreateBooking that concern the slot and the caller
         (SLOT_UNAVAILABLE, SERVICE_ARCHIVED, SERVICE_SUSPENDED, MINIMUM_NOTICE, START_IN_PAST,
-        TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE) or
-        SLOT_ALREADY_HELD_BY_USER (the caller holds seats of that slot already); ABORTED when a
-        concurrent change won (retry).
+        TOO_FAR_AHEAD, SLOT_ALREADY_BOOKED_BY_USER, OVERLAPPING_BOOKING, PROVIDER_UNAVAILABLE,
+        USER_OVER_BOOKING_LIMIT) or SLOT_ALREADY_HELD_BY_USER (the caller holds seats of that slot
+        already); ABORTED when a concurrent change won (retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
