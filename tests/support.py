@@ -18,10 +18,17 @@ from email.message import EmailMessage
 import grpc
 import psycopg
 from aiosmtpd.controller import Controller
+from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from foothills.admin.v1 import admin_pb2
+from foothills.auth.v1 import auth_pb2
+from foothills.booking.v1 import booking_pb2
+from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.config import Argon2Params, Settings
 
 TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long"
@@ -169,3 +176,13 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, *,
         process.kill()
         process.wait(timeout=timeout)
         return None
+
+
+def served_methods() -> list[tuple[str, MethodDescriptor]]:
+    """(`/package.Service/Method`, descriptor) of every RPC the server serves, health and reflection
+    included."""
+    found = []
+    for module in (auth_pb2, catalog_pb2, booking_pb2, admin_pb2, health_pb2, reflection_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            found += [(f"/{service.full_name}/{method.name}", method) for method in service.methods]
+    return found

@@ -26,10 +26,9 @@ from foothills.auth.v1 import auth_pb2
 from foothills_rpc.domain.users import Role
 from foothills_rpc.policy import POLICY
 from tests.conftest import PASSWORD, Caller, Running
-from tests.support import TEST_SECRET
-from tests.test_policy import _methods
+from tests.support import TEST_SECRET, served_methods
 
-PROTECTED: list[tuple[str, Any]] = [(n, m) for n, m in _methods() if n in POLICY and not POLICY[n].public]
+PROTECTED: list[tuple[str, Any]] = [(n, m) for n, m in served_methods() if n in POLICY and not POLICY[n].public]
 ISSUER, AUDIENCE = "foothills", "foothills-api"
 
 

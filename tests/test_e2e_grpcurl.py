@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.e2e_support import CALL_TIMEOUT, GRPCURL, START_TIMEOUT, STOP_TIMEOUT, server_env
 from tests.support import Mailbox, free_port, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -41,28 +41,12 @@ ADMIN = "foothills.admin.v1.AdminService"
 CATALOG = "foothills.catalog.v1.CatalogService"
 BOOKING = "foothills.booking.v1.BookingService"
 PASSWORD = "e2e passphrase 9c1f7b"  # distinctive, so the log check cannot match by accident
-# Bounds on hangs, not expectations: readiness is polled and ends as soon as the server answers, and a
-# machine loaded eight deep on two cores once needed more than 20 s to start a server.
-START_TIMEOUT = 90.0
-CALL_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
-
 # grpcurl's exit status for a failed RPC is 64 + the status code.
 UNAUTHENTICATED = 64 + 16
 PERMISSION_DENIED = 64 + 7
 INVALID_ARGUMENT = 64 + 3
 NOT_FOUND = 64 + 5
 FAILED_PRECONDITION = 64 + 9
-
-
-def _find_grpcurl() -> str | None:
-    beside = Path(sys.executable).parent / "grpcurl"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("grpcurl")
-
-
-GRPCURL = _find_grpcurl()
 
 
 @dataclass
@@ -102,18 +86,6 @@ def ok_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(ok(result))
 
 
-def _server_env(folder: Path) -> dict[str, str]:
-    # Nothing FOOTHILLS_* from the caller's shell: above all no JWT secret, and the default log level.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
-    env.update(
-        FOOTHILLS_DATABASE_URL=f"sqlite:///{folder / 'e2e.db'}",
-        FOOTHILLS_ARGON2_MEMORY_KIB="64",
-        FOOTHILLS_ARGON2_TIME_COST="1",
-        FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
-    )
-    return env
-
-
 def _wait_until_serving(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     last = ""
@@ -139,7 +111,7 @@ def _spawn(folder: Path, **env: str) -> Server:
     with log.open("wb") as stderr, (folder / "server.out").open("wb") as stdout:
         process = subprocess.Popen(
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
-            cwd=folder, env={**_server_env(folder), **env}, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+            cwd=folder, env={**server_env(folder), **env}, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
     return Server(process=process, port=port, folder=folder, log=log)
 
 
@@ -342,7 +314,7 @@ def test_the_readme_examples_run_verbatim_in_order(tmp_path: Path) -> None:
     server = _spawn(tmp_path)
     try:
         _wait_until_serving(server)
-        env = {**_server_env(tmp_path), "PATH": os.environ.get("PATH", "")}
+        env = {**server_env(tmp_path), "PATH": os.environ.get("PATH", "")}
         result = subprocess.run(["bash", "-c", "set -euo pipefail\n"
                                  + script.replace("localhost:50051", f"localhost:{server.port}")],
                                 capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
@@ -410,7 +382,7 @@ def _reason(result: subprocess.CompletedProcess[str]) -> str:
 def _create_admin(server: Server, email: str) -> subprocess.CompletedProcess[str]:
     cli = subprocess.run(
         [sys.executable, "-m", "foothills_rpc.cli", "create-admin", email, "--display-name", "E2E Admin"],
-        cwd=server.folder, env={**_server_env(server.folder), "FOOTHILLS_ADMIN_PASSWORD": PASSWORD},
+        cwd=server.folder, env={**server_env(server.folder), "FOOTHILLS_ADMIN_PASSWORD": PASSWORD},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
     assert cli.returncode == 0, cli.stderr
     return cli
@@ -619,7 +591,7 @@ def test_booking_journey_book_list_reschedule_cancel(server: Server) -> None:
 def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
     refused = subprocess.run(
         [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{free_port()}"],
-        cwd=tmp_path, env={**_server_env(tmp_path), "FOOTHILLS_TEST_CLOCK_START": "2030-01-07T09:00:00+00:00"},
+        cwd=tmp_path, env={**server_env(tmp_path), "FOOTHILLS_TEST_CLOCK_START": "2030-01-07T09:00:00+00:00"},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
     assert refused.returncode != 0
     assert "FOOTHILLS_TEST_CLOCK_START is only honoured with FOOTHILLS_TEST_MODE=1" in refused.stderr

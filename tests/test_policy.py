@@ -5,41 +5,24 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
-from grpc_health.v1 import health_pb2
-from grpc_reflection.v1alpha import reflection_pb2
 
-from foothills.admin.v1 import admin_pb2
-from foothills.auth.v1 import auth_pb2
-from foothills.booking.v1 import booking_pb2
-from foothills.catalog.v1 import catalog_pb2
 from foothills_rpc.domain.users import Role
 from foothills_rpc.policy import POLICY
 from tests.conftest import Running
-from tests.support import reason
-
-FILES = [auth_pb2, catalog_pb2, booking_pb2, admin_pb2, health_pb2, reflection_pb2]
-
-
-def _methods() -> list[tuple[str, object]]:
-    found = []
-    for module in FILES:
-        for service in module.DESCRIPTOR.services_by_name.values():
-            for method in service.methods:
-                found.append((f"/{service.full_name}/{method.name}", method))
-    return found
+from tests.support import reason, served_methods
 
 
 def test_every_rpc_has_a_policy_entry() -> None:
-    missing = [name for name, _ in _methods() if name not in POLICY]
+    missing = [name for name, _ in served_methods() if name not in POLICY]
     assert missing == [], f"RPCs without a policy entry (default deny would refuse them): {missing}"
 
 
 def test_every_policy_entry_names_a_real_rpc() -> None:
-    real = {name for name, _ in _methods()}
+    real = {name for name, _ in served_methods()}
     assert sorted(set(POLICY) - real) == []
 
 
-PROTECTED = [(name, method) for name, method in _methods()
+PROTECTED = [(name, method) for name, method in served_methods()
              if name in POLICY and not POLICY[name].public
              and not method.client_streaming and not method.server_streaming]
 

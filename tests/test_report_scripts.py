@@ -18,7 +18,7 @@ import pytest
 from foothills.booking.v1 import booking_pb2
 from foothills_rpc.domain.users import Role
 from tests.conftest import PASSWORD, Running
-from tests.test_reports import Data, display_names
+from tests.report_support import Data, display_names
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -37,8 +37,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.config import ConfigError, Settings, TlsSettings
 from foothills_rpc.server import FoothillsServer, build_components
+from tests.e2e_support import GRPCURL, START_TIMEOUT, STOP_TIMEOUT, server_env
 from tests.support import free_port, make_settings, stop_process
-from tests.test_e2e_grpcurl import GRPCURL, START_TIMEOUT, STOP_TIMEOUT, _server_env
 
 PASSWORD = "tls passphrase 51d0c2a7"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -332,7 +332,7 @@ async def test_the_server_refuses_to_start_on_unusable_tls_files(
 # --- the command line and grpcurl -----------------------------------------------------------------------
 
 def _serve(folder: Path, port: int, **tls: str) -> subprocess.Popen[bytes]:
-    env = {**_server_env(folder), **tls}
+    env = {**server_env(folder), **tls}
     with (folder / "server.log").open("wb") as log, (folder / "server.out").open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
