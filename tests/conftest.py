@@ -154,9 +154,9 @@ class Running:
         login = await self.login(caller.email)
         return Caller(name=caller.name, email=caller.email, credentials=login.credentials)
 
-    async def signed_in(self, email: str, *, role: Role = Role.CUSTOMER) -> Caller:
-        """A new user with `role`, signed in."""
-        name = await self.register(email)
+    async def signed_in(self, email: str, *, role: Role = Role.CUSTOMER, name: str = "Test User") -> Caller:
+        """A new user with `role` (and display name `name`), signed in."""
+        name = await self.register(email, name=name)
         if role is not Role.CUSTOMER:
             await self.server.components.users.set_role(None, uuid.UUID(name.split("/")[1]), role)
         login = await self.login(email)

@@ -3,7 +3,6 @@ report RPC and report script tests."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,14 +22,6 @@ EUR, GBP = "EUR", "GBP"
 EVERY_DAY = [*WEEKDAYS, types_pb2.DAY_OF_WEEK_SATURDAY, types_pb2.DAY_OF_WEEK_SUNDAY]
 
 
-async def person(running: Running, email: str, name: str, role: Role) -> Caller:
-    user = await running.register(email, name=name)
-    if role is not Role.CUSTOMER:
-        await running.server.components.users.set_role(None, uuid.UUID(user.split("/")[1]), role)
-    login = await running.login(email)
-    return Caller(name=user, email=email, credentials=login.credentials)
-
-
 @dataclass
 class Data:
     """The fixed data set of the module doc, built through the real RPCs."""
@@ -48,9 +39,9 @@ class Data:
 
     @classmethod
     async def build(cls, running: Running) -> Data:
-        admin = await person(running, "admin@example.com", "Ada Admin", Role.ADMIN)
-        p1 = await person(running, "pat@example.com", "Pat Provider", Role.PROVIDER)
-        p2 = await person(running, "quinn@example.com", "Quinn Provider", Role.PROVIDER)
+        admin = await running.signed_in("admin@example.com", role=Role.ADMIN, name="Ada Admin")
+        p1 = await running.signed_in("pat@example.com", role=Role.PROVIDER, name="Pat Provider")
+        p2 = await running.signed_in("quinn@example.com", role=Role.PROVIDER, name="Quinn Provider")
         categories = [(await running.catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
             category=catalog_pb2.Category(display_name=name)), metadata=admin.metadata)).category.name
             for name in ("Massage", "Yoga")]
@@ -65,7 +56,7 @@ class Data:
         c = await world.service(by=p2, display_name="Hot stones C", capacity=1,
                                 base_price=types_pb2.Money(amount_minor=3000, currency_code=EUR),
                                 availability=weekly([types_pb2.DAY_OF_WEEK_SATURDAY], "10:00", "12:00"))
-        c1, c2, c3 = [await person(running, f"c{i}@example.com", f"Customer {i}", Role.CUSTOMER) for i in (1, 2, 3)]
+        c1, c2, c3 = [await running.signed_in(f"c{i}@example.com", name=f"Customer {i}") for i in (1, 2, 3)]
 
         made: dict[int, booking_pb2.Booking] = {}
 

@@ -114,24 +114,23 @@ def reason(error: grpc.aio.AioRpcError) -> str:
     return str(error_info(error).reason)
 
 
-def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    """field -> reason of every BadRequest field violation."""
+def _bad_request(error: grpc.aio.AioRpcError) -> error_details_pb2.BadRequest:
     for detail in status_details(error).details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            return {v.field: v.reason for v in bad.field_violations}
+            return bad
     raise AssertionError("no BadRequest detail")
+
+
+def violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """field -> reason of every BadRequest field violation."""
+    return {v.field: v.reason for v in _bad_request(error).field_violations}
 
 
 def violation_descriptions(error: grpc.aio.AioRpcError) -> dict[str, str]:
     """field -> description of every BadRequest field violation."""
-    for detail in status_details(error).details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            return {v.field: v.description for v in bad.field_violations}
-    raise AssertionError("no BadRequest detail")
+    return {v.field: v.description for v in _bad_request(error).field_violations}
 
 
 def retry_delay(error: grpc.aio.AioRpcError) -> timedelta | None:
