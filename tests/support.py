@@ -10,8 +10,8 @@ import socket
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -142,25 +142,34 @@ def retry_delay(error: grpc.aio.AioRpcError) -> timedelta | None:
     return None
 
 
-@contextmanager
-def table_locked(database_url: str, table: str) -> Iterator[None]:
+@asynccontextmanager
+async def table_locked(database_url: str, table: str) -> AsyncIterator[None]:
     """Another client holds `table` against writers until the block ends (on SQLite, whose one write
-    lock covers every table, the whole database): calls that write it wait inside the database."""
+    lock covers every table, the whole database): calls that write it wait inside the database.
+
+    The lock is taken in a worker thread: waiting for it on the event loop's thread would stall the
+    in-process server, and a server transaction open at that moment could then never finish (a
+    deadlock that ended in 'database is locked' after the 30 s wait)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         # Wait as long as the server would for a write it has in progress (slot extension, the sweep).
-        connection = sqlite3.connect(str(url.database), isolation_level=None, timeout=30)
-        connection.execute("BEGIN IMMEDIATE")
+        connection = sqlite3.connect(str(url.database), isolation_level=None, timeout=30, check_same_thread=False)
+        await asyncio.to_thread(connection.execute, "BEGIN IMMEDIATE")
         try:
             yield
         finally:
             connection.execute("ROLLBACK")
             connection.close()
         return
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection:
-        connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(sql.Identifier(table)))
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncio.to_thread(psycopg.connect, conninfo)
+    try:
+        await asyncio.to_thread(connection.execute, sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
+            sql.Identifier(table)))
         yield
+    finally:
         connection.rollback()
+        connection.close()
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, *, timeout: float = 60.0) -> int | None:

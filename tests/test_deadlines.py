@@ -26,7 +26,7 @@ async def test_a_booking_past_its_deadline_is_abandoned_and_never_written(
     ann = await desk.customer()
     before = await desk.remaining()
     request = desk.request()
-    with table_locked(database_url, "slots"):
+    async with table_locked(database_url, "slots"):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await running.booking.CreateBooking(request, metadata=ann.metadata, timeout=0.05)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -61,7 +61,7 @@ async def test_a_call_without_a_deadline_is_cut_at_the_servers_limit_and_never_w
         before = await desk.remaining()
         request = desk.request()
         async with running_server(database_url, clock, mailbox, max_call_seconds=0.3) as limited:
-            with table_locked(database_url, "slots"):
+            async with table_locked(database_url, "slots"):
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await limited.booking.CreateBooking(request, metadata=ann.metadata)  # no deadline
                 assert caught.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -44,7 +44,7 @@ async def test_calls_beyond_the_limit_are_refused_at_once_while_health_answers(
         database_url: str, clock: ManualClock, tmp_path: Path) -> None:
     async with server_admitting(database_url, clock, tmp_path, max_in_flight=2) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        with table_locked(database_url, "users"):
+        async with table_locked(database_url, "users"):
             # Five at once: whichever two arrive first are admitted and wait on the lock; three are refused.
             calls = [asyncio.ensure_future(_register(channel, f"load{i}@example.com")) for i in range(5)]
             refusals = []
