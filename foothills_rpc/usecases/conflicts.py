@@ -79,7 +79,7 @@ class Conflicts:
         return None if caller.role is Role.ADMIN else caller.user_id
 
     async def list_conflicts(self, caller: Principal, service_id: uuid.UUID | None, *, requested_size: int,
-                   token: str) -> tuple[list[Conflict], str]:
+                             token: str) -> tuple[list[Conflict], str]:
         provider_id = self._scope(caller)
         now = self._clock.now()
         return await self._page_tokens.page(
