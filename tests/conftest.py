@@ -36,7 +36,7 @@ from foothills_rpc.db.migrations import upgrade
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import SmtpMailer
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.reasons import ReasonRecorder, write
+from tests.reasons import recorders, write
 from tests.support import Mailbox, make_settings
 
 DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
@@ -190,7 +190,7 @@ async def running_server(database_url: str, clock: ManualClock, mailbox: Mailbox
     components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
     server = FoothillsServer(components)
     port = await server.start("127.0.0.1:0")
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[ReasonRecorder()])
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders())
     try:
         yield Running(server=server, port=port, channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
                       admin=admin_pb2_grpc.AdminServiceStub(channel),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,7 @@ def _record(method: str | bytes, error: grpc.aio.AioRpcError) -> None:
     OBSERVED.add((name, error.code().name, reason))
 
 
-class ReasonRecorder(grpc.aio.UnaryUnaryClientInterceptor):
-    """Unary calls only: a stream's status reaches the test through its iteration, not the call."""
-
+class UnaryReasonRecorder(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
         call = await continuation(details, request)
         try:
@@ -36,6 +34,27 @@ class ReasonRecorder(grpc.aio.UnaryUnaryClientInterceptor):
         except grpc.aio.AioRpcError as error:
             _record(details.method, error)
         return call
+
+
+class StreamReasonRecorder(grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any,
+                                     request: Any) -> AsyncIterator[Any]:
+        # grpc.aio wraps the iterator in a call that keeps the real call's status, metadata and cancel.
+        call = await continuation(details, request)
+
+        async def responses() -> AsyncIterator[Any]:
+            try:
+                async for response in call:
+                    yield response
+            except grpc.aio.AioRpcError as error:
+                _record(details.method, error)
+                raise
+        return responses()
+
+
+def recorders() -> list[grpc.aio.ClientInterceptor]:
+    """One of each: grpc.aio files an interceptor under the first kind it is, so one object cannot be both."""
+    return [UnaryReasonRecorder(), StreamReasonRecorder()]
 
 
 def write(path: str | None = None) -> None:
