@@ -37,7 +37,7 @@ from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import SmtpMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.reasons import recorders, write
-from tests.support import Mailbox, make_settings
+from tests.support import Mailbox, admin_execute, make_settings, psycopg_conninfo
 
 DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
 PASSWORD = "a long enough passphrase"
@@ -45,13 +45,6 @@ PASSWORD = "a long enough passphrase"
 
 def _pg_url() -> str:
     return os.environ.get("FOOTHILLS_TEST_DATABASE_URL", DEFAULT_PG_URL)
-
-
-def _psycopg_conninfo(url: str, database: str | None = None) -> str:
-    parsed = make_url(url)
-    if database:
-        parsed = parsed.set(database=database)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -63,7 +56,7 @@ def postgres_url() -> Iterator[str]:
     """The maintenance URL of a reachable PostgreSQL; skips (or fails in CI) when there is none."""
     url = _pg_url()
     try:
-        with psycopg.connect(_psycopg_conninfo(url), connect_timeout=3) as conn:
+        with psycopg.connect(psycopg_conninfo(url), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         message = (f"PostgreSQL unreachable at {make_url(url).render_as_string()} ({exc.__class__.__name__}): "
@@ -74,18 +67,13 @@ def postgres_url() -> Iterator[str]:
     yield url
 
 
-def _admin_execute(url: str, statement: sql.Composable) -> None:
-    with psycopg.connect(_psycopg_conninfo(url), autocommit=True) as conn:
-        conn.execute(statement)
-
-
 @pytest.fixture(scope="session")
 def postgres_template(postgres_url: str) -> Iterator[str]:
     name = f"foothills_tpl_{uuid.uuid4().hex[:12]}"
-    _admin_execute(postgres_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin_execute(postgres_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     upgrade(make_url(postgres_url).set(database=name).render_as_string(hide_password=False))
     yield name
-    _admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -106,10 +94,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin_url: str = request.getfixturevalue("postgres_url")
     template: str = request.getfixturevalue("postgres_template")
     name = f"foothills_t_{uuid.uuid4().hex[:12]}"
-    _admin_execute(admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+    admin_execute(admin_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
         sql.Identifier(name), sql.Identifier(template)))
     yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    _admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_execute(admin_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

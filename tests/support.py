@@ -194,3 +194,17 @@ def served_methods() -> list[tuple[str, MethodDescriptor]]:
         for service in module.DESCRIPTOR.services_by_name.values():
             found += [(f"/{service.full_name}/{method.name}", method) for method in service.methods]
     return found
+
+
+def psycopg_conninfo(url: str, database: str | None = None) -> str:
+    """The SQLAlchemy URL as psycopg's connection string (optionally for another database)."""
+    parsed = make_url(url)
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def admin_execute(url: str, statement: sql.Composable) -> None:
+    """Runs one statement outside a transaction (CREATE/DROP DATABASE)."""
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute(statement)

@@ -47,42 +47,43 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import grpc
 import psycopg
 import pytest
 from google.protobuf import timestamp_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from foothills.admin.v1 import admin_pb2, admin_pb2_grpc
-from foothills.auth.v1 import auth_pb2, auth_pb2_grpc, user_pb2
-from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
-from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from foothills.type.v1 import types_pb2
-from tests.catalog_support import duration, hours, ts
-from tests.conftest import _admin_execute, _psycopg_conninfo
-from tests.support import free_port, reason, stop_process
+from foothills.admin.v1 import admin_pb2
+from foothills.auth.v1 import auth_pb2, user_pb2
+from foothills.booking.v1 import booking_pb2
+from foothills.catalog.v1 import catalog_pb2
+from tests.catalog_support import ts
+from tests.cluster_support import (
+    ADMIN_EMAIL,
+    CALL_TIMEOUT,
+    PASSWORD,
+    START_TIMEOUT,
+    Node,
+    Process,
+    User,
+    World,
+    check_database,
+    cluster_env,
+    sign_up,
+    wait_until_serving,
+)
+from tests.support import admin_execute, free_port, psycopg_conninfo, reason, stop_process
 
 ROUNDS = int(os.environ.get("RACE_ROUNDS", "3"))
 CUSTOMERS = 100
-SECRET = "booking-races-jwt-secret-7f3a9c1e5b2d4f6a8c0e"  # 40+ characters, shared by both processes
-PASSWORD = "race passphrase 4d8e2b"
-ADMIN_EMAIL = "race.admin@example.com"
-START_TIMEOUT = 30.0
-CALL_TIMEOUT = 30.0
-
 OK = grpc.StatusCode.OK
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 ABORTED = grpc.StatusCode.ABORTED
 ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS
-ACTIVE = (booking_pb2.BOOKING_STATUS_PENDING, booking_pb2.BOOKING_STATUS_CONFIRMED)
-EVERY_DAY = [types_pb2.DAY_OF_WEEK_MONDAY, types_pb2.DAY_OF_WEEK_TUESDAY, types_pb2.DAY_OF_WEEK_WEDNESDAY,
-             types_pb2.DAY_OF_WEEK_THURSDAY, types_pb2.DAY_OF_WEEK_FRIDAY, types_pb2.DAY_OF_WEEK_SATURDAY,
-             types_pb2.DAY_OF_WEEK_SUNDAY]
+
 
 
 # --- the cluster: one database, two server processes -------------------------------------------
@@ -92,29 +93,11 @@ EVERY_DAY = [types_pb2.DAY_OF_WEEK_MONDAY, types_pb2.DAY_OF_WEEK_TUESDAY, types_
 def race_database(postgres_url: str, postgres_template: str) -> Iterator[str]:
     """A fresh migrated PostgreSQL database for this module (cloned from the session's template)."""
     name = f"foothills_race_{uuid.uuid4().hex[:12]}"
-    _admin_execute(postgres_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+    admin_execute(postgres_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
         sql.Identifier(name), sql.Identifier(postgres_template)))
     yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    _admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
-
-@dataclass
-class Process:
-    popen: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _env(database_url: str, folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTHILLS_")}
-    env.update(FOOTHILLS_DATABASE_URL=database_url, FOOTHILLS_JWT_SECRET=SECRET, FOOTHILLS_ARGON2_MEMORY_KIB="64",
-               FOOTHILLS_ARGON2_TIME_COST="1", FOOTHILLS_OUTBOX_DIR=str(folder / "outbox"),
-               FOOTHILLS_DB_POOL_SIZE="10", FOOTHILLS_LOG_LEVEL="WARNING", FOOTHILLS_SWEEP_SECONDS="0.05",
-               FOOTHILLS_REGISTRATIONS_PER_ADDRESS="100000")  # hundreds of customers from 127.0.0.1
-    return env
 
 
 
@@ -122,7 +105,7 @@ def _env(database_url: str, folder: Path) -> dict[str, str]:
 def processes(race_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Process]]:
     """The first admin (from the command line), then two `serve` processes on the same database."""
     folder = tmp_path_factory.mktemp("races")
-    env = _env(race_database, folder)
+    env = cluster_env(race_database, folder)
     created = subprocess.run(
         [sys.executable, "-m", "foothills_rpc.cli", "create-admin", ADMIN_EMAIL, "--display-name", "Race Admin"],
         cwd=folder, env={**env, "FOOTHILLS_ADMIN_PASSWORD": PASSWORD}, stdin=subprocess.DEVNULL,
@@ -146,150 +129,23 @@ def processes(race_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
         assert code == 0, f"server on {process.port} exited with {code} after SIGTERM:\n{process.log_text()}"
 
 
-@dataclass
-class Node:
-    """Stubs on a channel to one server process."""
-
-    channel: grpc.aio.Channel
-    auth: auth_pb2_grpc.AuthServiceStub
-    admin: admin_pb2_grpc.AdminServiceStub
-    catalog: catalog_pb2_grpc.CatalogServiceStub
-    booking: booking_pb2_grpc.BookingServiceStub
-
-    @classmethod
-    def connect(cls, port: int) -> Node:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        return cls(channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
-                   admin=admin_pb2_grpc.AdminServiceStub(channel),
-                   catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
-                   booking=booking_pb2_grpc.BookingServiceStub(channel))
-
-
-async def _wait_until_serving(process: Process, node: Node) -> None:
-    health = health_pb2_grpc.HealthStub(node.channel)
-    deadline = time.monotonic() + START_TIMEOUT
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            pytest.fail(f"server exited with {process.popen.returncode} before serving:\n{process.log_text()}")
-        try:
-            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-            if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            last = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
-        except grpc.aio.AioRpcError as error:
-            last = f"{error.code().name}: {error.details()}"
-        await asyncio.sleep(0.05)  # between polls only; readiness is the health answer
-    pytest.fail(f"server on {process.port} not SERVING within {START_TIMEOUT}s ({last}):\n{process.log_text()}")
-
-
-@dataclass
-class User:
-    name: str
-    email: str
-    token: str
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token}"),)
-
-
-@dataclass
-class World:
-    """Both servers, an admin, two providers, a category and a pool of signed-in customers."""
-
-    nodes: list[Node]
-    processes: list[Process]
-    database_url: str
-    admin: User
-    providers: list[str]
-    category: str
-    customers: list[User]
-    first_start: datetime
-    hours_used: int = 0
-    acknowledged: set[str] = field(default_factory=set)  # every booking a caller was told exists
-
-    def node(self, index: int) -> Node:
-        return self.nodes[index % len(self.nodes)]
-
-    def take_hours(self, count: int) -> datetime:
-        """A fresh block of `count` whole hours, aligned to `count`, used by no other race or round."""
-        self.hours_used += -self.hours_used % count
-        start = self.first_start + timedelta(hours=self.hours_used)
-        self.hours_used += count
-        return start
-
-    async def service(self, label: str, *, capacity: int, provider: int, minutes: int = 60,
-                      **settings: Any) -> str:
-        """A UTC service bookable every day round the clock, 0s notice, 30 days ahead; made by the admin."""
-        created = (await self.node(0).catalog.CreateService(catalog_pb2.CreateServiceRequest(
-            service=catalog_pb2.Service(
-                display_name=f"Race {label} {uuid.uuid4().hex[:6]}", category=self.category,
-                provider=self.providers[provider], duration=duration(minutes=minutes), capacity=capacity,
-                base_price=types_pb2.Money(amount_minor=2500, currency_code="EUR"), time_zone="UTC",
-                booking_settings=catalog_pb2.BookingSettings(minimum_notice=duration(seconds=0),
-                                                             maximum_days_ahead=30, **settings))),
-            metadata=self.admin.metadata)).service
-        await self.node(1).catalog.SetAvailability(catalog_pb2.SetAvailabilityRequest(
-            availability=catalog_pb2.Availability(name=f"{created.name}/availability", weekly_windows=[
-                catalog_pb2.WeeklyWindow(day_of_week=day, hours=hours("00:00", "24:00")) for day in EVERY_DAY])),
-            metadata=self.admin.metadata)
-        return str(created.name)
-
-    async def slot(self, service: str, start: datetime, *, node: int = 0) -> catalog_pb2.Slot:
-        """The slot of `service` starting at `start`, as ListSlots shows it."""
-        slots = (await self.node(node).catalog.ListSlots(catalog_pb2.ListSlotsRequest(
-            service=service, start_time=ts(start), end_time=ts(start + timedelta(minutes=1))))).slots
-        assert [s.start_time.ToDatetime(tzinfo=UTC) for s in slots] == [start], (service, start, slots)
-        return slots[0]
-
-    async def remaining(self, service: str, start: datetime) -> int:
-        """Seats left at `start`, asked of both processes (they must agree)."""
-        seen = {(await self.slot(service, start, node=n)).remaining_seats for n in range(len(self.nodes))}
-        assert len(seen) == 1, seen
-        return seen.pop()
-
-    async def active_bookings(self, service: str, start: datetime, end: datetime,
-                              caller: User | None = None) -> list[booking_pb2.Booking]:
-        """Active bookings of `service` starting in [start, end), as the admin (or `caller`) lists them."""
-        response = await self.node(1).booking.ListBookings(booking_pb2.ListBookingsRequest(
-            page_size=200, statuses=list(ACTIVE), service=service, start_after=ts(start), start_before=ts(end)),
-            metadata=(caller or self.admin).metadata)
-        assert not response.next_page_token
-        return list(response.bookings)
-
-
-async def _sign_up(nodes: list[Node], emails: Sequence[str]) -> list[User]:
-    """Registers and signs in each email, spread across the processes, all at once."""
-    registered = await asyncio.gather(*(
-        nodes[i % len(nodes)].auth.Register(auth_pb2.RegisterRequest(
-            email=email, password=PASSWORD, display_name=f"Racer {i}"), timeout=CALL_TIMEOUT)
-        for i, email in enumerate(emails)))
-    logins = await asyncio.gather(*(
-        nodes[(i + 1) % len(nodes)].auth.Login(auth_pb2.LoginRequest(email=email, password=PASSWORD),
-                                               timeout=CALL_TIMEOUT)
-        for i, email in enumerate(emails)))
-    return [User(name=str(r.user.name), email=email, token=str(login.credentials.access_token))
-            for r, email, login in zip(registered, emails, logins, strict=True)]
-
-
 @pytest.fixture(scope="module")
 async def world(processes: list[Process], race_database: str) -> AsyncIterator[World]:
     nodes = [Node.connect(process.port) for process in processes]
     try:
-        await asyncio.gather(*(_wait_until_serving(p, n) for p, n in zip(processes, nodes, strict=True)))
+        await asyncio.gather(*(wait_until_serving(p, n) for p, n in zip(processes, nodes, strict=True)))
         login = await nodes[0].auth.Login(auth_pb2.LoginRequest(email=ADMIN_EMAIL, password=PASSWORD))
         assert login.user.role == user_pb2.ROLE_ADMIN
         admin = User(name=str(login.user.name), email=ADMIN_EMAIL, token=str(login.credentials.access_token))
         tag = uuid.uuid4().hex[:8]
-        providers = await _sign_up(nodes, [f"race.provider{i}.{tag}@example.com" for i in range(2)])
+        providers = await sign_up(nodes, [f"race.provider{i}.{tag}@example.com" for i in range(2)])
         for i, provider in enumerate(providers):
             promoted = await nodes[i % 2].admin.SetUserRole(admin_pb2.SetUserRoleRequest(
                 name=provider.name, role=user_pb2.ROLE_PROVIDER), metadata=admin.metadata)
             assert promoted.user.role == user_pb2.ROLE_PROVIDER
         category = (await nodes[1].catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
             category=catalog_pb2.Category(display_name=f"Races {tag}")), metadata=admin.metadata)).category.name
-        customers = await _sign_up(nodes, [f"race.customer{i}.{tag}@example.com" for i in range(CUSTOMERS)])
+        customers = await sign_up(nodes, [f"race.customer{i}.{tag}@example.com" for i in range(CUSTOMERS)])
         # Slots at least two days ahead on the real clock, from a UTC midnight; races never share an hour.
         first = (datetime.now(UTC) + timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
         yield World(nodes=nodes, processes=processes, database_url=race_database, admin=admin,
@@ -394,64 +250,6 @@ def booked(world: World, outcomes: Sequence[Outcome]) -> list[booking_pb2.Bookin
 
 
 # --- the checker: the database itself --------------------------------------------------------
-
-CHECKS = {
-    "slots over capacity": "SELECT id, capacity, seats_taken FROM slots WHERE seats_taken > capacity",
-    "slots whose seats_taken differ from their active bookings' and holds' seats": """
-        SELECT s.id, s.seats_taken, b.seats, h.seats FROM slots s
-        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM bookings
-                           WHERE slot_id = s.id AND status IN ('pending', 'confirmed')) b ON true
-        LEFT JOIN LATERAL (SELECT COALESCE(SUM(seats), 0) AS seats FROM holds
-                           WHERE slot_id = s.id AND status = 'active') h ON true
-        WHERE s.seats_taken <> b.seats + h.seats""",
-    "offered waitlist entries whose hold is not theirs or not active": """
-        SELECT w.id FROM waitlist_entries w LEFT JOIN holds h ON h.id = w.hold_id
-        WHERE w.status = 'offered' AND (h.id IS NULL OR h.customer_id <> w.customer_id OR h.status <> 'active')""",
-    "used holds without their booking, or with another customer's": """
-        SELECT h.id FROM holds h LEFT JOIN bookings b ON b.id = h.booking_id
-        WHERE (h.status = 'used') <> (h.booking_id IS NOT NULL) OR b.customer_id <> h.customer_id""",
-    "overlapping active bookings of one customer": """
-        SELECT a.id, b.id FROM bookings a JOIN bookings b
-          ON a.customer_id = b.customer_id AND a.id < b.id AND a.start_at < b.end_at AND b.start_at < a.end_at
-        WHERE a.status IN ('pending', 'confirmed') AND b.status IN ('pending', 'confirmed')""",
-    "overlapping active bookings of one provider in different slots": """
-        SELECT a.id, b.id FROM bookings a JOIN bookings b
-          ON a.provider_id = b.provider_id AND a.id < b.id AND a.slot_id <> b.slot_id
-             AND a.start_at < b.end_at AND b.start_at < a.end_at
-        WHERE a.status IN ('pending', 'confirmed') AND b.status IN ('pending', 'confirmed') AND a.uses_provider_time
-          AND b.uses_provider_time""",
-    "bookings at another time than their slot": """
-        SELECT b.id FROM bookings b JOIN slots s ON s.id = b.slot_id
-        WHERE b.start_at <> s.start_at OR b.end_at <> s.end_at""",
-    "bookings without exactly one created event": """
-        SELECT b.id, COUNT(e.id) FROM bookings b
-        LEFT JOIN booking_events e ON e.booking_id = b.id AND e.type = 'created'
-        GROUP BY b.id HAVING COUNT(e.id) <> 1""",
-    "bookings whose reschedule_count differs from their rescheduled events": """
-        SELECT b.id, b.reschedule_count, COUNT(e.id) FROM bookings b
-        LEFT JOIN booking_events e ON e.booking_id = b.id AND e.type = 'rescheduled'
-        GROUP BY b.id, b.reschedule_count HAVING b.reschedule_count <> COUNT(e.id)""",
-    "idempotency keys pointing at another caller's booking": """
-        SELECT k.caller_id, k.request_id FROM idempotency_keys k JOIN bookings b ON b.id = k.booking_id
-        WHERE b.customer_id <> k.caller_id""",
-}
-
-
-def check_database(url: str, acknowledged: set[str]) -> str:
-    """Jepsen's set checker, on the rows: invariants hold, and stored bookings == acknowledged ones."""
-    with psycopg.connect(_psycopg_conninfo(url)) as conn:
-        failures = {name: rows for name, query in CHECKS.items() if (rows := conn.execute(query).fetchall())}
-        stored = {f"bookings/{row[0].hex}" for row in conn.execute("SELECT id FROM bookings").fetchall()}
-        (events, last_event), = conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM booking_events").fetchall()
-        (sequence,), = conn.execute("SELECT last_value FROM event_sequence WHERE id = 1").fetchall()
-        (slots,), = conn.execute("SELECT COUNT(*) FROM slots WHERE seats_taken > 0").fetchall()
-    assert not failures, f"invariants broken: {failures}"
-    assert not (lost := acknowledged - stored), f"acknowledged bookings missing from the database: {lost}"
-    assert not (phantom := stored - acknowledged), f"bookings nobody was told about: {phantom}"
-    assert events == last_event == sequence, (events, last_event, sequence)  # numbers 1..N, no gaps
-    return (f"[races] checker: {len(stored)} bookings, {events} events, {slots} occupied slots; no slot over "
-            "capacity, seats_taken == active seats everywhere, no overlaps, stored == acknowledged")
-
 
 async def checked(world: World) -> None:
     print(await asyncio.to_thread(check_database, world.database_url, set(world.acknowledged)))
@@ -716,7 +514,7 @@ async def book_with_hold(world: World, index: int, user: User, name: str) -> boo
 
 def _expire_holds_now(url: str, names: list[str]) -> None:
     """Time travel for these rows only: their expiry moves into the past (the servers' clocks run on)."""
-    with psycopg.connect(_psycopg_conninfo(url)) as conn:
+    with psycopg.connect(psycopg_conninfo(url)) as conn:
         conn.execute("UPDATE holds SET expires_at = expires_at - interval '1 hour' WHERE id = ANY(%s)",
                      ([uuid.UUID(name.split("/")[1]) for name in names],))
 
@@ -826,7 +624,7 @@ async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line
         assert all(o.code is OK for o in outcomes[:3]) and not any(o.code is OK for o in outcomes[3:])
         assert await _line(world, service, start, line) == ["OFFERED"] * 3 + ["WAITING"] * 3
         assert await world.remaining(service, start) == 0
-        with psycopg.connect(_psycopg_conninfo(world.database_url)) as conn:
+        with psycopg.connect(psycopg_conninfo(world.database_url)) as conn:
             offers = conn.execute("SELECT h.id FROM holds h JOIN waitlist_entries w ON w.hold_id = h.id "
                                   "JOIN slots s ON s.id = h.slot_id WHERE s.start_at = %s", (start,)).fetchall()
         assert len(offers) == 3

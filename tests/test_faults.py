@@ -72,9 +72,7 @@ from foothills_rpc.db.models import OutboxMessage
 from foothills_rpc.mail import outbox
 from foothills_rpc.mail.mailer import SmtpMailer
 from tests.catalog_support import ts
-from tests.conftest import _admin_execute, _psycopg_conninfo
-from tests.support import Mailbox, free_port, reason, stop_process
-from tests.test_booking_races import (
+from tests.cluster_support import (
     ADMIN_EMAIL,
     CHECKS,
     PASSWORD,
@@ -82,11 +80,12 @@ from tests.test_booking_races import (
     Process,
     User,
     World,
-    _env,
-    _sign_up,
-    _wait_until_serving,
     check_database,
+    cluster_env,
+    sign_up,
+    wait_until_serving,
 )
+from tests.support import Mailbox, admin_execute, free_port, psycopg_conninfo, reason, stop_process
 from tests.throwaway_postgres import ThrowawayPostgres, Unavailable
 
 CUSTOMERS = 30
@@ -139,10 +138,10 @@ def throwaway() -> Iterator[ThrowawayPostgres]:
 def shared_database(postgres_url: str, postgres_template: str) -> Iterator[str]:
     """A fresh migrated database on the suite's PostgreSQL (cloned from the session's template)."""
     name = f"foothills_fault_{uuid.uuid4().hex[:12]}"
-    _admin_execute(postgres_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+    admin_execute(postgres_url, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
         sql.Identifier(name), sql.Identifier(postgres_template)))
     yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    _admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin_execute(postgres_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _cli(env: dict[str, str], folder: Path, *args: str) -> str:
@@ -177,18 +176,18 @@ def _connect(port: int) -> Node:
 
 async def _populate(node: Node, process: Process, database_url: str, customers: int) -> World:
     """Through the API: the admin (from create-admin) signs in, a provider and a category, customers."""
-    await _wait_until_serving(process, node)
+    await wait_until_serving(process, node)
     login = await node.auth.Login(auth_pb2.LoginRequest(email=ADMIN_EMAIL, password=PASSWORD), timeout=CALL_TIMEOUT)
     assert login.user.role == user_pb2.ROLE_ADMIN
     admin = User(name=str(login.user.name), email=ADMIN_EMAIL, token=str(login.credentials.access_token))
     tag = uuid.uuid4().hex[:8]
-    (provider,) = await _sign_up([node], [f"fault.provider.{tag}@example.com"])
+    (provider,) = await sign_up([node], [f"fault.provider.{tag}@example.com"])
     await node.admin.SetUserRole(admin_pb2.SetUserRoleRequest(name=provider.name, role=user_pb2.ROLE_PROVIDER),
                                  metadata=admin.metadata, timeout=CALL_TIMEOUT)
     category = (await node.catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(
         category=catalog_pb2.Category(display_name=f"Faults {tag}")), metadata=admin.metadata,
         timeout=CALL_TIMEOUT)).category.name
-    users = await _sign_up([node], [f"fault.customer{i}.{tag}@example.com" for i in range(customers)])
+    users = await sign_up([node], [f"fault.customer{i}.{tag}@example.com" for i in range(customers)])
     first = (datetime.now(UTC) + timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
     return World(nodes=[node], processes=[process], database_url=database_url, admin=admin,
                  providers=[provider.name], category=str(category), customers=users, first_start=first)
@@ -365,7 +364,7 @@ def audit(database_url: str, load: Load) -> Audit:
     unexpected = Counter(r.outcome for r in load.requests if r.outcome not in final)
     assert not unexpected, f"requests that ended in an unexpected answer: {unexpected}"
     acknowledged = {name: r for r in load.requests if (name := r.acknowledged)}
-    with psycopg.connect(_psycopg_conninfo(database_url)) as conn:
+    with psycopg.connect(psycopg_conninfo(database_url)) as conn:
         stored = {f"bookings/{row[0].hex}" for row in conn.execute("SELECT id FROM bookings").fetchall()}
         doubles = conn.execute("""SELECT customer_id, start_at, COUNT(*) FROM bookings
                                   GROUP BY customer_id, start_at HAVING COUNT(*) > 1""").fetchall()
@@ -411,7 +410,7 @@ async def test_a_database_outage_fails_fast_and_recovers_without_losing_or_doubl
     When PostgreSQL is started again, the same server process turns SERVING and books again within
     seconds. Every acknowledged booking is stored, none twice."""
     database_url = throwaway.create_database("foothills_outage")
-    env = _env(database_url, tmp_path)
+    env = cluster_env(database_url, tmp_path)
     _cli(env, tmp_path, "migrate")
     _create_admin(env, tmp_path)
     process = _serve(env, tmp_path, free_port(), "server")
@@ -441,7 +440,7 @@ async def test_a_database_outage_fails_fast_and_recovers_without_losing_or_doubl
 
         # The server was never restarted, and a fresh caller is served as usual.
         assert process.popen.poll() is None
-        fresh = (await _sign_up([node], [f"after.outage.{uuid.uuid4().hex[:8]}@example.com"]))[0]
+        fresh = (await sign_up([node], [f"after.outage.{uuid.uuid4().hex[:8]}@example.com"]))[0]
         assert fresh.token
     finally:
         await node.channel.close()
@@ -479,7 +478,7 @@ async def test_a_frozen_database_turns_health_not_serving_and_retries_book_once(
     the retries, with the same request_ids, book each request once, although the calls that timed
     out may have gone on inside the server and committed."""
     database_url = throwaway.create_database("foothills_frozen")
-    env = _env(database_url, tmp_path)
+    env = cluster_env(database_url, tmp_path)
     _cli(env, tmp_path, "migrate")
     _create_admin(env, tmp_path)
     process = _serve(env, tmp_path, free_port(), "server")
@@ -534,7 +533,7 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
     port and database answers each retry (same request_id) with the booking that was committed, or
     books it now; never both."""
     database_url = throwaway.create_database("foothills_kill")
-    env = _env(database_url, tmp_path)
+    env = cluster_env(database_url, tmp_path)
     _cli(env, tmp_path, "migrate")
     _create_admin(env, tmp_path)
     port = free_port()
@@ -567,7 +566,7 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
         await _until("calls against the dead server", lambda: load.started_after(down) >= CUSTOMERS or running.done(),
                      60)
         restarted = _serve(env, tmp_path, port, "server-restarted")
-        await _wait_until_serving(restarted, node)
+        await wait_until_serving(restarted, node)
         fault_end = time.monotonic()
         await asyncio.wait_for(running, SETTLE_WITHIN)
     finally:
@@ -604,7 +603,8 @@ async def test_sigterm_lets_bookings_in_flight_finish(shared_database: str, tmp_
     """DRAIN_CALLS bookings are held inside the server (the test holds their slot's row lock in
     PostgreSQL), then the server gets SIGTERM. It stops taking new calls at once, yet every held
     booking completes with OK once the lock goes, and the server exits 0."""
-    env = {**_env(shared_database, tmp_path), "FOOTHILLS_SHUTDOWN_GRACE_SECONDS": "60", "FOOTHILLS_LOG_LEVEL": "INFO"}
+    env = {**cluster_env(shared_database, tmp_path), "FOOTHILLS_SHUTDOWN_GRACE_SECONDS": "60",
+           "FOOTHILLS_LOG_LEVEL": "INFO"}
     _create_admin(env, tmp_path)
     process = _serve(env, tmp_path, free_port(), "server")
     node = _connect(process.port)
@@ -614,7 +614,7 @@ async def test_sigterm_lets_bookings_in_flight_finish(shared_database: str, tmp_
         start = world.take_hours(1)
         await world.slot(service, start)
         load = Load(node, service, world.customers, [start], seed=3, each=1)
-        conninfo = _psycopg_conninfo(shared_database)
+        conninfo = psycopg_conninfo(shared_database)
         async with await psycopg.AsyncConnection.connect(conninfo) as blocker, \
                 await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
             locked = await blocker.execute("SELECT id FROM slots WHERE service_id = %s AND start_at = %s FOR UPDATE",
