@@ -10,16 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+
+from foothills_rpc.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Runs `work` every `interval` seconds (sooner when `wake()` is called) until `stop()`."""
+    """Runs `work` every `interval` seconds (sooner when `wake()` is called) until `stop()`, counting its
+    runs, failures and last success in `metrics`."""
 
-    def __init__(self, name: str, work: Callable[[], Awaitable[object]], interval: float) -> None:
+    def __init__(self, name: str, work: Callable[[], Awaitable[object]], interval: float, metrics: Metrics) -> None:
         self.name = name
+        self._runs = metrics.task_runs.labels(name)
+        self._failures = metrics.task_failures.labels(name)
+        self._last_success = metrics.task_last_success
         self._work = work
         self._interval = interval
         self._wake = asyncio.Event()
@@ -47,10 +54,14 @@ class Periodic:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            self._runs.inc()
             try:
                 await self._work()
             except Exception:
+                self._failures.inc()
                 log.warning("background task %s failed; will retry", self.name, exc_info=True)
+            else:
+                self._last_success.labels(self.name).set(time.time())  # no series before a success
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()

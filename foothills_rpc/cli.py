@@ -15,11 +15,7 @@ from foothills_rpc.config import ConfigError, Settings
 from foothills_rpc.db.migrations import missing, upgrade
 from foothills_rpc.domain.errors import DomainError, InvalidArgument
 from foothills_rpc.domain.users import Role
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+from foothills_rpc.observability import logs
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,7 +31,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from foothills_rpc.server import serve
 
     if args.supervisor_pid is not None:  # one of those workers: shares the port, never migrates
-        supervisor.become_worker(args.supervisor_pid)
+        supervisor.become_worker(args.supervisor_pid, settings.log_format)
     else:
         _migrate_embedded(settings)
     asyncio.run(serve(settings, args.listen, reuse_port=args.supervisor_pid is not None))
@@ -174,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     try:
         return int(args.run(settings, args))
     except ConfigError as error:

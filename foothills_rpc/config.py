@@ -128,6 +128,16 @@ class Settings:
     sweep_seconds: float = 30.0
     watch_poll_seconds: float = 0.5
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
+    # HOST:PORT of this process's Prometheus endpoint; None: not served. Under `serve --workers N`
+    # worker i serves on PORT + i; `send-mail` serves its own.
+    metrics_listen: str | None = None
+    # Whether spans are exported: the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+    tracing: bool = False
+    # A caller's connection is closed after this long (its calls get the grace period to finish), so
+    # long-lived channels spread again over workers behind SO_REUSEPORT or an L4 balancer. None: never.
+    max_connection_age_seconds: float | None = None
+    max_connection_age_grace_seconds: float = 30.0
     # None: plaintext (for a trusted network or a TLS-terminating proxy in front).
     tls: TlsSettings | None = None
     # Test mode only (FOOTHILLS_TEST_MODE=1): the server's clock starts at this instant.
@@ -219,6 +229,12 @@ class Settings:
             # How often each process sweeps expired approvals and holds.
             sweep_seconds=number("FOOTHILLS_SWEEP_SECONDS", defaults.sweep_seconds),
             log_level=text("FOOTHILLS_LOG_LEVEL", defaults.log_level).upper(),
+            log_format=_choice("FOOTHILLS_LOG_FORMAT", ("text", "json"), defaults.log_format, env),
+            metrics_listen=_listen("FOOTHILLS_METRICS_LISTEN", env),
+            tracing=_tracing(env),
+            max_connection_age_seconds=number("FOOTHILLS_MAX_CONNECTION_AGE_SECONDS", 0) or None,
+            max_connection_age_grace_seconds=number("FOOTHILLS_MAX_CONNECTION_AGE_GRACE_SECONDS",
+                                                    defaults.max_connection_age_grace_seconds),
             tls=_tls(env),
         )
 
@@ -233,6 +249,31 @@ def _addresses(name: str, env: Mapping[str, str]) -> frozenset[str]:
             except ValueError as exc:
                 raise ConfigError(f"{name} must list IP addresses, got {raw!r}") from exc
     return frozenset(found)
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str, env: Mapping[str, str]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _listen(name: str, env: Mapping[str, str]) -> str | None:
+    """HOST:PORT (port 0 for any free one), or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{name} must be HOST:PORT, got {raw!r}")
+    return raw
+
+
+def _tracing(env: Mapping[str, str]) -> bool:
+    """The OpenTelemetry SDK's own variables decide: an OTLP endpoint set, and the SDK not disabled."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip() or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    disabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    return bool(endpoint.strip()) and not disabled
 
 
 def _test_clock_start(env: Mapping[str, str]) -> datetime | None:

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from sqlalchemy.engine import make_url
 
 from foothills.admin.v1 import admin_pb2, admin_pb2_grpc
@@ -30,6 +32,8 @@ from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
 from foothills_rpc.mail.mailer import Mailer, mailer_for
 from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.observability import tracing
+from foothills_rpc.observability.metrics import Metrics
 from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.security.passwords import PasswordHasher
 from foothills_rpc.security.tokens import AccessTokens
@@ -85,6 +89,8 @@ def resolve_jwt_secret(settings: Settings) -> str:
 class Components:
     settings: Settings
     clock: Clock
+    metrics: Metrics
+    tracer_provider: tracing.trace.TracerProvider
     db: Database
     listener: Listener
     hasher: PasswordHasher
@@ -111,15 +117,26 @@ def clock_for(settings: Settings) -> Clock:
     return ShiftedClock(settings.test_clock_start)
 
 
-def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None) -> Components:
+def tracer_provider_for(settings: Settings, service_name: str) -> tracing.trace.TracerProvider:
+    return tracing.exporting_provider(service_name) if settings.tracing else tracing.NO_TRACING
+
+
+def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None,
+                     tracer_provider: tracing.trace.TracerProvider | None = None) -> Components:
+    """`tracer_provider`: where spans go (tests pass one that keeps them); by default the OTLP exporter
+    when the standard variables ask for it, else none."""
     clock = clock or clock_for(settings)
     secret = resolve_jwt_secret(settings)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    metrics = Metrics()
+    tracer_provider = tracer_provider or tracer_provider_for(settings, "foothills-rpc")
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, metrics=metrics)
+    if tracer_provider is not tracing.NO_TRACING:
+        tracing.trace_statements(db.engine, tracer_provider)
     mailer = mailer or mailer_for(settings)
     hasher = PasswordHasher(settings.argon2)
     tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
-    dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender)
+    dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender, tracer_provider=tracer_provider)
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)
     cache = CatalogCache(listener)
@@ -131,7 +148,8 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
                         changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
-        settings=settings, clock=clock, db=db, listener=listener, hasher=hasher, dispatcher=dispatcher,
+        settings=settings, clock=clock, metrics=metrics, tracer_provider=tracer_provider, db=db, listener=listener,
+        hasher=hasher, dispatcher=dispatcher,
         accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
         users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop),
         terms=terms,
@@ -154,22 +172,32 @@ class FoothillsServer:
     def __init__(self, components: Components, *, reuse_port: bool = False) -> None:
         """`reuse_port`: share the port with sibling workers (SO_REUSEPORT); only under `serve --workers`."""
         self.components = components
+        settings, metrics = components.settings, components.metrics
+        pipeline = RpcPipeline(components.authenticator, metrics, max_in_flight=settings.max_in_flight,
+                               max_call_seconds=settings.max_call_seconds)
+        interceptors: list[aio.ServerInterceptor] = [pipeline]
+        if components.tracer_provider is not tracing.NO_TRACING:
+            # The span opens outside the pipeline, so the pipeline's log line and trailers carry its ids.
+            interceptors.insert(0, aio_server_interceptor(tracer_provider=components.tracer_provider))
+        options: list[tuple[str, int]] = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                          ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+                                          ("grpc.so_reuseport", int(reuse_port))]
+        if settings.max_connection_age_seconds:  # see docs/scaling.md: spreads long-lived channels again
+            options += [("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+                        ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000))]
         self._server = aio.server(
-            interceptors=[RpcPipeline(components.authenticator, max_in_flight=components.settings.max_in_flight,
-                                      max_call_seconds=components.settings.max_call_seconds)],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", int(reuse_port))],
+            interceptors=interceptors,
+            options=options,
         )
         self._health = health.aio.HealthServicer()
-        settings = components.settings
         self._serving = True
         self._missed_probes = 0
+        self._stop_metrics: Callable[[], None] | None = None
         self._background = [
-            Periodic("health-probe", self._probe_database, settings.health_probe_seconds),
-            Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds),
-            Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds),
-            Periodic("hold-expiry", components.holds.expire_holds, settings.sweep_seconds),
+            Periodic("health-probe", self._probe_database, settings.health_probe_seconds, metrics),
+            Periodic("slot-horizons", components.catalog.extend_horizons, settings.slot_horizon_seconds, metrics),
+            Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds, metrics),
+            Periodic("hold-expiry", components.holds.expire_holds, settings.sweep_seconds, metrics),
         ]
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
             AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), self._server)
@@ -197,6 +225,9 @@ class FoothillsServer:
             raise OSError(f"cannot listen on {listen}")
         await self._set_health(await self.components.db.ping())
         await self._server.start()
+        if listen_metrics := self.components.settings.metrics_listen:
+            self._stop_metrics = self.components.metrics.serve(listen_metrics)
+            log.info("metrics on %s", listen_metrics)
         if self.components.settings.send_mail:
             self.components.dispatcher.start()
         self.components.listener.start()
@@ -214,6 +245,10 @@ class FoothillsServer:
         await self.components.dispatcher.stop()
         self.components.hasher.close()
         await self.components.db.dispose()
+        if self._stop_metrics:
+            self._stop_metrics()
+        if isinstance(provider := self.components.tracer_provider, tracing.TracerProvider):
+            await asyncio.to_thread(provider.shutdown)  # sends the spans still batched
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
@@ -222,6 +257,7 @@ class FoothillsServer:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, status)
+            self.components.metrics.health.labels(name or "overall").set(int(serving))
 
     async def _probe_database(self) -> None:
         # One missed probe (a busy moment, a stalled event loop) is not an outage: turning NOT_SERVING
@@ -253,14 +289,22 @@ async def send_mail(settings: Settings) -> None:
     polls every second, so mail leaves within about a second of its commit. Any number may run; each
     mail is claimed by one of them (and by no server that sends mail too)."""
     db = Database(settings.database_url, pool_size=2)
-    dispatcher = Dispatcher(db, mailer_for(settings), clock_for(settings), sender=settings.mail_sender)
+    provider = tracer_provider_for(settings, "foothills-send-mail")
+    dispatcher = Dispatcher(db, mailer_for(settings), clock_for(settings), sender=settings.mail_sender,
+                            tracer_provider=provider)
     dispatcher.start()
-    log.info("sending mail database=%s", make_url(settings.database_url).render_as_string())
+    stop_metrics = db.metrics.serve(settings.metrics_listen) if settings.metrics_listen else None
+    log.info("sending mail database=%s%s", make_url(settings.database_url).render_as_string(),
+             f" metrics on {settings.metrics_listen}" if settings.metrics_listen else "")
     try:
         await _until_stopped()
     finally:
         await dispatcher.stop()
         await db.dispose()
+        if stop_metrics:
+            stop_metrics()
+        if isinstance(provider, tracing.TracerProvider):
+            await asyncio.to_thread(provider.shutdown)
     log.info("stopped")
 
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 from foothills_rpc.config import Settings
+from foothills_rpc.observability import logs
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s level=%(levelname)s pid=%(process)d logger=%(name)s %(message)s"
 FIRST_RESTART_DELAY = 0.5  # seconds; doubles on each quick death of the same worker...
 MAX_RESTART_DELAY = 30.0  # ...up to this
 STABLE_AFTER = 10.0  # a worker that served this long before dying is restarted after the first delay again
@@ -44,9 +44,18 @@ class SupervisorError(Exception):
     """A reason not to start: the message is for the operator."""
 
 
-def include_pid_in_logs() -> None:
+def include_pid_in_logs(log_format: str) -> None:
     """Several processes share one stderr: each log line names its process."""
-    logging.basicConfig(level=logging.getLogger().level, stream=sys.stderr, format=LOG_FORMAT, force=True)
+    logs.configure(logging.getLevelName(logging.getLogger().level), log_format, with_pid=True)
+
+
+def metrics_listen_of(listen: str | None, slot: int) -> str | None:
+    """Worker `slot`'s Prometheus endpoint: the configured port plus the slot, so each worker is
+    scraped on its own (per-process figures, the process collector included; no shared files)."""
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{int(port) + slot}"
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -85,8 +94,10 @@ class Worker:
 class Supervisor:
     """Runs `workers` copies of `command` (a list of argv strings) until SIGTERM or SIGINT."""
 
-    def __init__(self, command: list[str], workers: int, *, grace_seconds: float) -> None:
+    def __init__(self, command: list[str], workers: int, *, grace_seconds: float,
+                 metrics_listen: str | None = None) -> None:
         self.command = command
+        self.metrics_listen = metrics_listen
         self.workers = [Worker(slot) for slot in range(workers)]
         self.grace_seconds = grace_seconds
         self._stop_signal: int | None = None
@@ -129,7 +140,10 @@ class Supervisor:
 
     def _start(self, worker: Worker) -> None:
         # S603: our own interpreter and argv (sys.executable -m foothills_rpc.cli), no shell
-        worker.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)  # noqa: S603
+        env = dict(os.environ)
+        if listen := metrics_listen_of(self.metrics_listen, worker.slot):
+            env["FOOTHILLS_METRICS_LISTEN"] = listen
+        worker.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, env=env)  # noqa: S603
         worker.started = time.monotonic()
         log.info("worker pid=%d started (slot %d)", worker.process.pid, worker.slot)
 
@@ -194,21 +208,25 @@ def run(settings: Settings, listen: str, workers: int) -> int:
         if port == 0:
             raise SupervisorError("--workers needs a fixed port: with port 0 each worker would get its own")
         check_port_free(host, port)
+        if settings.metrics_listen and split_listen(settings.metrics_listen)[1] == 0:
+            raise SupervisorError("FOOTHILLS_METRICS_LISTEN needs a fixed port with --workers: worker i serves "
+                                  "on PORT + i, where the scrape config finds it")
     except SupervisorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    include_pid_in_logs()
+    include_pid_in_logs(settings.log_format)
     command = [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", listen,
                "--supervisor-pid", str(os.getpid())]
     log.info("supervisor: %d workers on %s (SO_REUSEPORT; up to %d database connections each)",
              workers, listen, settings.db_pool_size)
-    return Supervisor(command, workers, grace_seconds=settings.shutdown_grace_seconds).run()
+    return Supervisor(command, workers, grace_seconds=settings.shutdown_grace_seconds,
+                      metrics_listen=settings.metrics_listen).run()
 
 
-def become_worker(supervisor_pid: int) -> None:
+def become_worker(supervisor_pid: int, log_format: str) -> None:
     """In a worker: name the process in every log line, and drain (SIGTERM to itself) if the supervisor
     goes away, so an orphan never keeps serving the port alone."""
-    include_pid_in_logs()
+    include_pid_in_logs(log_format)
 
     def watch() -> None:
         while os.getppid() == supervisor_pid:

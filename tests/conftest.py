@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -169,13 +170,15 @@ async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> As
 
 
 @contextlib.asynccontextmanager
-async def running_server(database_url: str, clock: ManualClock, mailbox: Mailbox,
+async def running_server(database_url: str, clock: ManualClock, mailbox: Mailbox, *,
+                         tracer_provider: TracerProvider | None = None,
                          **settings_overrides: object) -> AsyncIterator[Running]:
-    """What the `running` fixture gives, for a test that needs other settings."""
+    """What the `running` fixture gives, for a test that needs other settings (or keeps its spans)."""
     mailbox.clear()  # each test sees only its own mail
     settings = make_settings(database_url, smtp=SmtpSettings(host="127.0.0.1", port=mailbox.port, starttls=False),
                              **settings_overrides)
-    components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp))  # type: ignore[arg-type]
+    components = build_components(settings, clock=clock, mailer=SmtpMailer(settings.smtp),  # type: ignore[arg-type]
+                                  tracer_provider=tracer_provider)
     server = FoothillsServer(components)
     port = await server.start("127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders())

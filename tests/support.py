@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,6 +23,8 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -208,3 +211,15 @@ def admin_execute(url: str, statement: sql.Composable) -> None:
     """Runs one statement outside a transaction (CREATE/DROP DATABASE)."""
     with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
         conn.execute(statement)
+
+
+def scrape(port: int) -> list[Sample]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        text = answer.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels` (0 when there are none)."""
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.database import Database
 from foothills_rpc.mail import outbox
-from tests.support import free_port
+from tests.support import free_port, scrape, value
 
 SECRET = "workers-test-jwt-secret-2b7d9f1c3e5a7b9d1f3e5a"
 PASSWORD = "worker passphrase 8c1f"
@@ -74,6 +75,7 @@ class Cluster:
     popen: subprocess.Popen[bytes]
     port: int
     log: Path
+    metrics_port: int  # worker slot i serves its metrics on metrics_port + i
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -99,14 +101,15 @@ class Cluster:
 @pytest.fixture
 def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
     port = free_port()
+    metrics_port = next(p for p in iter(free_port, None) if _port_free(p + 1))
     log = tmp_path / "serve.log"
     with log.open("wb") as stderr:
         popen = subprocess.Popen(
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}", "--workers", "2"],
-            cwd=tmp_path, env=_env(database_url, tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=stderr)
+            cwd=tmp_path, env={**_env(database_url, tmp_path), "FOOTHILLS_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        yield Cluster(popen=popen, port=port, log=log)
+        yield Cluster(popen=popen, port=port, log=log, metrics_port=metrics_port)
     finally:
         if popen.poll() is None:  # the test failed before its own SIGTERM: stop the whole group
             workers = _children(popen.pid)
@@ -119,6 +122,15 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
                 for pid in workers:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _fresh_channel(port: int) -> grpc.aio.Channel:
@@ -171,6 +183,10 @@ async def test_two_workers_share_one_port_are_replaced_when_killed_and_drain_on_
     user = str(registered.user.name)
     answered = await _spread_logins(cluster, email, user, workers, "before")
     assert set(answered.values()) == workers
+    # Each worker is scraped on its own port, and counts the logins it answered.
+    logins = [value(await asyncio.to_thread(scrape, cluster.metrics_port + slot), "grpc_server_handled_total",
+                    grpc_method="Login", grpc_code="OK") for slot in (0, 1)]
+    assert sorted(logins) == sorted(Counter(answered.values()).values()), (logins, answered)
 
     # SIGKILL one worker: once the supervisor has seen it die, new connections all reach the survivor,
     # and the supervisor starts a replacement, a new process, that serves too.
@@ -216,6 +232,7 @@ def test_more_than_one_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
     pytest.param("127.0.0.1:0", "--workers needs a fixed port", id="port-0"),
     pytest.param("127.0.0.1", "is not HOST:PORT", id="no-port"),
     pytest.param("busy", "is already in use", id="port-in-use"),
+    pytest.param("metrics-port-0", "FOOTHILLS_METRICS_LISTEN needs a fixed port", id="metrics-port-0"),
 ])
 def test_workers_refuse_a_port_they_cannot_share(database_url: str, tmp_path: Path, listen: str,
                                                  message: str) -> None:
@@ -224,11 +241,14 @@ def test_workers_refuse_a_port_they_cannot_share(database_url: str, tmp_path: Pa
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
+        env = _env(database_url, tmp_path)
         if listen == "busy":
             listen = f"127.0.0.1:{other.getsockname()[1]}"
+        if listen == "metrics-port-0":  # each worker's metrics on a random port: no scrape config finds them
+            listen, env["FOOTHILLS_METRICS_LISTEN"] = f"127.0.0.1:{free_port()}", "127.0.0.1:0"
         result = subprocess.run(
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", listen, "--workers", "2"],
-            cwd=tmp_path, env=_env(database_url, tmp_path), capture_output=True, text=True, timeout=60, check=False)
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -24,8 +25,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from foothills_rpc.domain.errors import Aborted, ResourceExhausted, Unavailable
+from foothills_rpc.domain.errors import Aborted, DomainError, ResourceExhausted, Unavailable
+from foothills_rpc.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ Work = Callable[[AsyncSession], Awaitable[T]]
 
 MAX_ATTEMPTS = 5
 PING_TIMEOUT_SECONDS = 2.0
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_RETRYABLE_SQLSTATES = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
 UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
 CHECK_VIOLATION = "23514"
@@ -103,13 +106,29 @@ class _Rehearsed(Exception):
     """Leaves a rehearsal's transaction, so that the session rolls it back."""
 
 
+def _timed_pool(observe: Callable[[float], None]) -> type[AsyncAdaptedQueuePool]:
+    """SQLAlchemy's pool, timing each checkout (the wait for a free connection, or for a new one).
+    A class of its own per database: the pool is rebuilt from its class when the engine is disposed."""
+
+    class TimedPool(AsyncAdaptedQueuePool):
+        def _do_get(self) -> Any:
+            started = time.perf_counter()
+            try:
+                return super()._do_get()
+            finally:
+                observe(time.perf_counter() - started)
+
+    return TimedPool
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, metrics: Metrics | None = None) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        options: dict[str, Any] = {}
+        self.metrics = metrics = metrics or Metrics()
+        options: dict[str, Any] = {"poolclass": _timed_pool(metrics.pool_wait.observe)}
         if not self.is_sqlite:
-            options = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 5.0,
+            options |= {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 5.0,
                        # UTC sessions: psycopg then returns `datetime.UTC` itself, which the UTC columns
                        # pass through as is instead of converting every value from `Etc/UTC`.
                        "connect_args": {"connect_timeout": 5, "options": "-c TimeZone=UTC"}}
@@ -122,6 +141,12 @@ class Database:
         self._readers = None if self.is_sqlite else async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
+        pool = self.engine.pool
+        assert isinstance(pool, AsyncAdaptedQueuePool)
+        metrics.watch(metrics.pool_size, pool.size)
+        metrics.watch(metrics.pool_in_use, pool.checkedout)
+        self._outcomes = {(kind, outcome): metrics.transactions.labels(kind, outcome)
+                          for kind in ("write", "read") for outcome in ("ok", "refused", "conflict", "failed")}
 
     async def run(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and commits; see the module docstring."""
@@ -151,23 +176,43 @@ class Database:
         raise AssertionError("unreachable")
 
     async def _attempt(self, work: Work[T], *, write: bool) -> T:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                if write or self._readers is None:
-                    async with self._sessions() as session, session.begin():
-                        return await work(session)
-                async with self._readers() as session:
-                    return await work(session)
-            except DBAPIError as exc:
-                if sqlstate(exc) in _RETRYABLE_SQLSTATES and attempt < MAX_ATTEMPTS:
-                    await asyncio.sleep(0.005 * 2**attempt)  # back off; the other transaction finishes
-                    continue
-                raise translate(exc) from exc
-            except PoolTimeout as exc:
-                raise ResourceExhausted("the server is busy; retry shortly", reason="DATABASE_BUSY") from exc
-            except OSError as exc:
-                raise Unavailable("the database cannot be reached") from exc
-        raise AssertionError("unreachable")
+        kind = "write" if write else "read"
+        outcome = "failed"
+        try:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    if write or self._readers is None:
+                        async with self._sessions() as session, session.begin():
+                            result = await work(session)
+                    else:
+                        async with self._readers() as session:
+                            result = await work(session)
+                    outcome = "ok"
+                    return result
+                except DBAPIError as exc:
+                    if (cause := _RETRYABLE_SQLSTATES.get(sqlstate(exc) or "")) and attempt < MAX_ATTEMPTS:
+                        self.metrics.transaction_retries.labels(cause).inc()
+                        await asyncio.sleep(0.005 * 2**attempt)  # back off; the other transaction finishes
+                        continue
+                    raise translate(exc) from exc
+                except PoolTimeout as exc:
+                    raise ResourceExhausted("the server is busy; retry shortly", reason="DATABASE_BUSY") from exc
+                except OSError as exc:
+                    raise Unavailable("the database cannot be reached") from exc
+            raise AssertionError("unreachable")
+        except _Rehearsed:  # a rehearsal ends by rolling back, as it should
+            outcome = "ok"
+            raise
+        except Aborted:
+            outcome = "conflict"
+            raise
+        except (Unavailable, ResourceExhausted):
+            raise
+        except DomainError:  # the work's own refusal (a rule, a constraint): the transaction did its job
+            outcome = "refused"
+            raise
+        finally:
+            self._outcomes[kind, outcome].inc()
 
     async def ping(self) -> bool:
         """True if the database answers `SELECT 1` within PING_TIMEOUT_SECONDS.

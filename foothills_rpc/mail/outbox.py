@@ -23,7 +23,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from opentelemetry import trace
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.background import Periodic
@@ -31,6 +32,7 @@ from foothills_rpc.clock import Clock
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import OutboxMessage, table_of
 from foothills_rpc.mail.mailer import Mailer, UndeliverableMail
+from foothills_rpc.observability.tracing import NO_TRACING
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +55,30 @@ def backoff(attempts: int) -> timedelta:
 
 class Dispatcher:
     def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender: str,
-                 poll_seconds: float = 1.0, linger_seconds: float = LINGER_SECONDS) -> None:
+                 poll_seconds: float = 1.0, linger_seconds: float = LINGER_SECONDS,
+                 tracer_provider: trace.TracerProvider = NO_TRACING) -> None:
         self._db = db
         self._mailer = mailer
         self._clock = clock
         self._sender = sender
         self._linger = linger_seconds
-        self._periodic = Periodic("outbox-dispatcher", self._deliver_all_due, poll_seconds)
+        self._metrics = db.metrics
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._periodic = Periodic("outbox-dispatcher", self._deliver_all_due, poll_seconds, db.metrics)
 
     def notify(self) -> None:
         """Something was enqueued here: look now rather than at the next poll."""
         self._periodic.wake()
 
     def start(self) -> None:
+        self._metrics.watch_outbox(self.backlog, asyncio.get_running_loop())
         self._periodic.start()
+
+    async def backlog(self) -> tuple[int, float]:
+        """How many mails wait to be sent, and the age in seconds of the oldest (0 when none)."""
+        row = (await self._db.read(lambda s: s.execute(_BACKLOG))).one()
+        oldest = (self._clock.now() - row.oldest).total_seconds() if row.oldest else 0.0
+        return int(row.pending), max(oldest, 0.0)
 
     async def stop(self) -> None:
         await self._periodic.stop()
@@ -103,19 +115,24 @@ class Dispatcher:
         mail["Date"] = format_datetime(message.created_at)
         mail["Message-ID"] = f"<{message.id}@foothills>"
         mail.set_content(message.body)
-        try:
-            await self._mailer.send(mail)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            now = self._clock.now()
-            if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
-                log.warning("mail abandoned message_id=%s attempts=%d error=%s",
-                            message.id, message.attempts, type(exc).__name__)
-                return {"abandoned_at": now, "body": "", "last_error": error}
-            retry_at = now + backoff(message.attempts)
-            log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
-                        message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
-            return {"available_at": retry_at, "last_error": error}
+        with self._tracer.start_as_current_span("mail send", kind=trace.SpanKind.CLIENT,
+                                                 attributes={"messaging.message.id": str(message.id)}):
+            try:
+                await self._mailer.send(mail)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                now = self._clock.now()
+                if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
+                    self._metrics.mail_abandoned.inc()
+                    log.warning("mail abandoned message_id=%s attempts=%d error=%s",
+                                message.id, message.attempts, type(exc).__name__)
+                    return {"abandoned_at": now, "body": "", "last_error": error}
+                retry_at = now + backoff(message.attempts)
+                self._metrics.mail_failed.inc()
+                log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
+                            message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
+                return {"available_at": retry_at, "last_error": error}
+        self._metrics.mail_sent.inc()
         log.info("mail sent message_id=%s", message.id)
         return None
 
@@ -135,6 +152,8 @@ _DUE = (select(_OUTBOX.c.id)
         .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.abandoned_at.is_(None),
                _OUTBOX.c.available_at <= bindparam("now"))
         .order_by(_OUTBOX.c.available_at).limit(BATCH).with_for_update(skip_locked=True))
+_BACKLOG = select(func.count().label("pending"), func.min(_OUTBOX.c.created_at).label("oldest")).where(
+    _OUTBOX.c.sent_at.is_(None), _OUTBOX.c.abandoned_at.is_(None))
 _LEASE = (update(_OUTBOX)
           .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _OUTBOX.c.sent_at.is_(None),
                  _OUTBOX.c.available_at <= bindparam("now"))
