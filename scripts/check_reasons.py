@@ -73,8 +73,9 @@ def main() -> int:
                     todo.append(other)
                     referred[method] |= per_rpc[other]
     seen: dict[str, set[str]] = defaultdict(set)
-    for method, _code, reason in json.loads(args.observed.read_text()):
-        seen[method].add(reason)
+    for method, code, reason in json.loads(args.observed.read_text()):
+        if code != "FIELD_VIOLATION":  # a BadRequest violation's reason, not an ErrorInfo reason
+            seen[method].add(reason)
     missing = []
     for method, reasons in sorted(seen.items()):
         if method not in per_rpc:

@@ -25,6 +25,7 @@ from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills.type.v1 import types_pb2
 from tests.catalog_support import duration, hours, ts
+from tests.reasons import recorders
 from tests.support import psycopg_conninfo
 
 SECRET = "booking-races-jwt-secret-7f3a9c1e5b2d4f6a8c0e"  # 40+ characters, shared by both processes
@@ -73,7 +74,7 @@ class Node:
 
     @classmethod
     def connect(cls, port: int) -> Node:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders())
         return cls(channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
                    admin=admin_pb2_grpc.AdminServiceStub(channel),
                    catalog=catalog_pb2_grpc.CatalogServiceStub(channel),

@@ -12,9 +12,9 @@ from typing import Any
 
 import grpc
 
-from tests.support import error_info
+from tests.support import error_info, violations
 
-OBSERVED: set[tuple[str, str, str]] = set()  # (method, status code, reason)
+OBSERVED: set[tuple[str, str, str]] = set()  # (method, status code or FIELD_VIOLATION, reason)
 
 
 def _record(method: str | bytes, error: grpc.aio.AioRpcError) -> None:
@@ -24,6 +24,8 @@ def _record(method: str | bytes, error: grpc.aio.AioRpcError) -> None:
     except AssertionError:  # no details: grpc's own refusal (a deadline, a message over the limit)
         return
     OBSERVED.add((name, error.code().name, reason))
+    if error.code() == grpc.StatusCode.INVALID_ARGUMENT and reason == "INVALID_ARGUMENT":
+        OBSERVED.update((name, "FIELD_VIOLATION", rule) for rule in violations(error).values())
 
 
 class UnaryReasonRecorder(grpc.aio.UnaryUnaryClientInterceptor):

@@ -85,6 +85,7 @@ from tests.cluster_support import (
     sign_up,
     wait_until_serving,
 )
+from tests.reasons import recorders
 from tests.support import Mailbox, admin_execute, free_port, psycopg_conninfo, reason, stop_process
 from tests.throwaway_postgres import ThrowawayPostgres, Unavailable
 
@@ -167,7 +168,7 @@ def _serve(env: dict[str, str], folder: Path, port: int, label: str) -> Process:
 
 
 def _connect(port: int) -> Node:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS, interceptors=recorders())
     return Node(channel=channel, auth=auth_pb2_grpc.AuthServiceStub(channel),
                 admin=admin_pb2_grpc.AdminServiceStub(channel),
                 catalog=catalog_pb2_grpc.CatalogServiceStub(channel),

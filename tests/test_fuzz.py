@@ -72,6 +72,7 @@ from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.server import MAX_MESSAGE_BYTES, SERVICE_NAMES
 from tests.catalog_support import WEEKDAYS, duration, hours, mask, service_message, ts, weekly
 from tests.conftest import PASSWORD, Caller, Running
+from tests.reasons import recorders
 from tests.support import TEST_SECRET, violations
 
 # --- what may come back ----------------------------------------------------------------------------
@@ -1188,7 +1189,7 @@ HEALTH_CHECK = f"/{HEALTH}/Check"
 
 async def _serving(running: Running) -> None:
     """Another, well-behaved client is served."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}", interceptors=recorders()) as channel:
         answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
 

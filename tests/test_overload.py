@@ -19,6 +19,7 @@ from foothills_rpc.clock import ManualClock
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.conftest import PASSWORD
+from tests.reasons import recorders
 from tests.support import make_settings, reason, table_locked
 
 
@@ -29,7 +30,7 @@ async def server_admitting(database_url: str, clock: ManualClock, tmp_path: Path
                                               clock=clock, mailer=FileMailer(tmp_path / "outbox")))
     port = await server.start("127.0.0.1:0")
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders()) as channel:
             yield channel
     finally:
         await server.stop(0)

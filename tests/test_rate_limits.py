@@ -23,6 +23,7 @@ from foothills_rpc.config import Argon2Params
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.conftest import PASSWORD, running_server
+from tests.reasons import recorders
 from tests.support import Mailbox, make_settings, reason, retry_delay
 
 REGISTRATIONS = 3
@@ -39,7 +40,7 @@ async def two_servers(
     servers = [FoothillsServer(build_components(settings, clock=clock, mailer=FileMailer(tmp_path / "outbox")))
                for _ in range(2)]
     ports = [await server.start("127.0.0.1:0") for server in servers]
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for port in ports]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders()) for port in ports]
     try:
         yield [auth_pb2_grpc.AuthServiceStub(channel) for channel in channels]
     finally:

@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
+from tests.reasons import recorders
 from tests.support import free_port
 
 
@@ -35,7 +36,7 @@ async def _serving(env: dict[str, str],
             [sys.executable, "-m", "foothills_rpc.cli", "serve", "--listen", f"127.0.0.1:{port}"],
             env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=recorders()) as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
             yield process, channel
     finally:
