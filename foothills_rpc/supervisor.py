@@ -223,7 +223,7 @@ def run(settings: Settings, listen: str, workers: int) -> int:
                       metrics_listen=settings.metrics_listen).run()
 
 
-def become_worker(supervisor_pid: int, log_format: str) -> None:
+def become_worker(supervisor_pid: int, log_format: str = "text") -> None:
     """In a worker: name the process in every log line, and drain (SIGTERM to itself) if the supervisor
     goes away, so an orphan never keeps serving the port alone."""
     include_pid_in_logs(log_format)

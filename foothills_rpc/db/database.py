@@ -118,6 +118,8 @@ def _timed_pool(observe: Callable[[float], None]) -> type[AsyncAdaptedQueuePool]
             finally:
                 observe(time.perf_counter() - started)
 
+    # SQLAlchemy names a pool's logger after its class; keep it as quiet as its own pools' (WARNING).
+    logging.getLogger(f"{TimedPool.__module__}.{TimedPool.__name__}").setLevel(logging.WARNING)
     return TimedPool
 
 
