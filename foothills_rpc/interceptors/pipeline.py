@@ -224,7 +224,7 @@ class RpcPipeline(aio.ServerInterceptor):
             elapsed = time.perf_counter() - started
             measured.handled(code).inc()
             measured.seconds.observe(elapsed)
-            if not method.startswith(_QUIET) or code != grpc.StatusCode.OK:
+            if (not method.startswith(_QUIET) or code != grpc.StatusCode.OK) and log.isEnabledFor(logging.INFO):
                 fields = {"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 1),
                           "request_id": request_id, "user_id": caller.user_id.hex if caller else "-"}
                 if trace_id:
