@@ -22,12 +22,14 @@ the client, the server and the database take from the same cores.
 
 Scenarios run on the demo data of `foothills-rpc seed-demo`, signing in its demo customers (the run
 is found from the category names, or `--run-id`): health, get-service, search (text + category +
-price), list-slots (one week), book-cancel (CreateBooking, then CancelBooking), login (argon2 on
-every call) and journey (browse, search, read a service, list a week of slots, book, list one's
-bookings, cancel half the time). Bookings avoid the signed-in customer's own bookings and, inside
-one generator process, each other's providers (providers are split between processes); the server
-may still refuse a slot whose provider is busy with a seeded booking (FAILED_PRECONDITION
-PROVIDER_UNAVAILABLE, counted by reason): ListSlots does not know about the provider's other services.
+price), list-slots (one week), book-cancel (CreateBooking, then CancelBooking), hot-service (the
+same, every worker on the largest-capacity service, the earliest slot with a seat first: a popular
+class filling slot after slot), login (argon2 on every call) and journey (browse, search, read a
+service, list a week of slots, book, list one's bookings, cancel half the time). Bookings avoid the
+signed-in customer's own bookings and, inside one generator process, each other's providers
+(providers are split between processes); the server may still refuse a slot whose provider is busy
+with a seeded booking (FAILED_PRECONDITION PROVIDER_UNAVAILABLE, counted by reason): ListSlots does
+not know about the provider's other services.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-SCENARIOS = ("health", "get-service", "search", "list-slots", "book-cancel", "login", "journey")
-NEEDS_ACCOUNTS = frozenset({"book-cancel", "journey"})
+SCENARIOS = ("health", "get-service", "search", "list-slots", "book-cancel", "hot-service", "login", "journey")
+NEEDS_ACCOUNTS = frozenset({"book-cancel", "hot-service", "journey"})
 PERCENTILES = (50, 90, 95, 99)
 DAY = 86_400
 WEEK = 7 * DAY
@@ -217,6 +219,7 @@ class ServiceInfo:
     category: str
     base_price: int
     takes_provider_time: bool
+    capacity: int
 
 
 @dataclass
@@ -267,6 +270,7 @@ class Demo:
     words: list[str]
     accounts: list[Account]
     pool: list[PoolSlot]
+    hot: list[PoolSlot] = field(default_factory=list)  # the popular service's slots, earliest first
     providers: dict[str, Diary] = field(default_factory=lambda: defaultdict(Diary))
 
 
@@ -297,7 +301,7 @@ async def _discover(config: Config, stubs: Stubs, part: int, parts: int, rng: ra
     while True:
         page = await stubs.catalog.ListServices(catalog_pb2.ListServicesRequest(page_size=200, page_token=token))
         services += [ServiceInfo(s.name, s.provider, s.category, s.base_price.amount_minor,
-                                 not s.runs_without_provider) for s in page.services]
+                                 not s.runs_without_provider, s.capacity) for s in page.services]
         words.update(s.display_name.split()[0].lower() for s in page.services if s.display_name.split())
         token = page.next_page_token
         if not token or len(services) >= 20_000:
@@ -313,8 +317,9 @@ async def _discover(config: Config, stubs: Stubs, part: int, parts: int, rng: ra
     pool: list[PoolSlot] = []
     if "book-cancel" in scenarios:
         pool = await _slot_pool(stubs, rng, mine)
+    hot = await _hot_pool(stubs, mine) if "hot-service" in scenarios else []
     return Demo(services=services, mine=mine, categories=run_categories or [c.name for c in categories],
-                words=sorted(words), accounts=accounts, pool=pool)
+                words=sorted(words), accounts=accounts, pool=pool, hot=hot)
 
 
 async def _sign_in(stubs: Stubs, accounts: list[Account], password: str) -> list[Account]:
@@ -360,6 +365,18 @@ async def _slot_pool(stubs: Stubs, rng: random.Random, services: list[ServiceInf
             return await week(service)
 
     return [slot for slots in await asyncio.gather(*(gated(s) for s in chosen)) for slot in slots]
+
+
+async def _hot_pool(stubs: Stubs, services: list[ServiceInfo]) -> list[PoolSlot]:
+    """The slots with a free seat, 2 to 16 days ahead, of this process's largest-capacity service."""
+    hot = max(services, key=lambda s: (s.capacity, s.name))
+    now = time.time()
+    slots: list[PoolSlot] = []
+    for start in (now + 2 * DAY, now + 2 * DAY + WEEK):
+        reply = await stubs.catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+            service=hot.name, start_time=_ts(start), end_time=_ts(start + WEEK)))
+        slots += [PoolSlot(hot, s.start_time.seconds, s.end_time.seconds) for s in reply.slots if s.remaining_seats]
+    return slots
 
 
 # --- workers and scenarios -------------------------------------------------------------------
@@ -527,9 +544,33 @@ async def journey(w: Worker) -> None:
         _release(w, slot)
 
 
+async def hot_service(w: Worker) -> None:
+    """Every worker books the one popular service, the earliest slot with a seat first, then cancels.
+    A full slot goes to the back of the line, so the bookings move on slot after slot."""
+    assert w.account is not None
+    pool = w.runner.demo.hot
+    slot = next((s for s in pool if w.account.diary.free(s.start, s.end)), None)
+    if slot is None:  # this customer holds a seat at every slot left: let the others finish
+        w.scheduled = None
+        await asyncio.sleep(0.002)
+        return
+    w.account.diary.hold(slot.key, slot.start, slot.end)  # not the provider's: the seats are shared
+    try:
+        name, reason = await _book(w, slot)
+        if name:
+            await w.pause()
+            await _cancel(w, name)
+        elif slot in pool:
+            pool.remove(slot)
+            if reason == "SLOT_UNAVAILABLE":  # full for now: it frees as the others cancel
+                pool.append(slot)
+    finally:
+        w.account.diary.release(slot.key)
+
+
 SCENARIO_CALLS: dict[str, Scenario] = {
     "health": health, "get-service": get_service, "search": search, "list-slots": list_slots,
-    "book-cancel": book_cancel, "login": login, "journey": journey,
+    "book-cancel": book_cancel, "hot-service": hot_service, "login": login, "journey": journey,
 }
 
 

@@ -72,13 +72,13 @@ def _check_consistent(run: dict[str, Any], health: dict[str, Any]) -> None:
 async def test_every_scenario_runs_closed_loop_with_ratios_to_health(target: str) -> None:
     """One run of every scenario: the health baseline first, the rest as ratios to it; no errors."""
     report = json.loads(await _loadtest(
-        "--target", target, "--scenario", "health,get-service,search,list-slots,book-cancel,login,journey",
+        "--target", target, "--scenario", "health,get-service,search,list-slots,book-cancel,hot-service,login,journey",
         "-c", "3", "-z", "1s", "--warmup", "200ms", "--json"))
     health = report["health"]
     assert health["scenario"] == "health" and health["mode"] == "closed" and health["concurrency"] == 3
     assert health["ratio_to_health"]["rps"] == 1.0
     runs = {run["scenario"]: run for run in report["runs"]}
-    assert list(runs) == ["get-service", "search", "list-slots", "book-cancel", "login", "journey"]
+    assert list(runs) == ["get-service", "search", "list-slots", "book-cancel", "hot-service", "login", "journey"]
     for run in [health, *runs.values()]:
         _check_consistent(run, health)
     for name in READS:
@@ -87,11 +87,12 @@ async def test_every_scenario_runs_closed_loop_with_ratios_to_health(target: str
 
     expected_methods = {"get-service": {"GetService"}, "search": {"ListServices"}, "list-slots": {"ListSlots"},
                         "login": {"Login"}, "book-cancel": {"CreateBooking", "CancelBooking"},
+                        "hot-service": {"CreateBooking", "CancelBooking"},
                         "journey": {"ListServices", "GetService", "ListSlots", "CreateBooking", "ListBookings"}}
     for name, methods in expected_methods.items():
         assert methods <= set(runs[name]["methods"]), (name, runs[name]["methods"])
     # Booking can be refused only for a business reason (a seeded booking keeps the provider busy).
-    for name in ("book-cancel", "journey"):
+    for name in ("book-cancel", "hot-service", "journey"):
         run = runs[name]
         assert set(run["statuses"]) <= {"OK", "FailedPrecondition"}, run["statuses"]
         assert set(run["reasons"]) <= BOOKING_REFUSALS, run["reasons"]
