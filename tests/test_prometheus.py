@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -158,7 +159,9 @@ class Prometheus:
             try:
                 if found := await probe():
                     return found
-            except OSError as error:  # not listening yet
+            except OSError as error:  # not listening yet, or not ready (an HTTP error answer)
+                if isinstance(error, urllib.error.HTTPError):
+                    error.close()  # it holds the connection; dropped open, it warns when collected
                 last = error
             await asyncio.sleep(0.2)  # between polls only
         pytest.fail(f"Prometheus did not show {what} within {SEEN_TIMEOUT}s (last: {last!r}):\n{self.diagnostics()}")
