@@ -179,42 +179,33 @@ class Database:
 
     async def _attempt(self, work: Work[T], *, write: bool) -> T:
         kind = "write" if write else "read"
-        outcome = "failed"
         try:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                try:
-                    if write or self._readers is None:
-                        async with self._sessions() as session, session.begin():
-                            result = await work(session)
-                    else:
-                        async with self._readers() as session:
-                            result = await work(session)
-                    outcome = "ok"
-                    return result
-                except DBAPIError as exc:
-                    if (cause := _RETRYABLE_SQLSTATES.get(sqlstate(exc) or "")) and attempt < MAX_ATTEMPTS:
-                        self.metrics.transaction_retries.labels(cause).inc()
-                        await asyncio.sleep(0.005 * 2**attempt)  # back off; the other transaction finishes
-                        continue
-                    raise translate(exc) from exc
-                except PoolTimeout as exc:
-                    raise ResourceExhausted("the server is busy; retry shortly", reason="DATABASE_BUSY") from exc
-                except OSError as exc:
-                    raise Unavailable("the database cannot be reached") from exc
-            raise AssertionError("unreachable")
-        except _Rehearsed:  # a rehearsal ends by rolling back, as it should
-            outcome = "ok"
+            result = await self._retrying(work, write=write)
+        except BaseException as error:
+            self._outcomes[kind, _outcome_of(error)].inc()
             raise
-        except Aborted:
-            outcome = "conflict"
-            raise
-        except (Unavailable, ResourceExhausted):
-            raise
-        except DomainError:  # the work's own refusal (a rule, a constraint): the transaction did its job
-            outcome = "refused"
-            raise
-        finally:
-            self._outcomes[kind, outcome].inc()
+        self._outcomes[kind, "ok"].inc()
+        return result
+
+    async def _retrying(self, work: Work[T], *, write: bool) -> T:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                if write or self._readers is None:
+                    async with self._sessions() as session, session.begin():
+                        return await work(session)
+                async with self._readers() as session:
+                    return await work(session)
+            except DBAPIError as exc:
+                if (cause := _RETRYABLE_SQLSTATES.get(sqlstate(exc) or "")) and attempt < MAX_ATTEMPTS:
+                    self.metrics.transaction_retries.labels(cause).inc()
+                    await asyncio.sleep(0.005 * 2**attempt)  # back off; the other transaction finishes
+                    continue
+                raise translate(exc) from exc
+            except PoolTimeout as exc:
+                raise ResourceExhausted("the server is busy; retry shortly", reason="DATABASE_BUSY") from exc
+            except OSError as exc:
+                raise Unavailable("the database cannot be reached") from exc
+        raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
         """True if the database answers `SELECT 1` within PING_TIMEOUT_SECONDS.
@@ -254,6 +245,17 @@ def translate(exc: DBAPIError) -> Exception:
     if state == "57014":  # query_canceled: statement timeout
         return Unavailable("the database did not answer in time", reason="DATABASE_TIMEOUT")
     return exc
+
+
+def _outcome_of(error: BaseException) -> str:
+    """How a transaction that raised `error` ended, as foothills_db_transactions_total counts it."""
+    if isinstance(error, _Rehearsed):
+        return "ok"  # a rehearsal ends by rolling back, as it should
+    if isinstance(error, Aborted):
+        return "conflict"  # still losing a race after every retry
+    if isinstance(error, DomainError) and not isinstance(error, Unavailable | ResourceExhausted):
+        return "refused"  # the work's own refusal (a rule, a constraint): the transaction did its job
+    return "failed"
 
 
 def _unicode_lower(value: object) -> object:
