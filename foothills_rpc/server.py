@@ -15,6 +15,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from sqlalchemy.engine import make_url
 
@@ -90,7 +91,7 @@ class Components:
     settings: Settings
     clock: Clock
     metrics: Metrics
-    tracer_provider: tracing.trace.TracerProvider
+    tracer_provider: trace.TracerProvider
     db: Database
     listener: Listener
     hasher: PasswordHasher
@@ -117,12 +118,12 @@ def clock_for(settings: Settings) -> Clock:
     return ShiftedClock(settings.test_clock_start)
 
 
-def tracer_provider_for(settings: Settings, service_name: str) -> tracing.trace.TracerProvider:
+def tracer_provider_for(settings: Settings, service_name: str) -> trace.TracerProvider:
     return tracing.exporting_provider(service_name) if settings.tracing else tracing.NO_TRACING
 
 
 def build_components(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None,
-                     tracer_provider: tracing.trace.TracerProvider | None = None) -> Components:
+                     tracer_provider: trace.TracerProvider | None = None) -> Components:
     """`tracer_provider`: where spans go (tests pass one that keeps them); by default the OTLP exporter
     when the standard variables ask for it, else none."""
     clock = clock or clock_for(settings)
@@ -247,8 +248,7 @@ class FoothillsServer:
         await self.components.db.dispose()
         if self._stop_metrics:
             self._stop_metrics()
-        if isinstance(provider := self.components.tracer_provider, tracing.TracerProvider):
-            await asyncio.to_thread(provider.shutdown)  # sends the spans still batched
+        await asyncio.to_thread(tracing.close, self.components.tracer_provider)
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
@@ -303,8 +303,7 @@ async def send_mail(settings: Settings) -> None:
         await db.dispose()
         if stop_metrics:
             stop_metrics()
-        if isinstance(provider, tracing.TracerProvider):
-            await asyncio.to_thread(provider.shutdown)
+        await asyncio.to_thread(tracing.close, provider)
     log.info("stopped")
 
 

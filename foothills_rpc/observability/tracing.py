@@ -20,7 +20,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 NO_TRACING = trace.NoOpTracerProvider()
-__all__ = ["NO_TRACING", "TracerProvider", "current_ids", "exporting_provider", "trace", "trace_statements"]
 
 
 def exporting_provider(service_name: str) -> TracerProvider:
@@ -33,6 +32,12 @@ def exporting_provider(service_name: str) -> TracerProvider:
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+def close(provider: trace.TracerProvider) -> None:
+    """Sends the spans an exporting provider still holds in its batch, and stops it."""
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
 
 
 def trace_statements(engine: AsyncEngine, provider: trace.TracerProvider) -> None:
