@@ -126,7 +126,8 @@ class Settings:
     health_probe_seconds: float = 2.0
     slot_horizon_seconds: float = 3600.0
     sweep_seconds: float = 30.0
-    watch_poll_seconds: float = 0.5
+    # How often a process looks for booking events others committed, while someone watches (one query).
+    watch_poll_seconds: float = 0.1
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
     # HOST:PORT of this process's Prometheus endpoint; None: not served. Under `serve --workers N`

@@ -44,7 +44,7 @@ from sqlalchemy import JSON, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import catalog as catalog_repo
-from foothills_rpc.db.bookings import take_event_numbers
+from foothills_rpc.db.bookings import claim_ordinals, take_event_numbers, transaction_base
 from foothills_rpc.db.holds import quote_json
 from foothills_rpc.db.models import Base, Booking, BookingEvent, Category, Service, Slot, User, table_of
 from foothills_rpc.domain import slots as slot_rules
@@ -286,9 +286,13 @@ async def _write_chunk(session: AsyncSession, chunk: _Chunk) -> None:
     await insert_rows(session, Booking, chunk.bookings)
     if not chunk.events:
         return
-    # Numbered here, like `append_event` on SQLite (the commit-time numbering trigger of PostgreSQL
-    # leaves events that already have a number alone).
-    first = await take_event_numbers(session, len(chunk.events)) - len(chunk.events) + 1
+    # Positioned as `append_event` positions one event: by this transaction's id on PostgreSQL, from the
+    # sequence row on SQLite.
+    count = len(chunk.events)
+    if session.get_bind().dialect.name == "postgresql":
+        first = await transaction_base(session) + claim_ordinals(session, count)
+    else:
+        first = await take_event_numbers(session, count) - count + 1
     ordered = sorted(chunk.events, key=lambda event: event[0])
     await insert_rows(session, BookingEvent, [
         {"id": first + index, "booking_id": booking["id"], "customer_id": booking["customer_id"],

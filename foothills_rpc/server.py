@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -26,6 +27,7 @@ from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock, ShiftedClock, SystemClock
 from foothills_rpc.config import ConfigError, Settings
+from foothills_rpc.db.bookings import last_event_id
 from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import ChangeFeed, Listener
 from foothills_rpc.db.database import Database
@@ -146,7 +148,8 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     admission = Admission(terms=terms)
     holds = Holds(db=db, clock=clock, terms=terms, admission=admission, dispatcher=dispatcher)
     bookings = Bookings(db=db, clock=clock, terms=terms, admission=admission, dispatcher=dispatcher,
-                        changes=ChangeFeed(listener, poll_seconds=settings.watch_poll_seconds),
+                        changes=ChangeFeed(functools.partial(db.read, last_event_id),
+                                           poll_seconds=settings.watch_poll_seconds),
                         page_tokens=page_tokens)
     return Components(
         settings=settings, clock=clock, metrics=metrics, tracer_provider=tracer_provider, db=db, listener=listener,
@@ -243,6 +246,7 @@ class FoothillsServer:
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         await self.components.listener.stop()
+        await self.components.bookings.changes.close()
         await self.components.dispatcher.stop()
         self.components.hasher.close()
         await self.components.db.dispose()

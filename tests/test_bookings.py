@@ -9,20 +9,22 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
-from foothills_rpc.db.bookings import append_event
+from foothills_rpc.db.bookings import append_event, events_after, last_event_id
 from foothills_rpc.db.models import Booking
+from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.booking_support import POLICY, TUESDAY_10, Desk, error_of
 from tests.catalog_support import at, duration, mask, ts
-from tests.conftest import Running
+from tests.conftest import Caller, Running
 from tests.support import make_settings, reason, violations
 
 
@@ -480,39 +482,96 @@ async def test_watch_refuses_a_malformed_resume_point(running: Running) -> None:
     assert violations(error) == {"after_event_id": "INVALID_VALUE"}
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_events_are_numbered_in_commit_order_and_writers_do_not_queue_for_numbers(running: Running) -> None:
-    # Two booking changes in flight at once, as two processes would have them; the one that wrote its
-    # event first commits last. Numbers taken when the event is written would make the second writer
-    # wait for the first's COMMIT (the timeout below); numbers taken at commit never do.
-    desk = await Desk.open(running)
-    ann = await desk.customer()
-    booked = await desk.book(ann)
-    db = running.server.components.db
-    booking = await db.read(lambda s: s.get(Booking, uuid.UUID(booked.name.split("/")[1])))
-    now = running.clock.now()
-    async with AsyncSession(db.engine) as early, AsyncSession(db.engine) as late, early.begin():
-        await append_event(early, booking, "cancelled", now)
-        async with asyncio.timeout(5), late.begin():
-            await append_event(late, booking, "rescheduled", now)
-    stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="0"), metadata=ann.metadata)
+async def _stream_events(running: Running, who: Caller, count: int) -> list[tuple[int, int, str]]:
+    """The first `count` events of `who`'s stream from the beginning: (position, type, booking name)."""
+    stream = running.booking.WatchBookings(booking_pb2.WatchBookingsRequest(after_event_id="0"),
+                                           metadata=who.metadata)
     events = []
     async with asyncio.timeout(10):
         async for event in stream:
-            events.append((int(event.event_id), event.type))
-            if len(events) == 3:
+            events.append((int(event.event_id), event.type, event.booking.name))
+            if len(events) == count:
                 break
     stream.cancel()
-    assert events == [(1, booking_pb2.BOOKING_EVENT_TYPE_CREATED), (2, booking_pb2.BOOKING_EVENT_TYPE_RESCHEDULED),
-                      (3, booking_pb2.BOOKING_EVENT_TYPE_CANCELLED)]
+    return events
+
+
+async def _booking_row(running: Running, booked: booking_pb2.Booking) -> Booking:
+    booking_id = uuid.UUID(booked.name.split("/")[1])
+    booking = await running.server.components.db.read(lambda s: s.get(Booking, booking_id))
+    assert booking is not None
+    return booking
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_no_reader_passes_an_event_a_running_transaction_may_still_commit(running: Running) -> None:
+    # Two booking changes in flight at once, as two processes would have them: the early one began
+    # first and commits last. Neither waits for the other (the timeout), and until the early one ends
+    # the late one's event is not readable: a watcher that passed it would never see the early one.
+    desk = await Desk.open(running, capacity=2)
+    ann = await desk.customer()
+    first, second = await desk.book(ann), await desk.book(ann, TUESDAY_10 + timedelta(hours=1))
+    one, two = await _booking_row(running, first), await _booking_row(running, second)
+    db, now = running.server.components.db, running.clock.now()
+    admin = Principal(user_id=uuid.uuid4(), session_id=uuid.uuid4(), role=Role.ADMIN)
+    before = await db.read(last_event_id)
+    async with AsyncSession(db.engine) as early, AsyncSession(db.engine) as late, early.begin():
+        await early.execute(select(func.pg_current_xact_id()))  # began: it has the lower transaction id
+        async with asyncio.timeout(5), late.begin():
+            await append_event(late, two, "rescheduled", now)
+        assert await db.read(last_event_id) == before  # committed, yet held back behind `early`
+        assert [e.type for e, _ in await db.read(lambda s: events_after(s, admin, 0))] == ["created"] * 2
+        await append_event(early, one, "cancelled", now)
+    events = await _stream_events(running, ann, 4)
+    assert [(kind, name) for _, kind, name in events] == [
+        (booking_pb2.BOOKING_EVENT_TYPE_CREATED, first.name), (booking_pb2.BOOKING_EVENT_TYPE_CREATED, second.name),
+        (booking_pb2.BOOKING_EVENT_TYPE_CANCELLED, first.name),
+        (booking_pb2.BOOKING_EVENT_TYPE_RESCHEDULED, second.name)]
+    assert [position for position, _, _ in events] == sorted({position for position, _, _ in events})
+    assert await db.read(last_event_id) == events[-1][0]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_one_bookings_events_stay_in_the_order_they_happened(running: Running) -> None:
+    # A transaction that began before another's change of the same booking committed would position
+    # its own change before that one: its event is refused and the whole transaction runs again.
+    desk = await Desk.open(running)
+    ann = await desk.customer()
+    booked = await desk.book(ann)
+    booking = await _booking_row(running, booked)
+    db, now = running.server.components.db, running.clock.now()
+    began: list[int] = []
+    other_committed = asyncio.Event()
+
+    async def slow_change(session: AsyncSession) -> None:
+        began.append(int((await session.execute(select(func.pg_current_xact_id().cast(String)))).scalar_one()))
+        await other_committed.wait()
+        row = await session.get(Booking, booking.id, with_for_update=True)
+        assert row is not None
+        await append_event(session, row, "cancelled", now)
+
+    slow = asyncio.create_task(db.run(slow_change))
+    async with asyncio.timeout(5):
+        while not began:
+            await asyncio.sleep(0.01)
+    async with AsyncSession(db.engine) as quick, quick.begin():
+        row = await quick.get(Booking, booking.id, with_for_update=True)
+        assert row is not None
+        await append_event(quick, row, "rescheduled", now)
+    other_committed.set()
+    await slow
+    assert len(began) == 2 and began[0] < began[1]  # started over, with a newer transaction id
+    events = await _stream_events(running, ann, 3)
+    assert [kind for _, kind, _ in events] == [booking_pb2.BOOKING_EVENT_TYPE_CREATED,
+                                               booking_pb2.BOOKING_EVENT_TYPE_RESCHEDULED,
+                                               booking_pb2.BOOKING_EVENT_TYPE_CANCELLED]
 
 
 async def test_a_change_made_through_another_server_process_reaches_watchers(
         running: Running, database_url: str, clock: ManualClock, tmp_path: Path) -> None:
-    # A second server on the same database, as another process would be. On PostgreSQL its watchers
-    # must be woken by NOTIFY: polling is set far beyond the test's patience. SQLite can only poll.
-    poll = 0.05 if database_url.startswith("sqlite") else 600.0
-    other = FoothillsServer(build_components(make_settings(database_url, watch_poll_seconds=poll), clock=clock,
+    # A second server on the same database, as another process would be: it learns of the change only
+    # by polling the stream (the first server's own watchers are woken by its commit).
+    other = FoothillsServer(build_components(make_settings(database_url), clock=clock,
                                              mailer=FileMailer(tmp_path / "outbox")))
     port = await other.start("127.0.0.1:0")
     try:

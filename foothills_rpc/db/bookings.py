@@ -2,7 +2,7 @@
 
 The invariants live here as atomic statements: seats are taken by a conditional update that
 cannot pass the slot's capacity, overlaps are refused by PostgreSQL exclusion constraints (and
-checked inside the serialised write transaction on SQLite), event numbers follow commit order.
+checked inside the serialised write transaction on SQLite), event positions are final once readable.
 """
 
 from __future__ import annotations
@@ -15,23 +15,28 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     ColumnElement,
     Select,
+    String,
+    Uuid,
     and_,
     bindparam,
     exists,
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.database import EXCLUSION_VIOLATION, constraint_name, sqlstate
+from foothills_rpc.db.database import EXCLUSION_VIOLATION, RetryTransaction, constraint_name, sqlstate
 from foothills_rpc.db.models import (
     ACTIVE_STATUSES,
     Booking,
@@ -41,6 +46,7 @@ from foothills_rpc.db.models import (
     Service,
     Slot,
     User,
+    UtcDateTime,
     table_of,
 )
 from foothills_rpc.domain.errors import FailedPrecondition, NotFound
@@ -313,42 +319,83 @@ _ADDRESSEE = select(User.email, User.display_name, select(Service.display_name).
     User.id == bindparam("customer_id"))
 
 
-async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
-    """Records a change, numbered in commit order: a watcher that has seen N never later finds a
-    smaller number committed.
+# PostgreSQL: an event's position is its transaction's id shifted left by ORDINAL_BITS, plus its ordinal
+# in that transaction (migration 0013). Taken without a lock, written with the row.
+ORDINAL_BITS = 20
+_ORDINALS = "booking_event_ordinals"  # session.info key: ordinals given out in this transaction
+_TRANSACTION_BASE = literal_column("pg_current_xact_id()::text::bigint").op("<<")(ORDINAL_BITS)
+# Every transaction still running has an id at least the oldest one's: positions below this are final.
+_READABLE_BELOW = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint").op("<<")(ORDINAL_BITS)
 
-    PostgreSQL: the event goes in with a draft id and a trigger numbers it at COMMIT, under the
-    `event_sequence` row lock, and queues the watchers' wake-up (migration 0011). The lock is then held
-    only inside PostgreSQL's commit, never across a round trip, so booking writes do not queue on it.
-    SQLite serialises whole write transactions anyway: the number is taken here."""
+
+async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
+    """Records a change with a position in the stream: a watcher that has passed position N never later
+    finds a smaller one committed, and one booking's events are positioned in the order they happened.
+    Call it with the booking row locked (or just inserted).
+
+    PostgreSQL: the position comes from the transaction id (see ORDINAL_BITS), so writers share no row,
+    lock or sequence; readers stop below the oldest running transaction (`readable_events`). Transaction
+    ids follow the order transactions began, not committed: one that began before another's change to
+    this booking committed would land its event before it, so the insert refuses and the transaction
+    starts again with a newer id. SQLite serialises whole write transactions: the number is taken here."""
     fields: dict[str, object] = {"booking_id": booking.id, "customer_id": booking.customer_id,
                                  "provider_id": booking.provider_id, "type": kind, "created_at": now}
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_DRAFT_EVENT, fields)
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
         return
-    await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
+    inserted = await session.execute(_POSITIONED_EVENT, {"ordinal": claim_ordinals(session, 1), **fields})
+    if inserted.scalar_one_or_none() is None:
+        raise RetryTransaction("a later transaction already recorded a change of this booking")
+
+
+def claim_ordinals(session: AsyncSession, count: int) -> int:
+    """The first of `count` event ordinals unique within this session's transaction (PostgreSQL)."""
+    first = session.info.get(_ORDINALS, 0) + 1
+    session.info[_ORDINALS] = last = first + count - 1
+    if last >= 1 << ORDINAL_BITS:
+        raise ValueError(f"at most {(1 << ORDINAL_BITS) - 1} booking events per transaction")
+    return first
+
+
+async def transaction_base(session: AsyncSession) -> int:
+    """Position 0 of this transaction's events (PostgreSQL): add an ordinal from `claim_ordinals`."""
+    return int((await session.execute(select(_TRANSACTION_BASE))).scalar_one())
 
 
 _EVENT = insert(table_of(BookingEvent))
-_DRAFT_EVENT = _EVENT.values(id=-func.nextval("booking_event_drafts"))
+_POSITION = select((_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger)).label("id")).subquery()
+_POSITIONED_EVENT = insert(table_of(BookingEvent)).from_select(
+    ["id", "booking_id", "customer_id", "provider_id", "type", "created_at"],
+    select(_POSITION.c.id, bindparam("booking_id", type_=Uuid), bindparam("customer_id", type_=Uuid),
+           bindparam("provider_id", type_=Uuid), bindparam("type", type_=String),
+           bindparam("created_at", type_=UtcDateTime))
+    .where(~exists().where(BookingEvent.booking_id == bindparam("booking_id", type_=Uuid),
+                           BookingEvent.id > _POSITION.c.id))).returning(BookingEvent.id)
 
 
 async def take_event_numbers(session: AsyncSession, count: int) -> int:
-    """Takes the next `count` event numbers; returns the last. Under the sequence row lock, held until
-    this transaction commits, so the numbers become visible in order."""
+    """SQLite: takes the next `count` event numbers; returns the last. Under the sequence row (and
+    SQLite's one writer), so the numbers become visible in order."""
     return int((await session.execute(
         update(EventSequence).where(EventSequence.id == 1).values(last_value=EventSequence.last_value + count)
         .returning(EventSequence.last_value))).scalar_one())
 
 
-async def latest_event_id(session: AsyncSession) -> int:
-    return int((await session.execute(select(EventSequence.last_value).where(EventSequence.id == 1))).scalar_one())
+def _readable(session: AsyncSession) -> ColumnElement[bool]:
+    """Events a reader may pass: all on SQLite, those below every running transaction on PostgreSQL."""
+    return BookingEvent.id < _READABLE_BELOW if session.get_bind().dialect.name == "postgresql" else true()
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    """The last event a reader may pass now (0 if none): a stream starting here misses nothing later."""
+    return int((await session.execute(
+        select(func.coalesce(func.max(BookingEvent.id), 0)).where(_readable(session)))).scalar_one())
 
 
 async def events_after(session: AsyncSession, caller: Principal, after: int,
                        limit: int = 200) -> list[tuple[BookingEvent, Booking]]:
     query = (select(BookingEvent, Booking).join(Booking, Booking.id == BookingEvent.booking_id)
-             .where(BookingEvent.id > after).order_by(BookingEvent.id).limit(limit))
+             .where(BookingEvent.id > after, _readable(session)).order_by(BookingEvent.id).limit(limit))
     if caller.role is Role.PROVIDER:
         query = query.where(or_(BookingEvent.customer_id == caller.user_id,
                                 BookingEvent.provider_id == caller.user_id))

@@ -1,14 +1,14 @@
-"""Tells every server process that something committed: booking events, and catalog edits.
+"""Tells every server process that something committed: catalog edits, and booking events.
 
-PostgreSQL: a `NOTIFY` is queued inside the change's own transaction (delivered at commit, never
-for a rollback): by a catalog edit itself, and for booking events by the trigger that numbers them at
-commit (migration 0011). Every process keeps one `LISTEN` connection (the `Listener`) that calls its
-local subscribers. A notification only says "look again": a booking watcher re-reads the events
-table, the catalog cache drops what it holds. Whenever the connection is made, lost or found dead,
-every subscriber is called as well, since notifications may have been missed meanwhile.
+Catalog edits (rare, and read everywhere) are pushed. PostgreSQL: a `NOTIFY` is queued inside the
+edit's own transaction (delivered at commit, never for a rollback). Every process keeps one `LISTEN`
+connection (the `Listener`) that calls its local subscribers; a notification only says "look again":
+the catalog cache drops what it holds. Whenever the connection is made, lost or found dead, every
+subscriber is called as well, since notifications may have been missed meanwhile. SQLite has no
+cross-process notifications: the catalog cache stays off (see db/catalog_cache.py).
 
-SQLite has no cross-process notifications: booking watchers also poll every `poll_seconds`, and the
-catalog cache stays off (see db/catalog_cache.py).
+Booking events (every booking writes one) are pulled: the `ChangeFeed` polls the stream's last
+readable position while someone watches, so no booking commit waits on NOTIFY's queue lock.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -26,10 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
-BOOKING_EVENTS = "foothills_booking_events"  # also spelled in migration 0011's trigger
 CATALOG = "foothills_catalog"
-# With a live LISTEN connection polling is only a safety net.
-SAFETY_POLL_SECONDS = 10.0
 RECONNECT_SECONDS = 1.0
 # A connection that died silently (a cut network, a frozen server) delivers nothing and says nothing:
 # a round trip this often, with this timeout, finds it out.
@@ -116,16 +113,22 @@ class Listener:
 
 
 class ChangeFeed:
-    """Booking events: `mark()` before reading events, then `wait(mark)`: returns at once if anything
-    changed since the mark (so a change between the read and the wait is never slept through), else at
-    the next change or poll."""
+    """Booking events from every process: `mark()` before reading events, then `wait(mark)`: returns
+    at once if anything changed since the mark (so a change between the read and the wait is never
+    slept through), else once one is seen.
 
-    def __init__(self, listener: Listener, *, poll_seconds: float) -> None:
-        self._listener = listener
+    Changes are seen by polling `last_event()` every `poll_seconds`, one query for all of this
+    process's waiters and only while someone waits; this process's own commits wake them at once. No
+    NOTIFY: on PostgreSQL every notifying commit queues on one lock (migration 0013)."""
+
+    def __init__(self, last_event: Callable[[], Awaitable[int]], *, poll_seconds: float) -> None:
+        self._last_event = last_event
         self._poll_seconds = poll_seconds
         self._generation = 0
         self._changed = asyncio.Event()
-        listener.subscribe(BOOKING_EVENTS, self.changed)
+        self._waiting = 0
+        self._seen: int | None = None
+        self._poller: asyncio.Task[None] | None = None
 
     def changed(self) -> None:
         """Something committed: wake every waiter of this process."""
@@ -139,6 +142,30 @@ class ChangeFeed:
     async def wait(self, mark: int) -> None:
         if self._generation != mark:
             return
-        timeout = SAFETY_POLL_SECONDS if self._listener.listening else self._poll_seconds
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll(), name="change-feed-poller")
+        self._waiting += 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting -= 1
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            if not self._waiting:
+                return
+            try:
+                last = await self._last_event()
+            except Exception as error:  # the database is away: watchers wait on, the next poll retries
+                log.debug("change feed poll failed: %s", error.__class__.__name__)
+                continue
+            if last != self._seen:  # the first poll wakes them too: its baseline is unknown
+                self._seen = last
+                self.changed()

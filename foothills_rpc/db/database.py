@@ -52,6 +52,11 @@ _SQLITE_CODES = {
 _SQLITE_BUSY = {5, 6, 261, 517}  # SQLITE_BUSY, SQLITE_LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT
 
 
+class RetryTransaction(Exception):
+    """Raised by work whose transaction must start over (a new snapshot and a new transaction id),
+    as after a serialization failure; `run` retries it the same way."""
+
+
 def async_url(url: str) -> str:
     """The SQLAlchemy async URL for an ordinary `sqlite:///` or `postgresql://` URL."""
     parsed = make_url(url)
@@ -195,6 +200,11 @@ class Database:
                         return await work(session)
                 async with self._readers() as session:
                     return await work(session)
+            except RetryTransaction as exc:
+                if attempt < MAX_ATTEMPTS:
+                    self.metrics.transaction_retries.labels("restart").inc()
+                    continue
+                raise Aborted("a concurrent change won; retry the call") from exc
             except DBAPIError as exc:
                 if (cause := _RETRYABLE_SQLSTATES.get(sqlstate(exc) or "")) and attempt < MAX_ATTEMPTS:
                     self.metrics.transaction_retries.labels(cause).inc()

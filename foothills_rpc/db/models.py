@@ -452,9 +452,8 @@ class BookingEvent(Base):
 
     __tablename__ = "booking_events"
 
-    # Assigned under the event_sequence row lock (on PostgreSQL at COMMIT, by a trigger: see
-    # append_event), so numbers are in commit order: a watcher that has seen N never later finds a
-    # smaller number committed.
+    # The position in the stream (see append_event): on PostgreSQL from the transaction id, on SQLite
+    # from event_sequence. A watcher that has passed N never later finds a smaller one committed.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
@@ -464,6 +463,8 @@ class BookingEvent(Base):
 
 
 class EventSequence(Base):
+    """SQLite's event numbers (PostgreSQL positions events by transaction id)."""
+
     __tablename__ = "event_sequence"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -83,7 +83,8 @@ class Metrics:
             "constraint answered the caller), conflict (still losing a race after every retry), failed.",
             ("kind", "outcome"), registry=registry)
         self.transaction_retries = Counter(
-            "foothills_db_transaction_retries", "Transactions run again after a serialization failure or a deadlock.",
+            "foothills_db_transaction_retries",
+            "Transactions run again after a serialization failure, a deadlock or a restart the work asked for.",
             ("cause",), registry=registry)
         self.mail_sent = Counter("foothills_outbox_sent", "Mail this process delivered.", registry=registry)
         self.mail_failed = Counter("foothills_outbox_failed_attempts",

@@ -231,11 +231,12 @@ class BookingServicer(booking_pb2_grpc.BookingServiceServicer):
                             context: Any) -> AsyncIterator[booking_pb2.WatchBookingsResponse]:
         caller = principal()
         if request.after_event_id:
-            if not request.after_event_id.isdigit() or len(request.after_event_id) > 18:
+            if not (request.after_event_id.isascii() and request.after_event_id.isdigit()
+                    and len(request.after_event_id) <= 19 and int(request.after_event_id) < 2**63):
                 raise InvalidArgument.single("after_event_id", "must be an event_id received from this stream")
             after = int(request.after_event_id)
         else:
-            after = await self._bookings.latest_event()
+            after = await self._bookings.last_event()
         # Headers mark the moment the stream is live: every change from here on will be sent.
         await context.send_initial_metadata((("x-watch-after-event-id", str(after)),))
         changes = self._bookings.changes

@@ -428,8 +428,8 @@ class Bookings:
                                    + f"\nReference: bookings/{booking.id.hex}\n"))
         await repo.append_event(session, booking, kind, now)
 
-    async def latest_event(self) -> int:
-        return await self._db.run(repo.latest_event_id)
+    async def last_event(self) -> int:
+        return await self._db.read(repo.last_event_id)
 
     async def events_after(self, caller: Principal, after: int) -> list[tuple[BookingEvent, Booking]]:
         return await self._db.run(lambda s: repo.events_after(s, caller, after))

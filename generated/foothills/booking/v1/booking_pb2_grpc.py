@@ -238,8 +238,9 @@ class BookingServiceServicer:
 
     def WatchBookings(self, request, context):
         """Streams every change of the bookings the caller may see, as it happens, from any server
-        process. Send the last `event_id` you received as `after_event_id` to resume without missing
-        or repeating an event. The response headers arrive once the stream is live (header
+        process (within about a tenth of a second). Send the last `event_id` you received as
+        `after_event_id` to resume without missing or repeating an event. One booking's events arrive
+        in the order they happened. The response headers arrive once the stream is live (header
         `x-watch-after-event-id`: changes after that event will be sent).
 
         Errors: INVALID_ARGUMENT for a malformed `after_event_id`.
