@@ -611,20 +611,23 @@ def test_a_test_clock_is_honoured_only_in_test_mode(tmp_path: Path) -> None:
 
 def test_a_token_from_a_server_whose_clock_runs_ahead_is_accepted_within_the_leeway(tmp_path: Path) -> None:
     """Two servers on one database, one clock 20 s ahead of the other (each test clock starts when its
-    process does, so the real gap is 20 s less the seconds between the two starts). A token issued by
-    the one ahead is good at once on the other: `nbf` and `iat` allow 30 s of skew by default. With no
-    leeway to speak of (1 s) the same token is "not valid yet" there, as two real hosts used to see."""
+    process does, so the real gap is 20 s plus the moments between the starts: the file is migrated
+    first, so they start together). A token issued by the one ahead is good at once on the other: `nbf`
+    and `iat` allow 30 s of skew by default. With no leeway to speak of (1 s) the same token is "not
+    valid yet" there, as two real hosts used to see."""
     database = f"sqlite:///{tmp_path / 'shared.db'}"
     common = {"FOOTHILLS_DATABASE_URL": database, "FOOTHILLS_JWT_SECRET": "x" * 40, "FOOTHILLS_TEST_MODE": "1"}
+    subprocess.run([sys.executable, "-m", "foothills_rpc.cli", "migrate"], env={**server_env(tmp_path), **common},
+                   cwd=tmp_path, check=True, capture_output=True, timeout=START_TIMEOUT)
     ahead_folder, behind_folder, strict_folder = (tmp_path / name for name in ("ahead", "behind", "strict"))
     for folder in (ahead_folder, behind_folder, strict_folder):
         folder.mkdir()
     ahead = _spawn(ahead_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:20+00:00")
-    _wait_until_serving(ahead)  # migrates the shared file before the others open it
     behind = _spawn(behind_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:00+00:00")
     strict = _spawn(strict_folder, **common, FOOTHILLS_TEST_CLOCK_START="2030-01-07T09:00:00+00:00",
                     FOOTHILLS_JWT_LEEWAY_SECONDS="1")
     try:
+        _wait_until_serving(ahead)
         _wait_until_serving(behind)
         _wait_until_serving(strict)
         email = _unique_email("skew")
