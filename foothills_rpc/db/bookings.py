@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     BindParameter,
     ColumnElement,
@@ -41,6 +42,7 @@ from foothills_rpc.db.models import (
     ACTIVE_STATUSES,
     Booking,
     BookingEvent,
+    EventCursor,
     EventSequence,
     IdempotencyKey,
     Service,
@@ -299,24 +301,32 @@ def page_key(booking: Booking, order: str) -> list[Any]:
 
 
 @dataclass(frozen=True)
-class Addressee:
-    """Who a booking's mail goes to, and the service it names."""
+class News:
+    """A booking event to mail: what happened, to whom, about which service."""
 
+    event: BookingEvent
     email: str
     display_name: str
     service_name: str
 
 
-async def addressee(session: AsyncSession, booking: Booking) -> Addressee:
-    row = (await session.execute(_ADDRESSEE, {"customer_id": booking.customer_id,
-                                              "service_id": booking.service_id})).one()
-    return Addressee(email=row.email, display_name=row.display_name, service_name=row.service_name)
-
-
-# Two primary-key reads in one round trip, of the three columns the mail needs (the entities cost more).
-_ADDRESSEE = select(User.email, User.display_name, select(Service.display_name).where(
-    Service.id == bindparam("service_id")).scalar_subquery().label("service_name")).where(
-    User.id == bindparam("customer_id"))
+async def claim_news(session: AsyncSession, consumer: str, limit: int) -> list[News]:
+    """The readable events past `consumer`'s cursor (at most `limit`), with the cursor advanced past them
+    in this transaction: each is claimed once, whichever process asks. Empty while another
+    process's transaction holds the cursor (it is claiming them)."""
+    cursor = (await session.execute(select(EventCursor.position).where(EventCursor.name == consumer)
+                                    .with_for_update(skip_locked=True))).scalar_one_or_none()
+    if cursor is None:
+        return []
+    rows = (await session.execute(
+        select(BookingEvent, User.email, User.display_name, Service.display_name)
+        .join(User, User.id == BookingEvent.customer_id).join(Booking, Booking.id == BookingEvent.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .where(BookingEvent.id > cursor, _readable(session)).order_by(BookingEvent.id).limit(limit))).all()
+    if rows:
+        await session.execute(update(EventCursor).where(EventCursor.name == consumer)
+                              .values(position=rows[-1][0].id))
+    return [News(event, email, name, service) for event, email, name, service in rows]
 
 
 # PostgreSQL: an event's position is its transaction's id shifted left by ORDINAL_BITS, plus its ordinal
@@ -328,7 +338,8 @@ _TRANSACTION_BASE = literal_column("pg_current_xact_id()::text::bigint").op("<<"
 _READABLE_BELOW = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint").op("<<")(ORDINAL_BITS)
 
 
-async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime) -> None:
+async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime, *,
+                       reason: str = "") -> None:
     """Records a change with a position in the stream: a watcher that has passed position N never later
     finds a smaller one committed, and one booking's events are positioned in the order they happened.
     Call it with the booking row locked (or just inserted).
@@ -337,9 +348,15 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
     lock or sequence; readers stop below the oldest running transaction (`readable_events`). Transaction
     ids follow the order transactions began, not committed: one that began before another's change to
     this booking committed would land its event before it, so the insert refuses and the transaction
-    starts again with a newer id. SQLite serialises whole write transactions: the number is taken here."""
+    starts again with a newer id. SQLite serialises whole write transactions: the number is taken here.
+
+    The event carries what the booking was at that moment, for the mail composed from it later
+    (mail/booking_news.py); `reason` is the one given to the customer."""
     fields: dict[str, object] = {"booking_id": booking.id, "customer_id": booking.customer_id,
-                                 "provider_id": booking.provider_id, "type": kind, "created_at": now}
+                                 "provider_id": booking.provider_id, "type": kind, "created_at": now,
+                                 "details": {"status": booking.status, "start_at": booking.start_at.isoformat(),
+                                             "seats": booking.seats, "total_minor": booking.total_price_minor,
+                                             "currency": booking.currency, "reason": reason}}
     if session.get_bind().dialect.name != "postgresql":
         await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
         return
@@ -365,10 +382,10 @@ async def transaction_base(session: AsyncSession) -> int:
 _EVENT = insert(table_of(BookingEvent))
 _POSITION = select((_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger)).label("id")).subquery()
 _POSITIONED_EVENT = insert(table_of(BookingEvent)).from_select(
-    ["id", "booking_id", "customer_id", "provider_id", "type", "created_at"],
+    ["id", "booking_id", "customer_id", "provider_id", "type", "created_at", "details"],
     select(_POSITION.c.id, bindparam("booking_id", type_=Uuid), bindparam("customer_id", type_=Uuid),
            bindparam("provider_id", type_=Uuid), bindparam("type", type_=String),
-           bindparam("created_at", type_=UtcDateTime))
+           bindparam("created_at", type_=UtcDateTime), bindparam("details", type_=JSON))
     .where(~exists().where(BookingEvent.booking_id == bindparam("booking_id", type_=Uuid),
                            BookingEvent.id > _POSITION.c.id))).returning(BookingEvent.id)
 

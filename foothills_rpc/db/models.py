@@ -461,6 +461,18 @@ class BookingEvent(Base):
     provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     type: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # What the booking was when this happened, for the mail composed later (db/bookings.py::append_event);
+    # empty for the demo's seeded history, which is not mailed.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EventCursor(Base):
+    """How far a consumer of the booking events has got (`mail`: the booking news composed)."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
 
 
 class EventSequence(Base):

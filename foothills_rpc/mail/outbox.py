@@ -1,11 +1,12 @@
 """The mail outbox: messages are rows written with the change they report, then delivered.
 
 `enqueue` adds a row inside the caller's transaction, so a mail exists if and only if its change
-committed. `Dispatcher` claims due rows with a conditional update (one claimer per row, even with
-several server processes), sends them, and records the outcomes; a failure is retried with backoff
-until the mail is GIVE_UP_AFTER old, and a recipient refused for good is not retried at all (the row
-is marked abandoned). Delivery is at least once; each message has a stable Message-ID so a receiver
-can drop duplicates.
+committed; composers (mail/booking_news.py) enqueue the mail of changes recorded as events, in
+the transaction that moves their cursor. `Dispatcher` claims due rows with a conditional update
+(one claimer per row, even with several server processes), sends them, and records the outcomes; a
+failure is retried with backoff until the mail is GIVE_UP_AFTER old, and a recipient refused for
+good is not retried at all (the row is marked abandoned). Delivery is at least once; each message
+has a stable Message-ID so a receiver can drop duplicates.
 
 A batch costs two transactions whatever its size (the claim, then every outcome), so the dispatcher
 waits LINGER_SECONDS after being woken: on a busy server the commits of that moment share one batch
@@ -15,9 +16,10 @@ instead of paying two transactions per mail (which cost as much CPU as the booki
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -53,11 +55,18 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 12)), MAX_BACKOFF)
 
 
+# Queues mail for changes recorded elsewhere (the booking events); returns how many changes it took.
+Composer = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
 class Dispatcher:
+    """Each pass runs the composers (each until it finds nothing new), then sends what is due."""
+
     def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender: str,
                  poll_seconds: float = 1.0, linger_seconds: float = LINGER_SECONDS,
-                 tracer_provider: trace.TracerProvider = NO_TRACING) -> None:
+                 tracer_provider: trace.TracerProvider = NO_TRACING, composers: Sequence[Composer] = ()) -> None:
         self._db = db
+        self._composers = composers
         self._mailer = mailer
         self._clock = clock
         self._sender = sender
@@ -91,12 +100,18 @@ class Dispatcher:
     async def deliver_due(self) -> int:
         """One pass: claims up to BATCH due messages, sends them, records the outcomes in one
         transaction; returns how many were claimed."""
+        for composer in self._composers:
+            while await self._db.run(functools.partial(self._compose, composer)):
+                pass
         claimed = await self._db.run(self._claim)
         if claimed:
             failures = {message.id: failure for message in claimed if (failure := await self._deliver(message))}
             sent = [message.id for message in claimed if message.id not in failures]
             await self._db.run(lambda s: self._record(s, sent, failures))
         return len(claimed)
+
+    async def _compose(self, composer: Composer, session: AsyncSession) -> int:
+        return await composer(session, self._clock.now())
 
     async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
         now = self._clock.now()

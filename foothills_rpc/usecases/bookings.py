@@ -38,7 +38,6 @@ from foothills_rpc.domain.limits import check_reschedule
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
-from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.admission import Admission
@@ -172,7 +171,7 @@ class Bookings:
                 if slot.start_at < now + notice:
                     why += ", inside the minimum notice"
                 _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
-            await self._record(session, booking, "created", now)
+            await repo.append_event(session, booking, "created", now)
             return booking
 
         try:
@@ -310,7 +309,7 @@ class Bookings:
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
         await offer_freed(session, self._terms, booking.slot_id, now)
-        await self._record(session, booking, "cancelled", now, reason=reason)
+        await repo.append_event(session, booking, "cancelled", now, reason=reason)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
@@ -333,7 +332,7 @@ class Bookings:
             booking.updated_at = now
             _audit(session, caller, booking, "ConfirmBooking" if target is Status.CONFIRMED else "CompleteBooking",
                    before, now)
-            await self._record(session, booking, target.value, now)
+            await repo.append_event(session, booking, target.value, now)
             return booking
 
         booking = await self._db.run(apply)
@@ -389,7 +388,7 @@ class Bookings:
             await repo.flush_booking(session)
             await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "RescheduleBooking", before, now, reason=reason)
-            await self._record(session, booking, "rescheduled", now, reason=reason)
+            await repo.append_event(session, booking, "rescheduled", now, reason=reason)
             return booking
 
         booking = await self._idempotent(move, caller, key)
@@ -412,21 +411,6 @@ class Bookings:
         return len(ids)
 
     # --- events --------------------------------------------------------------------------
-
-    async def _record(self, session: AsyncSession, booking: Booking, kind: str, now: datetime, *,
-                      reason: str = "") -> None:
-        """The event and the customer's mail, in the same transaction as the change; `reason` (why it was
-        cancelled or moved) is told to the customer."""
-        to = await repo.addressee(session, booking)
-        start = booking.start_at.strftime("%Y-%m-%d %H:%M UTC")
-        await outbox.enqueue(session, recipient=to.email, now=now,
-                             subject=f"Booking {kind}: {to.service_name}, {start}",
-                             body=(f"Hello {to.display_name},\n\nYour booking of {to.service_name} on {start} "
-                                   f"({booking.seats} seat(s), {booking.total_price_minor} {booking.currency} in minor "
-                                   f"units) is now {booking.status}.\n"
-                                   + (f"\nReason: {reason}\n" if reason else "")
-                                   + f"\nReference: bookings/{booking.id.hex}\n"))
-        await repo.append_event(session, booking, kind, now)
 
     async def last_event(self) -> int:
         return await self._db.read(repo.last_event_id)

@@ -1,0 +1,58 @@
+"""Booking mail is composed from the booking events after they commit: as things were, once each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from foothills.booking.v1 import booking_pb2
+from foothills_rpc.clock import ManualClock
+from foothills_rpc.db.database import Database
+from foothills_rpc.mail import booking_news, outbox
+from foothills_rpc.mail.mailer import SmtpMailer
+from tests.booking_support import TUESDAY_10, Desk
+from tests.conftest import running_server
+from tests.support import Mailbox
+
+
+async def test_each_mail_tells_what_its_event_was_even_when_composed_after_later_changes(
+        database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
+    # No dispatcher runs (mail is left to a `send-mail` process): the booking is made and cancelled
+    # before any mail is composed, and the confirmation still says confirmed.
+    async with running_server(database_url, clock, mailbox, send_mail=False) as running:
+        desk = await Desk.open(running)
+        ann = await desk.customer("ann.news@example.com")
+        booked = await desk.book(ann, seats=1)
+        await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booked.name, reason="plans changed"),
+                                            metadata=ann.metadata)
+        assert mailbox.messages == []
+        await running.server.components.dispatcher.deliver_due()
+        mails = [m for m in mailbox.messages if m["To"] == "ann.news@example.com"]
+    start = TUESDAY_10.strftime("%Y-%m-%d %H:%M UTC")
+    assert [m["Subject"] for m in mails] == [f"Booking created: {desk.service.display_name}, {start}",
+                                             f"Booking cancelled: {desk.service.display_name}, {start}"]
+    created, cancelled = (m.get_content() for m in mails)
+    assert "is now confirmed." in created and "Reason:" not in created and booked.name in created
+    assert "is now cancelled." in cancelled and "Reason: plans changed" in cancelled
+
+
+async def test_dispatchers_of_several_processes_compose_each_bookings_mail_once(
+        database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
+    async with running_server(database_url, clock, mailbox, send_mail=False) as running:
+        desk = await Desk.open(running, capacity=12)
+        customers = [await desk.customer(f"c{i}.news@example.com") for i in range(12)]
+        await asyncio.gather(*(desk.book(who) for who in customers))
+        smtp = running.server.components.settings.smtp
+        assert smtp is not None
+        databases = [Database(database_url, pool_size=2) for _ in range(3)]  # as three processes would
+        try:
+            dispatchers = [outbox.Dispatcher(db, SmtpMailer(smtp), clock, sender="foothills@example.com",
+                                             composers=(booking_news.compose,)) for db in databases]
+            await asyncio.gather(*(d.deliver_due() for d in dispatchers for _ in range(3)))
+            for dispatcher in dispatchers:  # whatever a pass skipped while another held the cursor
+                await dispatcher.deliver_due()
+        finally:
+            for db in databases:
+                await db.dispose()
+        received = Counter(str(m["To"]) for m in mailbox.messages)
+    assert received == {f"c{i}.news@example.com": 1 for i in range(12)}
