@@ -166,8 +166,9 @@ def test_every_repeated_field_of_a_request_states_the_limit_the_server_enforces(
 
 
 async def test_oversized_repeated_fields_are_refused_before_any_item_is_read(running: Running) -> None:
-    """1,000,000 statuses once took 1.3 s to refuse and 20,000 windows 1.2 s, stalling other calls:
-    now the size alone decides, in the time it takes to receive the message."""
+    """1,000,000 statuses once took 1.3 s of CPU to refuse and 20,000 windows 1.2 s, stalling other calls:
+    now the size alone decides, for about what receiving the message costs. The bound is on this
+    process's CPU time (client and in-process server), which waiting on a busy host does not inflate."""
     desk = await Desk.open(running)
     ann = await desk.customer()
     statuses = booking_pb2.ListBookingsRequest(statuses=[booking_pb2.BOOKING_STATUS_CONFIRMED] * 1_000_000)
@@ -176,12 +177,12 @@ async def test_oversized_repeated_fields_are_refused_before_any_item_is_read(run
     for call, field in ((running.booking.ListBookings(statuses, metadata=ann.metadata), "statuses"),
                         (running.catalog.SetAvailability(windows, metadata=desk.world.provider.metadata),
                          "availability.weekly_windows")):
-        started = time.perf_counter()
+        started = time.process_time()
         error = await error_of(call)
-        took = time.perf_counter() - started
+        took = time.process_time() - started
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violations(error) == {field: "TOO_MANY"}
-        assert took < 1.0, f"{field}: refused after {took:.2f} s"  # about 0.03 s; 1.2 s before the fix
+        assert took < 0.6, f"{field}: refused after {took:.2f} s of CPU"  # about 0.1 s; 1.2 s before the fix
     # One more than the limit is refused, the limit itself is not (each status once).
     error = await error_of(running.booking.ListBookings(booking_pb2.ListBookingsRequest(
         statuses=[1, 2, 3, 4, 1]), metadata=ann.metadata))
