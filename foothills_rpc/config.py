@@ -116,6 +116,8 @@ class Settings:
     mail_sender: str = "Foothills <no-reply@foothills.invalid>"
     # Platform booking defaults; a service's own settings override them.
     default_minimum_notice: timedelta = timedelta(hours=1)
+    # How long before a booking's start its customer is reminded, for services that set no reminders.
+    default_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
     default_maximum_days_ahead: int = 90
     db_pool_size: int = 10
     # Unary calls served at once per process; more are refused with RESOURCE_EXHAUSTED (health exempt).
@@ -221,6 +223,7 @@ class Settings:
             outbox_dir=Path(text("FOOTHILLS_OUTBOX_DIR", str(defaults.outbox_dir))),
             mail_sender=text("FOOTHILLS_MAIL_FROM", defaults.mail_sender),
             default_minimum_notice=seconds("FOOTHILLS_DEFAULT_MINIMUM_NOTICE_SECONDS", defaults.default_minimum_notice),
+            default_reminders=_reminders("FOOTHILLS_DEFAULT_REMINDER_SECONDS", defaults.default_reminders, env),
             default_maximum_days_ahead=int(number("FOOTHILLS_DEFAULT_MAXIMUM_DAYS_AHEAD",
                                                   defaults.default_maximum_days_ahead)),
             db_pool_size=int(number("FOOTHILLS_DB_POOL_SIZE", defaults.db_pool_size)),
@@ -250,6 +253,22 @@ def _addresses(name: str, env: Mapping[str, str]) -> frozenset[str]:
             except ValueError as exc:
                 raise ConfigError(f"{name} must list IP addresses, got {raw!r}") from exc
     return frozenset(found)
+
+
+def _reminders(name: str, default: tuple[timedelta, ...], env: Mapping[str, str]) -> tuple[timedelta, ...]:
+    """Comma-separated positive seconds before the start, e.g. `86400,3600`; `none` for no reminders."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw == "none":
+        return ()
+    try:
+        offsets = tuple(sorted({timedelta(seconds=int(part)) for part in raw.split(",")}, reverse=True))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must list whole seconds (or be 'none'), got {raw!r}") from exc
+    if not offsets or offsets[-1] <= timedelta(0) or len(offsets) > 5:
+        raise ConfigError(f"{name} must list one to five positive numbers of seconds, got {raw!r}")
+    return offsets
 
 
 def _choice(name: str, choices: tuple[str, ...], default: str, env: Mapping[str, str]) -> str:

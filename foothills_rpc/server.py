@@ -33,9 +33,9 @@ from foothills_rpc.db.changes import ChangeFeed, Listener
 from foothills_rpc.db.database import Database
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
-from foothills_rpc.mail import booking_news
 from foothills_rpc.mail.mailer import Mailer, mailer_for
 from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.notifications import booking_news
 from foothills_rpc.observability import tracing
 from foothills_rpc.observability.metrics import Metrics
 from foothills_rpc.security.page_tokens import PageTokens
@@ -141,7 +141,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     tokens = AccessTokens(secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                           ttl=settings.access_token_ttl, leeway=settings.jwt_leeway)
     dispatcher = Dispatcher(db, mailer, clock, sender=settings.mail_sender, tracer_provider=tracer_provider,
-                            composers=(booking_news.compose,))
+                            composers=booking_news.composers(settings.default_reminders))
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)
     cache = CatalogCache(listener)
@@ -297,7 +297,7 @@ async def send_mail(settings: Settings) -> None:
     db = Database(settings.database_url, pool_size=2)
     provider = tracer_provider_for(settings, "foothills-send-mail")
     dispatcher = Dispatcher(db, mailer_for(settings), clock_for(settings), sender=settings.mail_sender,
-                            tracer_provider=provider, composers=(booking_news.compose,))
+                            tracer_provider=provider, composers=booking_news.composers(settings.default_reminders))
     dispatcher.start()
     stop_metrics = db.metrics.serve(settings.metrics_listen) if settings.metrics_listen else None
     log.info("sending mail database=%s%s", make_url(settings.database_url).render_as_string(),

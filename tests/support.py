@@ -95,6 +95,19 @@ class Mailbox:
             return [m for m in self.messages if m["To"] == recipient]
 
 
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part a reader without HTML sees, with the wire's CRLF line ends as newlines."""
+    part = message.get_body(("plain",))
+    assert part is not None, "the mail has no text part"
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None, "the mail has no HTML part"
+    return str(part.get_content())
+
+
 def status_details(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin":

@@ -25,7 +25,7 @@ from foothills_rpc.server import FoothillsServer, build_components
 from tests.booking_support import POLICY, TUESDAY_10, Desk, error_of
 from tests.catalog_support import at, duration, mask, ts
 from tests.conftest import Caller, Running
-from tests.support import make_settings, reason, violations
+from tests.support import make_settings, reason, text_of, violations
 
 
 async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(running: Running) -> None:
@@ -44,11 +44,10 @@ async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(run
     assert (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=booking.name),
                                              metadata=ann.metadata)).booking == booking
     mail = await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com")
-    start = booking.start_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
-    assert mail["Subject"] == f"Booking created: {desk.service.display_name}, {start}"
-    body = mail.get_content()
-    assert body.startswith("Hello Test User,") and booking.name in body
-    assert f"Your booking of {desk.service.display_name} on {start} (2 seat(s)" in body
+    assert mail["Subject"] == f"Booked: {desk.service.display_name}, Jan 8, 2030, 10:00 AM"
+    body = text_of(mail)
+    assert body.startswith("Hello Test User,") and f"Reference: {booking.name}" in body
+    assert "Seats: 2\n" in body and f"Your booking of {desk.service.display_name} with " in body
 
 
 async def test_capacity_fills_exactly(running: Running) -> None:

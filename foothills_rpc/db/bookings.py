@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from foothills_rpc.db.database import EXCLUSION_VIOLATION, RetryTransaction, constraint_name, sqlstate
 from foothills_rpc.db.models import (
@@ -302,12 +303,13 @@ def page_key(booking: Booking, order: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class News:
-    """A booking event to mail: what happened, to whom, about which service."""
+    """A booking event to tell people about, with whom and what it concerns."""
 
     event: BookingEvent
-    email: str
-    display_name: str
-    service_name: str
+    booking: Booking
+    customer: User
+    provider: User
+    service: Service
 
 
 async def claim_news(session: AsyncSession, consumer: str, limit: int) -> list[News]:
@@ -318,15 +320,17 @@ async def claim_news(session: AsyncSession, consumer: str, limit: int) -> list[N
                                     .with_for_update(skip_locked=True))).scalar_one_or_none()
     if cursor is None:
         return []
+    customer, provider = aliased(User), aliased(User)
     rows = (await session.execute(
-        select(BookingEvent, User.email, User.display_name, Service.display_name)
-        .join(User, User.id == BookingEvent.customer_id).join(Booking, Booking.id == BookingEvent.booking_id)
+        select(BookingEvent, Booking, customer, provider, Service)
+        .join(Booking, Booking.id == BookingEvent.booking_id)
+        .join(customer, customer.id == BookingEvent.customer_id).join(provider, provider.id == Booking.provider_id)
         .join(Service, Service.id == Booking.service_id)
         .where(BookingEvent.id > cursor, _readable(session)).order_by(BookingEvent.id).limit(limit))).all()
     if rows:
         await session.execute(update(EventCursor).where(EventCursor.name == consumer)
                               .values(position=rows[-1][0].id))
-    return [News(event, email, name, service) for event, email, name, service in rows]
+    return [News(*row) for row in rows]
 
 
 # PostgreSQL: an event's position is its transaction's id shifted left by ORDINAL_BITS, plus its ordinal
@@ -339,7 +343,7 @@ _READABLE_BELOW = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text:
 
 
 async def append_event(session: AsyncSession, booking: Booking, kind: str, now: datetime, *,
-                       reason: str = "") -> None:
+                       by: uuid.UUID | None, reason: str = "", previous_start: datetime | None = None) -> None:
     """Records a change with a position in the stream: a watcher that has passed position N never later
     finds a smaller one committed, and one booking's events are positioned in the order they happened.
     Call it with the booking row locked (or just inserted).
@@ -350,13 +354,22 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
     this booking committed would land its event before it, so the insert refuses and the transaction
     starts again with a newer id. SQLite serialises whole write transactions: the number is taken here.
 
-    The event carries what the booking was at that moment, for the mail composed from it later
-    (mail/booking_news.py); `reason` is the one given to the customer."""
+    The event carries what the booking was at that moment, for the notices composed from it later
+    (notifications/booking_news.py): `by` made the change (None: the system), `reason` is the one given
+    to the customer, `previous_start` where a rescheduled booking was."""
+    details = {"status": booking.status, "start_at": booking.start_at.isoformat(),
+               "end_at": booking.end_at.isoformat(), "seats": booking.seats, "total_minor": booking.total_price_minor,
+               "currency": booking.currency, "fee_minor": booking.cancellation_fee_minor, "reason": reason,
+               "by": by.hex if by else "",
+               # Calendar apps keep the copy with the highest SEQUENCE: moving and cancelling raise it.
+               "sequence": booking.reschedule_count + (booking.status == "cancelled")}
+    if previous_start is not None:
+        details["previous_start_at"] = previous_start.isoformat()
+    if booking.approval_deadline is not None:
+        details["approval_deadline"] = booking.approval_deadline.isoformat()
     fields: dict[str, object] = {"booking_id": booking.id, "customer_id": booking.customer_id,
                                  "provider_id": booking.provider_id, "type": kind, "created_at": now,
-                                 "details": {"status": booking.status, "start_at": booking.start_at.isoformat(),
-                                             "seats": booking.seats, "total_minor": booking.total_price_minor,
-                                             "currency": booking.currency, "reason": reason}}
+                                 "details": details}
     if session.get_bind().dialect.name != "postgresql":
         await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
         return

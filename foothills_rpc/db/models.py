@@ -91,6 +91,11 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(16), default="")
     time_zone: Mapped[str] = mapped_column(String(64), default="")
+    # BCP 47 tag the user's mail is formatted for (dates, money); templates are in English.
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    # Off: no reminders / no notices other than the terms of their own bookings and security.
+    reminders_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    notices_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     role: Mapped[str] = mapped_column(String(16), default="customer", index=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(String(500), default="")
@@ -177,9 +182,30 @@ class OutboxMessage(Base):
     # Set when delivery was given up (the recipient refused for good, or the mail grew too old).
     abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+    html: Mapped[str] = mapped_column(Text, default="")  # the HTML alternative of `body`, or empty
+    calendar: Mapped[str] = mapped_column(Text, default="")  # an iCalendar attachment, or empty
+    # (event, kind, recipient) of a notification: the outbox holds each once. Empty for one-off mail.
+    notice_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
 
 
 Index("ix_outbox_due", OutboxMessage.sent_at, OutboxMessage.available_at)
+
+
+class Reminder(Base):
+    """A reminder of a booking due at a time; planned from its events, claimed and sent once."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("booking_id", "start_at", "offset_seconds"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the booking's start it was planned for
+    offset_seconds: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+Index("ix_reminders_due", Reminder.sent_at, Reminder.due_at)
 
 
 class Category(Base):

@@ -27,6 +27,7 @@ from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.background import Periodic
@@ -46,9 +47,19 @@ BATCH = 20
 LINGER_SECONDS = 0.2  # a mail may wait this long for others to share its batch
 
 
-async def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime) -> None:
-    await session.execute(_ENQUEUE, {"id": uuid.uuid4(), "recipient": recipient, "subject": subject, "body": body,
-                                     "created_at": now, "available_at": now, "attempts": 0, "last_error": ""})
+async def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime,
+                  html: str = "", calendar: str = "", key: str | None = None) -> None:
+    """Adds a mail: `body` is its text, `html` an alternative of it, `calendar` an iCalendar attachment.
+    A mail with a `key` is held once: enqueuing the same key again adds nothing."""
+    values = {"id": uuid.uuid4(), "recipient": recipient, "subject": subject, "body": body, "html": html,
+              "calendar": calendar, "notice_key": key, "created_at": now, "available_at": now, "attempts": 0,
+              "last_error": ""}
+    if key is None:
+        await session.execute(_ENQUEUE, values)
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    await session.execute(dialect.insert(_OUTBOX).values(values).on_conflict_do_nothing(
+        index_elements=[_OUTBOX.c.notice_key]))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -130,6 +141,12 @@ class Dispatcher:
         mail["Date"] = format_datetime(message.created_at)
         mail["Message-ID"] = f"<{message.id}@foothills>"
         mail.set_content(message.body)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
+        if message.calendar:
+            method = "CANCEL" if "\r\nMETHOD:CANCEL\r\n" in message.calendar else "REQUEST"
+            mail.add_attachment(message.calendar, subtype="calendar", filename="booking.ics",
+                                params={"method": method})
         with self._tracer.start_as_current_span("mail send", kind=trace.SpanKind.CLIENT,
                                                  attributes={"messaging.message.id": str(message.id)}):
             try:
@@ -141,7 +158,7 @@ class Dispatcher:
                     self._metrics.mail_abandoned.inc()
                     log.warning("mail abandoned message_id=%s attempts=%d error=%s",
                                 message.id, message.attempts, type(exc).__name__)
-                    return {"abandoned_at": now, "body": "", "last_error": error}
+                    return {"abandoned_at": now, "body": "", "html": "", "last_error": error}
                 retry_at = now + backoff(message.attempts)
                 self._metrics.mail_failed.inc()
                 log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
@@ -176,4 +193,4 @@ _LEASE = (update(_OUTBOX)
           .returning(*_OUTBOX.c))
 # Sent: the body (which may hold a password-reset token) is no longer needed, so it is not kept.
 _SENT = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
-    sent_at=bindparam("sent_at"), body="")
+    sent_at=bindparam("sent_at"), body="", html="")

@@ -171,7 +171,7 @@ class Bookings:
                 if slot.start_at < now + notice:
                     why += ", inside the minimum notice"
                 _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
-            await repo.append_event(session, booking, "created", now)
+            await repo.append_event(session, booking, "created", now, by=caller.user_id)
             return booking
 
         try:
@@ -270,7 +270,7 @@ class Bookings:
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             before = _audited(booking)
             fee = self._cancellation_fee(caller, booking, override=override, now=now)
-            await self._cancel(session, booking, reason=reason, fee=fee, now=now)
+            await self._cancel(session, booking, by=caller.user_id, reason=reason, fee=fee, now=now)
             if key is not None:
                 await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "CancelBooking", before, now, reason=reason)
@@ -302,14 +302,15 @@ class Bookings:
                                      metadata={"overridable_with": "override_policy"})
         return verdict.fee_minor
 
-    async def _cancel(self, session: AsyncSession, booking: Booking, *, reason: str, fee: int, now: datetime) -> None:
+    async def _cancel(self, session: AsyncSession, booking: Booking, *, by: uuid.UUID | None, reason: str, fee: int,
+                      now: datetime) -> None:
         booking.status = Status.CANCELLED.value
         booking.cancel_reason = reason
         booking.cancellation_fee_minor = fee
         booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
         await offer_freed(session, self._terms, booking.slot_id, now)
-        await repo.append_event(session, booking, "cancelled", now, reason=reason)
+        await repo.append_event(session, booking, "cancelled", now, by=by, reason=reason)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
@@ -332,7 +333,7 @@ class Bookings:
             booking.updated_at = now
             _audit(session, caller, booking, "ConfirmBooking" if target is Status.CONFIRMED else "CompleteBooking",
                    before, now)
-            await repo.append_event(session, booking, target.value, now)
+            await repo.append_event(session, booking, target.value, now, by=caller.user_id)
             return booking
 
         booking = await self._db.run(apply)
@@ -379,7 +380,7 @@ class Bookings:
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
             await offer_freed(session, self._terms, booking.slot_id, now)
-            booking.original_start_at = original
+            booking.original_start_at, previous_start = original, booking.start_at
             booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
             if booking.approval_deadline is not None:
                 booking.approval_deadline = slot.start_at - self._terms.minimum_notice(service)
@@ -388,7 +389,8 @@ class Bookings:
             await repo.flush_booking(session)
             await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "RescheduleBooking", before, now, reason=reason)
-            await repo.append_event(session, booking, "rescheduled", now, reason=reason)
+            await repo.append_event(session, booking, "rescheduled", now, by=caller.user_id, reason=reason,
+                                    previous_start=previous_start)
             return booking
 
         booking = await self._idempotent(move, caller, key)
@@ -404,7 +406,7 @@ class Bookings:
             async def expire(session: AsyncSession, booking_id: uuid.UUID = booking_id) -> None:
                 booking = await repo.booking_for(session, system, booking_id, for_update=True)
                 if booking.status == Status.PENDING.value:  # another process may have got there first
-                    await self._cancel(session, booking, reason="APPROVAL_EXPIRED", fee=0, now=now)
+                    await self._cancel(session, booking, by=None, reason="APPROVAL_EXPIRED", fee=0, now=now)
             await self._db.run(expire)
         if ids:
             self._committed()

@@ -1,0 +1,64 @@
+"""Reminders: rows due at a time, planned from the booking events and claimed once across processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from foothills_rpc.db.models import Booking, Reminder, Service, User, table_of
+
+_REMINDERS = table_of(Reminder)
+
+
+async def plan(session: AsyncSession, booking_id: uuid.UUID, start: datetime, offsets: Iterable[timedelta], *,
+               after: datetime) -> None:
+    """Plans a reminder `offset` before `start` for each offset still ahead of `after`; one planned
+    before (same booking, start and offset) stays as it is."""
+    rows = [{"id": uuid.uuid4(), "booking_id": booking_id, "start_at": start,
+             "offset_seconds": int(offset.total_seconds()), "due_at": start - offset, "sent_at": None}
+            for offset in offsets if start - offset > after]
+    if rows:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        await session.execute(dialect.insert(_REMINDERS).values(rows).on_conflict_do_nothing(
+            index_elements=["booking_id", "start_at", "offset_seconds"]))
+
+
+@dataclass(frozen=True)
+class Due:
+    reminder: Reminder
+    booking: Booking
+    customer: User
+    provider: User
+    service: Service
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
+    """Up to `limit` reminders due by `now`, locked for this transaction (others skip them)."""
+    ids = list((await session.execute(
+        select(Reminder.id).where(Reminder.sent_at.is_(None), Reminder.due_at <= now).order_by(Reminder.due_at)
+        .limit(limit).with_for_update(skip_locked=True))).scalars())
+    if not ids:
+        return []
+    customer, provider = aliased(User), aliased(User)
+    rows = (await session.execute(
+        select(Reminder, Booking, customer, provider, Service).where(Reminder.id.in_(ids))
+        .join(Booking, Booking.id == Reminder.booking_id).join(customer, customer.id == Booking.customer_id)
+        .join(provider, provider.id == Booking.provider_id).join(Service, Service.id == Booking.service_id)
+        .order_by(Reminder.due_at))).all()
+    return [Due(*row) for row in rows]
+
+
+async def mark_sent(session: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(update(Reminder).where(Reminder.id == reminder_id).values(sent_at=now))
+
+
+async def drop(session: AsyncSession, reminder_id: uuid.UUID) -> None:
+    """A reminder that no longer applies (the booking was cancelled or moved since it was planned)."""
+    await session.execute(delete(Reminder).where(Reminder.id == reminder_id))

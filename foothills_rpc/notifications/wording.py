@@ -1,0 +1,96 @@
+"""Times and money in the reader's terms: their time zone and locale (CLDR data through Babel)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, format_timedelta
+from babel.numbers import format_currency, format_percent, get_currency_precision
+
+from foothills_rpc.domain.cancellation import CancellationPolicy
+
+DEFAULT_LOCALE = "en"
+MAX_LOCALE_LENGTH = 35
+
+
+def locale_problem(tag: str) -> str | None:
+    """Why `tag` is not a BCP 47 locale we can format for (None when it is)."""
+    if len(tag) > MAX_LOCALE_LENGTH:
+        return f"must be at most {MAX_LOCALE_LENGTH} characters"
+    try:
+        _locale(tag)
+    except (ValueError, UnknownLocaleError):
+        return "must be a BCP 47 language tag such as en, en-GB or de-CH"
+    return None
+
+
+@cache
+def _locale(tag: str) -> Locale:
+    return Locale.parse(tag, sep="-")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How one reader is told about one service: `zone` is theirs (the service's when they set none)."""
+
+    zone: ZoneInfo
+    locale: Locale
+    service_zone: ZoneInfo
+
+    @classmethod
+    def of(cls, *, reader_zone: str, locale: str, service_zone: str) -> Wording:
+        service = ZoneInfo(service_zone)
+        return cls(ZoneInfo(reader_zone) if reader_zone else service, _locale(locale or DEFAULT_LOCALE), service)
+
+    def when(self, at: datetime) -> str:
+        """`Sunday, March 8, 2026, 10:00 AM (America/New_York)`, and the service's own time beside it
+        when the reader is elsewhere."""
+        said = self._moment(at, self.zone)
+        if self.service_zone.key != self.zone.key:
+            there = at.astimezone(self.service_zone)
+            said += f"; {format_time(there, 'short', tzinfo=self.service_zone, locale=self.locale)}"
+            if there.date() != at.astimezone(self.zone).date():
+                said += f" on {format_date(there, 'medium', locale=self.locale)}"
+            said += f" where the service is ({self.service_zone.key})"
+        return said
+
+    def day(self, at: datetime) -> str:
+        """The short form for subjects, in the reader's zone: `Mar 30, 2026, 10:00 AM`."""
+        local = at.astimezone(self.zone)
+        return f"{format_date(local, 'medium', locale=self.locale)}, {self.time(at)}"
+
+    def time(self, at: datetime) -> str:
+        """The time of day alone, in the reader's zone: `10:00 AM`."""
+        return format_time(at, "short", tzinfo=self.zone, locale=self.locale)
+
+    def money(self, minor: int, currency: str) -> str:
+        """Minor units with the currency's own digits and symbol: 123456 KWD is `KWD123.456` in `en`."""
+        return format_currency(Decimal(minor).scaleb(-get_currency_precision(currency)), currency, locale=self.locale)
+
+    def duration(self, span: timedelta) -> str:
+        """`24 hours`, `2 days`: as a person says it, in the reader's language."""
+        return format_timedelta(span, threshold=2, locale=self.locale)
+
+    def terms(self, policy: CancellationPolicy) -> str:
+        """A cancellation policy in plain words: `Free until 1 day before the start; 50% of the price
+        from 1 day before; not possible in the last 2 hours.`"""
+        if not policy.tiers:
+            return "Free cancellation until the start."
+        said = [f"Free until {self.duration(policy.tiers[0].before_start)} before the start"]
+        for tier in policy.tiers:
+            if not tier.allowed:
+                said.append(f"not possible in the last {self.duration(tier.before_start)}")
+                break
+            fee = format_percent(tier.fee_bps / 10_000, locale=self.locale)
+            said.append(f"{fee} of the price from {self.duration(tier.before_start)} before")
+        return "; ".join(said) + "."
+
+    def _moment(self, at: datetime, zone: ZoneInfo) -> str:
+        local = at.astimezone(zone)
+        return (f"{format_date(local, 'full', locale=self.locale)}, "
+                f"{format_time(local, 'short', tzinfo=zone, locale=self.locale)} ({zone.key})")
