@@ -38,6 +38,19 @@ async def test_update_profile_changes_only_the_masked_fields(running: Running) -
     assert (cleared.display_name, cleared.phone) == ("Renamed", "")
 
 
+async def test_locale_and_notification_preferences_are_set_in_the_profile(running: Running) -> None:
+    caller = await running.signed_in("prefs@example.com")
+    fresh = (await running.auth.GetProfile(auth_pb2.GetProfileRequest(), metadata=caller.metadata)).user
+    assert (fresh.locale, fresh.reminders_enabled, fresh.notices_enabled) == ("en", True, True)
+    changed = (await running.auth.UpdateProfile(_update(
+        user_pb2.User(locale="de-CH", reminders_enabled=False, notices_enabled=False),
+        "locale", "reminders_enabled", "notices_enabled"), metadata=caller.metadata)).user
+    assert (changed.locale, changed.reminders_enabled, changed.notices_enabled) == ("de-CH", False, False)
+    back = (await running.auth.UpdateProfile(_update(user_pb2.User(locale="", reminders_enabled=True),
+                                                     "locale", "reminders_enabled"), metadata=caller.metadata)).user
+    assert (back.locale, back.reminders_enabled, back.notices_enabled) == ("en", True, False)
+
+
 @pytest.mark.parametrize(
     ("user", "paths", "expected"),
     [
@@ -50,8 +63,11 @@ async def test_update_profile_changes_only_the_masked_fields(running: Running) -
         pytest.param(user_pb2.User(display_name="a\x00b"), ["display_name"], {"user.display_name"}, id="control"),
         pytest.param(user_pb2.User(phone="0207 183 8750"), ["phone"], {"user.phone"}, id="not-e164"),
         pytest.param(user_pb2.User(time_zone="Mars/Olympus"), ["time_zone"], {"user.time_zone"}, id="bad-zone"),
-        pytest.param(user_pb2.User(phone="12", time_zone="Nowhere"), ["phone", "time_zone"],
-                     {"user.phone", "user.time_zone"}, id="all-bad-fields-at-once"),
+        pytest.param(user_pb2.User(locale="xx-Klingon"), ["locale"], {"user.locale"}, id="unknown-locale"),
+        pytest.param(user_pb2.User(locale="en_GB;rm -rf"), ["locale"], {"user.locale"}, id="not-bcp47"),
+        pytest.param(user_pb2.User(locale="en-" + "a" * 40), ["locale"], {"user.locale"}, id="long-locale"),
+        pytest.param(user_pb2.User(phone="12", time_zone="Nowhere", locale="zz"), ["phone", "time_zone", "locale"],
+                     {"user.phone", "user.time_zone", "user.locale"}, id="all-bad-fields-at-once"),
     ],
 )
 async def test_update_profile_rejects_bad_input(running: Running, user: user_pb2.User, paths: list[str],

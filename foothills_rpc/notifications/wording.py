@@ -5,33 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_currency, format_percent, get_currency_precision
 
 from foothills_rpc.domain.cancellation import CancellationPolicy
-
-DEFAULT_LOCALE = "en"
-MAX_LOCALE_LENGTH = 35
-
-
-def locale_problem(tag: str) -> str | None:
-    """Why `tag` is not a BCP 47 locale we can format for (None when it is)."""
-    if len(tag) > MAX_LOCALE_LENGTH:
-        return f"must be at most {MAX_LOCALE_LENGTH} characters"
-    try:
-        _locale(tag)
-    except (ValueError, UnknownLocaleError):
-        return "must be a BCP 47 language tag such as en, en-GB or de-CH"
-    return None
-
-
-@cache
-def _locale(tag: str) -> Locale:
-    return Locale.parse(tag, sep="-")
+from foothills_rpc.domain.users import locale_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +26,7 @@ class Wording:
     @classmethod
     def of(cls, *, reader_zone: str, locale: str, service_zone: str) -> Wording:
         service = ZoneInfo(service_zone)
-        return cls(ZoneInfo(reader_zone) if reader_zone else service, _locale(locale or DEFAULT_LOCALE), service)
+        return cls(ZoneInfo(reader_zone) if reader_zone else service, locale_of(locale), service)
 
     def when(self, at: datetime) -> str:
         """`Sunday, March 8, 2026, 10:00 AM (America/New_York)`, and the service's own time beside it

@@ -10,7 +10,7 @@ from foothills_rpc.interceptors.peer import client_address
 from foothills_rpc.services.converters import timestamp, update_mask_paths, user_to_proto
 from foothills_rpc.usecases.accounts import Accounts, Credentials, ProfileChanges
 
-EDITABLE_PROFILE_FIELDS = ("display_name", "phone", "time_zone")
+EDITABLE_PROFILE_FIELDS = ("display_name", "phone", "time_zone", "locale", "reminders_enabled", "notices_enabled")
 
 
 def _credentials(credentials: Credentials) -> auth_pb2.Credentials:

@@ -25,10 +25,12 @@ from foothills_rpc.domain.errors import (
 from foothills_rpc.domain.passwords import password_violation
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import (
+    DEFAULT_LOCALE,
     MAX_EMAIL_LENGTH,
     Role,
     display_name_problem,
     email_problem,
+    locale_problem,
     normalize_email,
     phone_problem,
     time_zone_problem,
@@ -58,6 +60,9 @@ class ProfileChanges:
     display_name: str | None = None
     phone: str | None = None
     time_zone: str | None = None
+    locale: str | None = None
+    reminders_enabled: bool | None = None
+    notices_enabled: bool | None = None
 
 
 class Accounts:
@@ -257,7 +262,8 @@ class Accounts:
     async def update_profile(self, principal: Principal, changes: ProfileChanges) -> User:
         errors = Collector()
         checks = [("display_name", changes.display_name, display_name_problem),
-                  ("phone", changes.phone, phone_problem), ("time_zone", changes.time_zone, time_zone_problem)]
+                  ("phone", changes.phone, phone_problem), ("time_zone", changes.time_zone, time_zone_problem),
+                  ("locale", changes.locale, locale_problem)]
         for field, value, problem_of in checks:
             if value is not None and (problem := problem_of(value)):
                 errors.add(f"user.{field}", problem)
@@ -272,6 +278,12 @@ class Accounts:
                 user.phone = changes.phone
             if changes.time_zone is not None:
                 user.time_zone = changes.time_zone
+            if changes.locale is not None:
+                user.locale = changes.locale or DEFAULT_LOCALE
+            if changes.reminders_enabled is not None:
+                user.reminders_enabled = changes.reminders_enabled
+            if changes.notices_enabled is not None:
+                user.notices_enabled = changes.notices_enabled
             user.updated_at = now
             return user
 

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66oothills/auth/v1/user.proto\x12\x11\x66oothills.auth.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n\x04User\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05phone\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\ttime_zone\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12+\n\x04role\x18\x06 \x01(\x0e\x32\x17.foothills.auth.v1.RoleB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x64isabled\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:%\xea\x41\"\n\x12\x66oothills.dev/User\x12\x0cusers/{user}*R\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x11\n\rROLE_PROVIDER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x42\x37\n\x15\x64\x65v.foothills.auth.v1P\x01Z\x1c\x66oothills/gen/auth/v1;authv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66oothills/auth/v1/user.proto\x12\x11\x66oothills.auth.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x03\n\x04User\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05phone\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\ttime_zone\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12+\n\x04role\x18\x06 \x01(\x0e\x32\x17.foothills.auth.v1.RoleB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x64isabled\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06locale\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11reminders_enabled\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x01\x12\x1d\n\x0fnotices_enabled\x18\x0c \x01(\x08\x42\x04\xe2\x41\x01\x01:%\xea\x41\"\n\x12\x66oothills.dev/User\x12\x0cusers/{user}*R\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x11\n\rROLE_PROVIDER\x10\x02\x12\x0e\n\nROLE_ADMIN\x10\x03\x42\x37\n\x15\x64\x65v.foothills.auth.v1P\x01Z\x1c\x66oothills/gen/auth/v1;authv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,10 +53,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['update_time']._loaded_options = None
   _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['locale']._loaded_options = None
+  _globals['_USER'].fields_by_name['locale']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['reminders_enabled']._loaded_options = None
+  _globals['_USER'].fields_by_name['reminders_enabled']._serialized_options = b'\342A\001\001'
+  _globals['_USER'].fields_by_name['notices_enabled']._loaded_options = None
+  _globals['_USER'].fields_by_name['notices_enabled']._serialized_options = b'\342A\001\001'
   _globals['_USER']._loaded_options = None
   _globals['_USER']._serialized_options = b'\352A\"\n\022foothills.dev/User\022\014users/{user}'
-  _globals['_ROLE']._serialized_start=486
-  _globals['_ROLE']._serialized_end=568
+  _globals['_ROLE']._serialized_start=572
+  _globals['_ROLE']._serialized_end=654
   _globals['_USER']._serialized_start=145
-  _globals['_USER']._serialized_end=484
+  _globals['_USER']._serialized_end=570
 # @@protoc_insertion_point(module_scope)

@@ -23,7 +23,7 @@ ROLE_PROVIDER: Role
 ROLE_ADMIN: Role
 
 class User(_message.Message):
-    __slots__ = ("name", "email", "display_name", "phone", "time_zone", "role", "disabled", "create_time", "update_time")
+    __slots__ = ("name", "email", "display_name", "phone", "time_zone", "role", "disabled", "create_time", "update_time", "locale", "reminders_enabled", "notices_enabled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,9 @@ class User(_message.Message):
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    REMINDERS_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_ENABLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     email: str
     display_name: str
@@ -42,4 +45,7 @@ class User(_message.Message):
     disabled: bool
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., phone: _Optional[str] = ..., time_zone: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    locale: str
+    reminders_enabled: bool
+    notices_enabled: bool
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., phone: _Optional[str] = ..., time_zone: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locale: _Optional[str] = ..., reminders_enabled: _Optional[bool] = ..., notices_enabled: _Optional[bool] = ...) -> None: ...
