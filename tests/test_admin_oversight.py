@@ -19,7 +19,7 @@ from foothills_rpc.domain.users import Role
 from tests.booking_support import TUESDAY_10, Desk, error_of
 from tests.catalog_support import WEEKDAYS, mask, ts, weekly
 from tests.conftest import Caller, Running
-from tests.support import reason, violations
+from tests.support import reason, text_of, violations
 
 OPEN, IN_PROGRESS, RESOLVED, CLOSED = (support_pb2.SUPPORT_REQUEST_STATUS_OPEN,
                                        support_pb2.SUPPORT_REQUEST_STATUS_IN_PROGRESS,
@@ -97,7 +97,7 @@ async def test_admins_assign_reply_and_move_a_request_along(running: Running) ->
         name=asked.name, body="Behind the building."), metadata=admin.metadata)).support_request
     assert [(m.author, m.from_staff) for m in replied.messages] == [(ann.name, False), (admin.name, True)]
     mail = await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com" and "Reply" in m["Subject"])
-    assert "Behind the building." in mail.get_content()
+    assert "Reply: Behind the building." in text_of(mail)
 
     refused = await error_of(_status(running, admin, asked.name, CLOSED))  # open cannot jump to closed
     assert (refused.code(), reason(refused)) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_STATUS_TRANSITION")

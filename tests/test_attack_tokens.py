@@ -26,7 +26,7 @@ from foothills.auth.v1 import auth_pb2
 from foothills_rpc.domain.users import Role
 from foothills_rpc.policy import POLICY
 from tests.conftest import PASSWORD, Caller, Running
-from tests.support import TEST_SECRET, served_methods
+from tests.support import TEST_SECRET, served_methods, text_of
 
 PROTECTED: list[tuple[str, Any]] = [(n, m) for n, m in served_methods() if n in POLICY and not POLICY[n].public]
 ISSUER, AUDIENCE = "foothills", "foothills-api"
@@ -66,7 +66,7 @@ def _unsigned(claims: dict[str, Any]) -> str:
 async def _reset_token(running: Running, victim: Caller) -> str:
     await running.auth.RequestPasswordReset(auth_pb2.RequestPasswordResetRequest(email=victim.email))
     mail = await running.mailbox.wait_for(lambda m: m["To"] == victim.email)
-    match = re.search(r"^ {4}([A-Za-z0-9_-]{20,})\r?$", mail.get_content(), re.MULTILINE)
+    match = re.search(r"^Code: ([A-Za-z0-9_-]{20,})$", text_of(mail), re.MULTILINE)
     assert match is not None
     return match.group(1)
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.e2e_support import CALL_TIMEOUT, GRPCURL, START_TIMEOUT, STOP_TIMEOUT, server_env
-from tests.support import Mailbox, free_port, stop_process
+from tests.support import Mailbox, free_port, stop_process, text_of
 
 pytestmark = pytest.mark.e2e
 
@@ -684,11 +684,11 @@ def test_waitlist_journey_join_get_the_offer_by_smtp_and_book_it(tmp_path: Path,
 
         ok(grpcurl(server, f"{BOOKING}/CancelBooking", headers=first, data={"name": booking["name"]}))
         deadline = time.monotonic() + 30.0  # the dispatcher is another task of the server: wait briefly
-        while not (offers := [m for m in mailbox.to(waiting_email) if "seat is free" in m["Subject"]]):
+        while not (offers := [m for m in mailbox.to(waiting_email) if "place is free" in m["Subject"]]):
             assert time.monotonic() < deadline, "no offer mail arrived"
             time.sleep(0.05)
-        hold = re.search(r"holds/[0-9a-f]{32}", offers[0].get_content())
-        assert hold is not None, offers[0].get_content()
+        hold = re.search(r"holds/[0-9a-f]{32}", text_of(offers[0]))
+        assert hold is not None, text_of(offers[0])
         listed = ok_json(grpcurl(server, f"{BOOKING}/ListWaitlistEntries", headers=waiting, data={}))
         assert [(e["state"], e["hold"]) for e in listed["waitlist_entries"]] == [
             ("WAITLIST_ENTRY_STATE_OFFERED", hold.group())]

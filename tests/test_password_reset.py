@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from foothills.auth.v1 import auth_pb2
 from foothills_rpc.db.models import OutboxMessage
 from tests.conftest import Running
-from tests.support import reason, violations
+from tests.support import reason, text_of, violations
 
 NEW_PASSWORD = "a brand new passphrase"
 
 
 def _token(message: EmailMessage) -> str:
-    body = message.get_content()
-    match = re.search(r"^ {4}([A-Za-z0-9_-]{20,})\r?$", body, re.MULTILINE)
+    body = text_of(message)
+    match = re.search(r"^Code: ([A-Za-z0-9_-]{20,})$", body, re.MULTILINE)
     assert match, body
     return match.group(1)
 

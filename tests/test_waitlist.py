@@ -12,7 +12,7 @@ from foothills.catalog.v1 import catalog_pb2
 from tests.booking_support import TUESDAY_10, Desk, Holds, error_of, join
 from tests.catalog_support import at, duration, mask, ts
 from tests.conftest import Caller, Running
-from tests.support import reason, violations
+from tests.support import reason, text_of, violations
 
 WAITING, OFFERED = booking_pb2.WAITLIST_ENTRY_STATE_WAITING, booking_pb2.WAITLIST_ENTRY_STATE_OFFERED
 BOOKED, LEFT = booking_pb2.WAITLIST_ENTRY_STATE_BOOKED, booking_pb2.WAITLIST_ENTRY_STATE_LEFT
@@ -54,8 +54,8 @@ async def test_a_cancellation_offers_the_seat_to_the_first_in_line_by_mail(runni
     assert offered.state == OFFERED and offered.hold.startswith("holds/")
     assert offered.offer_expire_time == ts(running.clock.now() + timedelta(minutes=2))
     assert await desk.remaining() == 0  # held for bob, not free for anyone
-    mail = await running.mailbox.wait_for(lambda m: m["To"] == "bob@example.com" and "seat is free" in m["Subject"])
-    assert offered.hold in mail.get_content()
+    mail = await running.mailbox.wait_for(lambda m: m["To"] == "bob@example.com" and "place is free" in m["Subject"])
+    assert f"Hold: {offered.hold}" in text_of(mail)
     booked = await Holds(desk).book_with(bob, offered.hold)
     assert booked.customer == bob.name
     assert (await state(running, bob)).state == BOOKED

@@ -53,6 +53,11 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
+async def enabled_admins(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).where(User.role == "admin", User.disabled.is_(False))
+                                       .order_by(User.created_at))).scalars())
+
+
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> User:
     """Like `catalog.service_by_id`: a plain read reuses the row this transaction already loaded."""
     user = await session.get(User, user_id, with_for_update=for_update, populate_existing=for_update)

@@ -22,7 +22,7 @@ from foothills_rpc.db.catalog import cancellation_of
 from foothills_rpc.db.models import Booking, BookingEvent, Service, User
 from foothills_rpc.mail.outbox import Composer
 from foothills_rpc.notifications.calendar import booking_calendar
-from foothills_rpc.notifications.notices import BOOKING_NOTICES, notify
+from foothills_rpc.notifications.notices import BOOKING_NOTICES, REMINDER, notify
 
 CONSUMER = "mail"  # its row in event_cursors
 BATCH = 200
@@ -56,8 +56,8 @@ async def compose(session: AsyncSession, now: datetime, *, reminder_offsets: tup
                 continue  # nobody is told of what they did themselves, but customers get their receipts
             context = _context(item.event, item.booking, item.customer, item.provider, item.service, reader)
             calendar = _calendar(item.event, item.booking, item.service, item.provider) if told.calendar else ""
-            await notify(session, reader, told.kind, context, key=f"event-{item.event.id}", now=now,
-                         service_zone=item.service.time_zone, optional=told.optional, calendar=calendar)
+            await notify(session, reader, told, context, key=f"event-{item.event.id}", now=now,
+                         service_zone=item.service.time_zone, calendar=calendar)
         if what in ("booked", "approved", "rescheduled"):
             await reminders.plan(session, item.booking.id, datetime.fromisoformat(item.event.details["start_at"]),
                                  reminder_offsets, after=item.event.created_at)
@@ -76,8 +76,8 @@ async def send_reminders(session: AsyncSession, now: datetime) -> int:
         await reminders.mark_sent(session, item.reminder.id, now)
         lead = timedelta(seconds=item.reminder.offset_seconds)
         context = {**_booking_facts(booking, item.customer, item.provider, item.service), "lead": lead}
-        await notify(session, item.customer, "booking_reminder", context, key=f"reminder-{item.reminder.id.hex}",
-                     now=now, service_zone=item.service.time_zone, reminder=True)
+        await notify(session, item.customer, REMINDER, context, key=f"reminder-{item.reminder.id.hex}", now=now,
+                     service_zone=item.service.time_zone)
     return len(due)
 
 

@@ -37,7 +37,7 @@ def _text_fact(label: str, value: object) -> str:
 
 
 def _html_fact(label: str, value: object) -> Markup:
-    return Markup("<tr><th scope=\"row\">{}</th><td>{}</td></tr>").format(label, value)
+    return Markup("<tr><th scope=\"row\">{}</th><td style=\"white-space: pre-wrap;\">{}</td></tr>").format(label, value)
 
 
 def kinds() -> list[str]:

@@ -35,8 +35,8 @@ from foothills_rpc.domain.users import (
     phone_problem,
     time_zone_problem,
 )
-from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.notifications.notices import PASSWORD_CHANGED, PASSWORD_RESET, notify
 from foothills_rpc.security.passwords import PasswordHasher
 from foothills_rpc.security.tokens import AccessTokens, digest, new_opaque_token
 
@@ -214,11 +214,8 @@ class Accounts:
                 return False
             await repo.add_password_reset(session, user_id=user.id, token_hash=digest(token), now=now,
                                           expires_at=expires_at)
-            minutes = int(self._settings.password_reset_ttl.total_seconds() // 60)
-            await outbox.enqueue(session, recipient=user.email, subject="Reset your Foothills password", now=now,
-                                 body=(f"Hello {user.display_name},\n\nSomeone asked to reset the password of this "
-                                       f"account. If it was you, use this token within {minutes} minutes:\n\n"
-                                       f"    {token}\n\nIf it was not you, ignore this mail; nothing has changed.\n"))
+            await notify(session, user, PASSWORD_RESET, {"code": token, "expires": expires_at},
+                         key=f"reset-{digest(token)}", now=now)
             return True
 
         if await self._db.run(create):
@@ -243,8 +240,15 @@ class Accounts:
             user.updated_at = now
             await repo.revoke_sessions(session, user_id=user_id, now=now, reason="password_reset")
             await repo.clear_login_failures(session, email=user.email)
+            await self._tell_password_changed(session, user, "reset with a code sent to this address", now)
 
         await self._db.run(apply)
+        self._dispatcher.notify()
+
+    @staticmethod
+    async def _tell_password_changed(session: AsyncSession, user: User, how: str, now: datetime) -> None:
+        await notify(session, user, PASSWORD_CHANGED, {"how": how, "changed": now, "account": user.email},
+                     key=f"password-{uuid.uuid4().hex}", now=now)
 
     async def _count_call(self, session: AsyncSession, scope: str, key: str, limit: int, *, reason: str,
                           message: str) -> None:
@@ -309,5 +313,7 @@ class Accounts:
             stored.updated_at = now
             await repo.revoke_sessions(session, user_id=principal.user_id, keep=principal.session_id, now=now,
                                        reason="password_changed")
+            await self._tell_password_changed(session, stored, "changed by someone who knew the old one", now)
 
         await self._db.run(apply)
+        self._dispatcher.notify()

@@ -32,6 +32,7 @@ from foothills_rpc.domain.errors import (
 from foothills_rpc.domain.pricing import Quote, validate_currency
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
+from foothills_rpc.notifications import notices
 from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.usecases.terms import Terms
 from foothills_rpc.usecases.waitlist import offer_freed
@@ -98,18 +99,28 @@ class Catalog:
         finally:
             self._cache.drop()  # this process's next read sees the edit at once (or its unknown outcome)
 
-    async def _edit_schedule(self, service_id: uuid.UUID, work: Work[Service], *,
+    async def _edit_schedule(self, actor: Principal, service_id: uuid.UUID, work: Work[Service], *,
                              validate_only: bool) -> ScheduleChange:
         """Runs a change that may strand bookings of the service (its availability, grid, capacity or
-        state), and finds the bookings it leaves in conflict that were not before. With
-        `validate_only` the change is rehearsed and rolled back: the answer says what it would do."""
+        state), and finds the bookings it leaves in conflict that were not before; the provider is told
+        of them unless the change was theirs. With `validate_only` the change is rehearsed and rolled
+        back: the answer says what it would do."""
         async def change(session: AsyncSession) -> ScheduleChange:
             now = self._clock.now()
             before = {c.booking.id for c in await find_conflicts(session, now=now, service_id=service_id,
                                                                  limit=MAX_CONFLICTS_COMPARED)}
             service = await work(session)
             after = await find_conflicts(session, now=now, service_id=service_id, limit=MAX_CONFLICTS_COMPARED)
-            return ScheduleChange(service, [c.booking for c in after if c.booking.id not in before])
+            stranded = [c.booking for c in after if c.booking.id not in before]
+            if stranded and actor.user_id != service.provider_id:
+                provider = await accounts_repo.user_by_id(session, service.provider_id)
+                by = await accounts_repo.user_by_id(session, actor.user_id)
+                await notices.notify(session, provider, notices.CONFLICTS,
+                             {"service": service.display_name, "actor": by.display_name,
+                              "bookings": [{"name": f"bookings/{b.id.hex}", "start": b.start_at} for b in stranded]},
+                             key=f"conflicts-{service.id.hex}-{service.version}", now=now,
+                             service_zone=service.time_zone)
+            return ScheduleChange(service, stranded)
 
         if validate_only:
             return await self._db.rehearse(change)
@@ -288,7 +299,7 @@ class Catalog:
                          target=f"services/{service.id.hex}", before=before, after=_service_fields(service), now=now)
             return service
 
-        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
+        return await self._edit_schedule(caller, service_id, apply, validate_only=validate_only)
 
     async def archive_service(self, caller: Principal, service_id: uuid.UUID, *, expected_etag: str,
                               validate_only: bool = False) -> ScheduleChange:
@@ -308,7 +319,7 @@ class Catalog:
                              after={"archived": True}, now=now)
             return service
 
-        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
+        return await self._edit_schedule(caller, service_id, apply, validate_only=validate_only)
 
     # --- availability and slots ------------------------------------------------------------
 
@@ -333,7 +344,7 @@ class Catalog:
             await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now))
             return service
 
-        return await self._edit_schedule(service_id, apply, validate_only=validate_only)
+        return await self._edit_schedule(caller, service_id, apply, validate_only=validate_only)
 
     async def list_slots(self, service_id: uuid.UUID, start: datetime, end: datetime, seats: int) -> SlotListing:
         errors = Collector()

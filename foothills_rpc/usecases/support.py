@@ -1,5 +1,5 @@
-"""Support requests: users ask for help, admins assign, reply and move them along; the requester is
-mailed every reply and status change through the outbox, in the same transaction as the change."""
+"""Support requests: users ask for help, admins assign, reply and move them along. Who is told of
+each change (notifications/support_news.py) is queued in the same transaction as the change."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.domain.support import SupportStatus, check_transition
 from foothills_rpc.domain.users import Role
-from foothills_rpc.mail import outbox
+from foothills_rpc.notifications import support_news
 from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 
 MAX_SUBJECT = 200
@@ -79,6 +79,8 @@ class Support:
             session.add(SupportMessage(id=uuid.uuid4(), request_id=request.id, position=1, author_id=caller.user_id,
                                        from_staff=False, body=body, created_at=now))
             await session.flush()
+            await support_news.tell(session, "opened", request, event="message-1", now=now, message=body,
+                                    actor=await user_by_id(session, caller.user_id))
             return await _thread(session, request)
 
         try:
@@ -153,8 +155,9 @@ class Support:
             if staff:
                 audit.record(session, actor_id=caller.user_id, action="AddSupportMessage", target=_name(request),
                              after={"message": message.id}, now=now)
-                await _mail_requester(session, request, now, f"Reply to your support request: {request.subject}",
-                                      f"An admin replied:\n\n{body}\n")
+            await support_news.tell(session, "staff_replied" if staff else "requester_wrote", request,
+                                    event=f"message-{position}", now=now, message=body,
+                                    actor=await user_by_id(session, caller.user_id))
             await session.flush()
             return await _thread(session, request)
 
@@ -174,6 +177,9 @@ class Support:
                              before={"assignee": request.assignee_id}, after={"assignee": assignee_id}, now=now)
                 request.assignee_id = assignee_id
                 request.updated_at = now
+                if assignee_id is not None:
+                    await support_news.tell(session, "assigned", request, event=f"assigned-{uuid.uuid4().hex}", now=now,
+                                            actor=await user_by_id(session, caller.user_id))
             return await _thread(session, request)
 
         return await self._db.run(assign)
@@ -189,9 +195,8 @@ class Support:
                          before={"status": current.value}, after={"status": status.value}, now=now)
             request.status = status.value
             request.updated_at = now
-            said = status.value.replace("_", " ")
-            await _mail_requester(session, request, now, f"Your support request is {said}",
-                                  f"Your support request \"{request.subject}\" is now {said}.\n")
+            await support_news.tell(session, "status_changed", request, event=f"status-{uuid.uuid4().hex}", now=now,
+                                    actor=await user_by_id(session, caller.user_id))
             return await _thread(session, request)
 
         return await self._db.run(change)
@@ -213,10 +218,3 @@ async def _thread(session: AsyncSession, request: SupportRequest) -> Thread:
     messages = (await session.execute(select(SupportMessage).where(SupportMessage.request_id == request.id)
                                       .order_by(SupportMessage.position))).scalars()
     return Thread(request=request, messages=list(messages))
-
-
-async def _mail_requester(session: AsyncSession, request: SupportRequest, now: datetime, subject: str,
-                          text: str) -> None:
-    user = await user_by_id(session, request.requester_id)
-    await outbox.enqueue(session, recipient=user.email, now=now, subject=subject,
-                         body=f"Hello {user.display_name},\n\n{text}\nReference: {_name(request)}\n")

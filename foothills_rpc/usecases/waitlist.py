@@ -31,8 +31,8 @@ from foothills_rpc.domain.errors import Collector, FailedPrecondition
 from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.waitlist import LIVE, EntryStatus, may_become
-from foothills_rpc.mail import outbox
 from foothills_rpc.mail.outbox import Dispatcher
+from foothills_rpc.notifications.notices import WAITLIST_OFFER, notify
 from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.terms import Terms
 
@@ -84,16 +84,11 @@ async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, n
         await session.flush()
         _move(entry, EntryStatus.OFFERED)
         entry.hold_id, entry.updated_at = hold.id, now
-        user = await user_by_id(session, entry.customer_id)
-        start = slot.start_at.strftime("%Y-%m-%d %H:%M UTC")
-        expiry = hold.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        await outbox.enqueue(session, recipient=user.email, now=now,
-                             subject=f"A seat is free for you: {service.display_name}, {start}",
-                             body=(f"Hello {user.display_name},\n\n{entry.seats} seat(s) of {service.display_name} on "
-                                   f"{start} are held for you until {expiry}, at {quote.total_minor} {quote.currency} "
-                                   f"(minor units).\n\nBook them with the hold holds/{hold.id.hex} (CreateBooking "
-                                   f"with `hold`) before then; after that they go to the next in line.\n\n"
-                                   f"Waitlist entry: waitlistEntries/{entry.id.hex}\n"))
+        await notify(session, await user_by_id(session, entry.customer_id), WAITLIST_OFFER,
+                     {"service": service.display_name, "start": slot.start_at, "seats": entry.seats,
+                      "total_minor": quote.total_minor, "currency": quote.currency, "expires": hold.expires_at,
+                      "hold": f"holds/{hold.id.hex}", "entry": f"waitlistEntries/{entry.id.hex}"},
+                     key=f"offer-{hold.id.hex}", now=now, service_zone=service.time_zone)
         free -= entry.seats
         made += 1
     return made
