@@ -1,4 +1,4 @@
-"""`foothills-rpc`: serve, send-mail, migrate, create-admin, seed-demo."""
+"""`foothills-rpc`: serve, send-mail, migrate, create-admin, seed-demo, preview-mail."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import sys
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
@@ -141,6 +142,25 @@ def _seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _preview_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from foothills_rpc.notifications.notices import every_notice
+    from foothills_rpc.notifications.preview import write_samples
+
+    known = sorted({told.kind for told in every_notice()})
+    if unknown := sorted(set(args.kinds) - set(known)):
+        print(f"error: no such kind: {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
+        return 2
+    if args.doc is not None:  # docs/notifications.md: its renderings brought up to date
+        from foothills_rpc.notifications.preview import with_samples
+
+        args.doc.write_text(with_samples(args.doc.read_text()))
+        print(args.doc)
+        return 0
+    for path in write_samples(args.out, args.kinds or None):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="foothills-rpc", description="Foothills booking backend (gRPC).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--bookings", type=int, default=300, help="bookings to create, past and future, obeying every "
                       "booking rule (default %(default)s; 0 for a catalog only)")
     seed.set_defaults(run=_seed_demo)
+    preview = commands.add_parser("preview-mail", help="render a sample of each notice kind (or those named) to "
+                                  "text, HTML and calendar files")
+    preview.add_argument("kinds", nargs="*", metavar="KIND")
+    preview.add_argument("--out", type=Path, default=Path("mail-preview"), help="folder (default %(default)s)")
+    preview.add_argument("--doc", type=Path, help="instead, rewrite the renderings at the end of this markdown "
+                         "file (docs/notifications.md)")
+    preview.set_defaults(run=_preview_mail)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

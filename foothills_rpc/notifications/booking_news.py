@@ -65,16 +65,18 @@ async def compose(session: AsyncSession, now: datetime, *, reminder_offsets: tup
 
 
 async def send_reminders(session: AsyncSession, now: datetime) -> int:
-    """Sends up to REMINDER_BATCH due reminders, each once; drops those whose booking was cancelled or
-    moved since they were planned. Returns how many were taken."""
+    """Sends up to REMINDER_BATCH due reminders, each once. Drops those whose booking was cancelled or
+    moved since they were planned, and those late by more than half their lead (after an outage, a
+    "tomorrow" reminder an hour before the start says the wrong thing; a nearer one follows).
+    Returns how many were taken."""
     due = await reminders.claim_due(session, now, REMINDER_BATCH)
     for item in due:
-        booking = item.booking
-        if booking.status != "confirmed" or booking.start_at != item.reminder.start_at:
+        booking, lead = item.booking, item.booking.start_at - now
+        if (booking.status != "confirmed" or booking.start_at != item.reminder.start_at
+                or lead.total_seconds() < item.reminder.offset_seconds / 2):
             await reminders.drop(session, item.reminder.id)
             continue
         await reminders.mark_sent(session, item.reminder.id, now)
-        lead = timedelta(seconds=item.reminder.offset_seconds)
         context = {**_booking_facts(booking, item.customer, item.provider, item.service), "lead": lead}
         await notify(session, item.customer, REMINDER, context, key=f"reminder-{item.reminder.id.hex}", now=now,
                      service_zone=item.service.time_zone)
