@@ -30,10 +30,10 @@ from foothills_rpc.notifications import booking_news
 from foothills_rpc.notifications.notices import every_notice
 from foothills_rpc.notifications.preview import with_samples
 from foothills_rpc.notifications.render import kinds
-from tests.booking_support import TUESDAY_10, Desk
+from tests.booking_support import TUESDAY_10, Desk, error_of
 from tests.catalog_support import at, duration, ts, weekly
 from tests.conftest import PASSWORD, Caller, Running, running_server
-from tests.support import Mailbox, free_port, html_of, text_of
+from tests.support import Mailbox, free_port, html_of, text_of, violations
 
 DOCS = Path(__file__).parents[1] / "docs" / "notifications.md"
 SETTINGS = catalog_pb2.BookingSettings(minimum_notice=duration(hours=1), maximum_days_ahead=90)
@@ -321,6 +321,40 @@ async def test_reminders_go_once_each_across_processes_follow_a_reschedule_and_s
                     ("late@example.com", "Jan 8"): 1}
     last = [text_of(m) for m in reminders if m["To"] == "ann@example.com"][-1]
     assert "in 45 minutes." in " ".join(last.split()) and staying.name in last
+
+
+async def test_a_service_sets_its_own_reminders_or_none(
+        database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
+    async with running_server(database_url, clock, mailbox, send_mail=False) as running:
+        two_hours = catalog_pb2.BookingSettings(minimum_notice=duration(hours=1), maximum_days_ahead=60,
+                                                reminders=catalog_pb2.Reminders(before_start=[duration(hours=2)]))
+        desk = await Desk.open(running, booking_settings=two_hours)
+        assert list(desk.service.booking_settings.reminders.before_start) == [duration(hours=2)]
+        silent = await desk.world.service(display_name="Quiet room", booking_settings=catalog_pb2.BookingSettings(
+            reminders=catalog_pb2.Reminders()))
+        assert silent.booking_settings.HasField("reminders") and not silent.booking_settings.reminders.before_start
+        ann = await desk.customer("ann@example.com")
+        await desk.book(ann)
+        await desk.book(ann, at("2030-01-08T14:00"), service=silent.name)
+        await _deliver(running)
+        for hours in (1, 22, 2, 4):  # Monday 10:00, Tuesday 08:00 (two hours before), 10:00, 14:00
+            clock.advance(timedelta(hours=hours))
+            await _deliver(running)
+        reminders = [m for m in mailbox.to("ann@example.com") if str(m["Subject"]).strip().startswith("Reminder:")]
+        subjects = [str(m["Subject"]).strip() for m in reminders]
+        assert subjects == ["Reminder: Deep tissue massage, Jan 8, 2030, 10:00 AM"]
+        assert "in 2 hours." in " ".join(text_of(reminders[0]).split())
+
+
+async def test_reminders_out_of_bounds_are_refused_with_every_problem(running: Running) -> None:
+    desk = await Desk.open(running)
+    for reminders, expected in (([duration(hours=1)] * 6, "TOO_MANY"), ([duration(seconds=30)], "INVALID_VALUE"),
+                                ([duration(days=31)], "INVALID_VALUE"), ([duration(hours=1)] * 2, "INVALID_VALUE")):
+        error = await error_of(running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+            service=catalog_pb2.Service(name=desk.service.name, etag=desk.service.etag, booking_settings=(
+                catalog_pb2.BookingSettings(reminders=catalog_pb2.Reminders(before_start=reminders)))),
+            update_mask=field_mask_pb2.FieldMask(paths=["booking_settings"])), metadata=desk.world.provider.metadata))
+        assert violations(error) == {"service.booking_settings.reminders.before_start": expected}
 
 
 # --- preferences ---------------------------------------------------------------------------------

@@ -109,11 +109,19 @@ def spec_of(service: Service) -> ServiceSpec:
             else timedelta(seconds=service.max_reschedule_distance_seconds),
             waitlist_offer_duration=None if service.waitlist_offer_seconds is None
             else timedelta(seconds=service.waitlist_offer_seconds),
+            reminders=reminders_of(service),
         ),
         cancellation=cancellation_of(service.cancellation_policy),
         pricing=_pricing_from_json(service.pricing),
         runs_without_provider=service.runs_without_provider,
     )
+
+
+def reminders_of(service: Service) -> tuple[timedelta, ...] | None:
+    """The service's own reminders, longest first; None: the platform's default."""
+    if service.reminder_seconds is None:
+        return None
+    return tuple(timedelta(seconds=s) for s in service.reminder_seconds)
 
 
 def apply_spec(service: Service, spec: ServiceSpec) -> None:
@@ -141,6 +149,8 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
     service.max_reschedule_distance_seconds = None if distance is None else int(distance.total_seconds())
     offer = spec.booking.waitlist_offer_duration
     service.waitlist_offer_seconds = None if offer is None else int(offer.total_seconds())
+    reminders = spec.booking.reminders
+    service.reminder_seconds = None if reminders is None else [int(r.total_seconds()) for r in reminders]
     service.runs_without_provider = spec.runs_without_provider
     service.cancellation_policy = [
         {"before_start_s": int(t.before_start.total_seconds()), "fee_bps": t.fee_bps, "allowed": t.allowed}

@@ -257,6 +257,8 @@ class Service(Base):
     # NULL: waitlist offers last the platform default (15 minutes).
     waitlist_offer_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runs_without_provider: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seconds before the start customers are reminded, longest first; NULL: the platform's default.
+    reminder_seconds: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     cancellation_policy: Mapped[list[Any]] = mapped_column(JSON, default=list)
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     availability: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

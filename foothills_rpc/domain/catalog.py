@@ -26,6 +26,8 @@ MIN_HOLD = timedelta(minutes=1)
 MAX_HOLD = timedelta(hours=1)
 DEFAULT_OFFER = timedelta(minutes=15)
 MAX_OFFER = timedelta(hours=24)
+MAX_REMINDERS = 5
+MAX_REMINDER = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class BookingSettings:
     max_reschedule_distance: timedelta | None = None
     # How long a waitlist offer holds its seats; None: DEFAULT_OFFER.
     waitlist_offer_duration: timedelta | None = None
+    # How long before the start customers are reminded, longest first; None: the platform's default.
+    reminders: tuple[timedelta, ...] | None = None
 
     @property
     def offer(self) -> timedelta:
@@ -139,6 +143,14 @@ def validate_service(spec: ServiceSpec, errors: Collector, prefix: str = "servic
     offer = booking.waitlist_offer_duration
     if offer is not None and (not MIN_HOLD <= offer <= MAX_OFFER or offer.microseconds):
         errors.add(f"{prefix}.booking_settings.waitlist_offer_duration", "must be 1 minute to 24 hours, whole seconds")
+    if booking.reminders is not None:
+        path = f"{prefix}.booking_settings.reminders.before_start"
+        if len(booking.reminders) > MAX_REMINDERS:
+            errors.add(path, f"must have at most {MAX_REMINDERS} items")
+        elif any(not timedelta(minutes=1) <= r <= MAX_REMINDER or r % timedelta(minutes=1) for r in booking.reminders):
+            errors.add(path, "each must be 1 minute to 30 days, whole minutes")
+        elif len(set(booking.reminders)) != len(booking.reminders):
+            errors.add(path, "must all be different")
     for violation in validate_grid(spec.grid):
         # The grid's fields live in two places of a service: duration on it, buffers in its settings.
         path = violation.field if violation.field == "duration" else f"booking_settings.{violation.field}"

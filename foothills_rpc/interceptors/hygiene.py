@@ -6,6 +6,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from foothills_rpc.domain.cancellation import MAX_TIERS
+from foothills_rpc.domain.catalog import MAX_REMINDERS
 from foothills_rpc.domain.errors import FieldViolation
 from foothills_rpc.domain.pricing import MAX_RULES
 from foothills_rpc.domain.slots import MAX_OVERRIDES, MAX_RANGES_PER_OVERRIDE, MAX_WEEKLY_WINDOWS
@@ -21,6 +22,7 @@ MAX_ITEMS = {
     "foothills.catalog.v1.DateOverride.hours": MAX_RANGES_PER_OVERRIDE,
     "foothills.catalog.v1.CancellationPolicy.tiers": MAX_TIERS,
     "foothills.catalog.v1.PricingPolicy.rules": MAX_RULES,
+    "foothills.catalog.v1.Reminders.before_start": MAX_REMINDERS,
     "google.protobuf.FieldMask.paths": 20,
 }
 # A repeated field nobody listed yet (google.protobuf.Struct's, say); the test that checks every field a

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import reminders
-from foothills_rpc.db.catalog import cancellation_of
+from foothills_rpc.db.catalog import cancellation_of, reminders_of
 from foothills_rpc.db.models import Booking, BookingEvent, Service, User
 from foothills_rpc.mail.outbox import Composer
 from foothills_rpc.notifications.calendar import booking_calendar
@@ -59,8 +59,9 @@ async def compose(session: AsyncSession, now: datetime, *, reminder_offsets: tup
             await notify(session, reader, told, context, key=f"event-{item.event.id}", now=now,
                          service_zone=item.service.time_zone, calendar=calendar)
         if what in ("booked", "approved", "rescheduled"):
+            offsets = reminders_of(item.service)
             await reminders.plan(session, item.booking.id, datetime.fromisoformat(item.event.details["start_at"]),
-                                 reminder_offsets, after=item.event.created_at)
+                                 reminder_offsets if offsets is None else offsets, after=item.event.created_at)
     return len(news)
 
 

@@ -54,8 +54,13 @@ class Wording:
         return format_currency(Decimal(minor).scaleb(-get_currency_precision(currency)), currency, locale=self.locale)
 
     def duration(self, span: timedelta) -> str:
-        """`24 hours`, `2 days`: as a person says it, in the reader's language."""
+        """`24 hours`, `36 hours`, `2 days`: in the reader's language, never rounded up to a larger unit
+        (terms must be exact)."""
         return format_timedelta(span, threshold=2, locale=self.locale)
+
+    def roughly(self, span: timedelta) -> str:
+        """`1 hour`, `1 day`, `45 minutes`: how long until something, rounded as a person says it."""
+        return format_timedelta(span, locale=self.locale)
 
     def terms(self, policy: CancellationPolicy) -> str:
         """A cancellation policy in plain words: `Free until 1 day before the start; 50% of the price

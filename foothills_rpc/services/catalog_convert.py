@@ -95,6 +95,9 @@ def service_to_proto(service: Service) -> catalog_pb2.Service:
         settings.max_reschedule_distance.CopyFrom(duration(spec.booking.max_reschedule_distance))
     if spec.booking.waitlist_offer_duration is not None:
         settings.waitlist_offer_duration.CopyFrom(duration(spec.booking.waitlist_offer_duration))
+    if spec.booking.reminders is not None:
+        settings.reminders.SetInParent()  # present even when empty: "no reminders", not "the default"
+        settings.reminders.before_start.extend(duration(r) for r in spec.booking.reminders)
     return catalog_pb2.Service(
         name=f"services/{service.id.hex}",
         display_name=spec.display_name,
@@ -146,6 +149,8 @@ def booking_settings_from_proto(message: catalog_pb2.BookingSettings) -> Booking
         if message.HasField("max_reschedule_distance") else None,
         waitlist_offer_duration=span(message.waitlist_offer_duration)
         if message.HasField("waitlist_offer_duration") else None,
+        reminders=tuple(sorted((span(r) for r in message.reminders.before_start), reverse=True))
+        if message.HasField("reminders") else None,
     )
 
 

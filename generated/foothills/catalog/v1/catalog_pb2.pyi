@@ -101,7 +101,7 @@ class Service(_message.Message):
     def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., category: _Optional[str] = ..., provider: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., capacity: _Optional[int] = ..., base_price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., time_zone: _Optional[str] = ..., booking_settings: _Optional[_Union[BookingSettings, _Mapping]] = ..., cancellation_policy: _Optional[_Union[CancellationPolicy, _Mapping]] = ..., pricing: _Optional[_Union[PricingPolicy, _Mapping]] = ..., runs_without_provider: _Optional[bool] = ..., state: _Optional[_Union[ServiceState, str]] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class BookingSettings(_message.Message):
-    __slots__ = ("minimum_notice", "maximum_days_ahead", "buffer_before", "buffer_after", "requires_approval", "hold_duration", "max_bookings_per_day", "max_bookings_per_week", "max_bookings_per_month", "max_reschedules", "max_reschedule_distance", "waitlist_offer_duration")
+    __slots__ = ("minimum_notice", "maximum_days_ahead", "buffer_before", "buffer_after", "requires_approval", "hold_duration", "max_bookings_per_day", "max_bookings_per_week", "max_bookings_per_month", "max_reschedules", "max_reschedule_distance", "waitlist_offer_duration", "reminders")
     MINIMUM_NOTICE_FIELD_NUMBER: _ClassVar[int]
     MAXIMUM_DAYS_AHEAD_FIELD_NUMBER: _ClassVar[int]
     BUFFER_BEFORE_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,7 @@ class BookingSettings(_message.Message):
     MAX_RESCHEDULES_FIELD_NUMBER: _ClassVar[int]
     MAX_RESCHEDULE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     WAITLIST_OFFER_DURATION_FIELD_NUMBER: _ClassVar[int]
+    REMINDERS_FIELD_NUMBER: _ClassVar[int]
     minimum_notice: _duration_pb2.Duration
     maximum_days_ahead: int
     buffer_before: _duration_pb2.Duration
@@ -126,7 +127,14 @@ class BookingSettings(_message.Message):
     max_reschedules: int
     max_reschedule_distance: _duration_pb2.Duration
     waitlist_offer_duration: _duration_pb2.Duration
-    def __init__(self, minimum_notice: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., maximum_days_ahead: _Optional[int] = ..., buffer_before: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., buffer_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requires_approval: _Optional[bool] = ..., hold_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bookings_per_day: _Optional[int] = ..., max_bookings_per_week: _Optional[int] = ..., max_bookings_per_month: _Optional[int] = ..., max_reschedules: _Optional[int] = ..., max_reschedule_distance: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., waitlist_offer_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    reminders: Reminders
+    def __init__(self, minimum_notice: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., maximum_days_ahead: _Optional[int] = ..., buffer_before: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., buffer_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requires_approval: _Optional[bool] = ..., hold_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bookings_per_day: _Optional[int] = ..., max_bookings_per_week: _Optional[int] = ..., max_bookings_per_month: _Optional[int] = ..., max_reschedules: _Optional[int] = ..., max_reschedule_distance: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., waitlist_offer_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., reminders: _Optional[_Union[Reminders, _Mapping]] = ...) -> None: ...
+
+class Reminders(_message.Message):
+    __slots__ = ("before_start",)
+    BEFORE_START_FIELD_NUMBER: _ClassVar[int]
+    before_start: _containers.RepeatedCompositeFieldContainer[_duration_pb2.Duration]
+    def __init__(self, before_start: _Optional[_Iterable[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]]] = ...) -> None: ...
 
 class CancellationPolicy(_message.Message):
     __slots__ = ("tiers",)
