@@ -173,6 +173,23 @@ async def test_a_password_change_is_confirmed_to_the_accounts_address(running: R
     assert "If this was not you, reset your password now" in text_of(mail)
 
 
+async def test_role_changes_and_disabling_are_told_to_the_account(running: Running) -> None:
+    ann = await running.signed_in("ann@example.com")
+    admin = await running.signed_in("admin@example.com", role=Role.ADMIN)
+    await running.admin.SetUserRole(admin_pb2.SetUserRoleRequest(name=ann.name, role=user_pb2.ROLE_PROVIDER),
+                                    metadata=admin.metadata)
+    await running.admin.DisableUser(admin_pb2.DisableUserRequest(name=ann.name, reason="unpaid invoices"),
+                                    metadata=admin.metadata)
+    await running.admin.EnableUser(admin_pb2.EnableUserRequest(name=ann.name), metadata=admin.metadata)
+    await running.mailbox.wait_for(lambda m: m["To"] == "ann@example.com" and "enabled again" in m["Subject"])
+    await _settle(running)
+    mails = {str(m["Subject"]).strip(): text_of(m) for m in running.mailbox.to("ann@example.com")}
+    assert set(mails) == {"Your Foothills role is now provider", "Your Foothills account was disabled",
+                          "Your Foothills account is enabled again"}
+    assert "Reason: unpaid invoices" in mails["Your Foothills account was disabled"]
+    assert "it was customer and is now provider" in " ".join(mails["Your Foothills role is now provider"].split())
+
+
 async def test_a_change_by_someone_else_that_strands_bookings_tells_the_provider(running: Running) -> None:
     desk = await Desk.open(running)
     booked = await desk.book(await desk.customer())

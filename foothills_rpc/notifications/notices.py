@@ -62,6 +62,9 @@ SUPPORT_NOTICES: dict[str, Told] = {
 # One reader's own account, offers and bookings' schedule; never optional.
 PASSWORD_RESET = Told("account", "password_reset")
 PASSWORD_CHANGED = Told("account", "password_changed")  # ASVS V2.2.3: notify after a credential change
+ROLE_CHANGED = Told("account", "account_role_changed")
+ACCOUNT_DISABLED = Told("account", "account_disabled")
+ACCOUNT_ENABLED = Told("account", "account_enabled")
 WAITLIST_OFFER = Told("customer", "waitlist_offer")
 REMINDER = Told("customer", "booking_reminder", reminder=True)
 CONFLICTS = Told("provider", "provider_conflicts")  # a change they did not make stranded their bookings
@@ -70,8 +73,8 @@ CONFLICTS = Told("provider", "provider_conflicts")  # a change they did not make
 def every_notice() -> list[Told]:
     """Every row of the table, for the previews and the tests."""
     booking = [told for row in BOOKING_NOTICES.values() for told in row]
-    return [*booking, *SUPPORT_NOTICES.values(), PASSWORD_RESET, PASSWORD_CHANGED, WAITLIST_OFFER, REMINDER,
-            CONFLICTS]
+    return [*booking, *SUPPORT_NOTICES.values(), PASSWORD_RESET, PASSWORD_CHANGED, ROLE_CHANGED, ACCOUNT_DISABLED,
+            ACCOUNT_ENABLED, WAITLIST_OFFER, REMINDER, CONFLICTS]
 
 
 async def notify(session: AsyncSession, reader: User, told: Told, context: dict[str, Any], *, key: str,

@@ -28,6 +28,7 @@ SAMPLE: dict[str, Any] = {
     "entry": "waitlistEntries/1a2b3c4d5e6f70819a2b3c4d5e6f7081", "code": "Xq3v-example-reset-code-9Lm2",
     "how": "changed by someone who knew the old one", "changed": NOW, "account": "ann@example.com",
     "topic": "Parking near the studio", "request": "supportRequests/5e4d3c2b1a0918f7e6d5c4b3a2910f8e",
+    "role": "provider", "previous_role": "customer",
     "requester": "Ann Lee", "actor": "Carla Admin", "author": "Foothills support", "assigned": True,
     "message": "Is there parking nearby?\nI come by car.", "status": "resolved",
     "bookings": [{"name": "bookings/6f1c0e7d2b9a4c5e8f7a6b5c4d3e2f10", "start": START},

@@ -16,6 +16,7 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import User
 from foothills_rpc.domain.errors import InvalidArgument
 from foothills_rpc.domain.principal import Principal
+from foothills_rpc.notifications import notices
 from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 
 MAX_QUERY_LENGTH = 100
@@ -53,6 +54,9 @@ class UserAdmin:
                 if actor is not None:
                     audit.record(session, actor_id=actor.user_id, action="SetUserRole", target=f"users/{user.id.hex}",
                                  before={"role": user.role}, after={"role": role.value}, now=now)
+                    await notices.notify(session, user, notices.ROLE_CHANGED,
+                                         {"role": role.value, "previous_role": user.role, "changed": now,
+                                          "account": user.email}, key=f"role-{uuid.uuid4().hex}", now=now)
                 user.role = role.value
                 user.updated_at = now
             return user
@@ -79,6 +83,9 @@ class UserAdmin:
                     audit.record(session, actor_id=actor.user_id, action="DisableUser" if disabled else "EnableUser",
                                  target=f"users/{user.id.hex}", before={"disabled": user.disabled},
                                  after={"disabled": disabled}, reason=reason, now=now)
+                    told = notices.ACCOUNT_DISABLED if disabled else notices.ACCOUNT_ENABLED
+                    await notices.notify(session, user, told, {"reason": reason, "changed": now, "account": user.email},
+                                         key=f"access-{uuid.uuid4().hex}", now=now)
                 user.disabled = disabled
                 user.disabled_reason = reason if disabled else ""
                 user.updated_at = now

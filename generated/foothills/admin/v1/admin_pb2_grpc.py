@@ -158,7 +158,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetUserRole(self, request, context):
-        """Sets a user's role. Takes effect on the user's next call, without a new sign-in.
+        """Sets a user's role. Takes effect on the user's next call, without a new sign-in. The user is
+        told by mail.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason LAST_ADMIN when it would leave
         the platform without an active admin.
@@ -172,6 +173,7 @@ class AdminServiceServicer:
         Disabling a disabled user changes nothing. A provider's services are suspended at once
         (SERVICE_STATE_SUSPENDED: no free slots, not found by search, bookings and holds refused with
         SERVICE_SUSPENDED) and their future bookings are listed as conflicts; EnableUser resumes them.
+        The user is told by mail, with the reason.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND; FAILED_PRECONDITION reason LAST_ADMIN when it would leave
         the platform without an active admin.
@@ -181,7 +183,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EnableUser(self, request, context):
-        """Enables a disabled user again; they sign in anew. Enabling an enabled user changes nothing.
+        """Enables a disabled user again; they sign in anew (and are told by mail). Enabling an enabled user
+        changes nothing.
 
         Errors: INVALID_ARGUMENT; NOT_FOUND.
         """

@@ -225,7 +225,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ChangePassword(self, request, context):
-        """Changes the caller's password and ends the caller's other sessions. Signed in.
+        """Changes the caller's password and ends the caller's other sessions. Signed in. A notice goes to
+        the account's address (as after ResetPassword), so a change the owner did not make is seen.
 
         Errors: INVALID_ARGUMENT (password policy); FAILED_PRECONDITION reason WRONG_CURRENT_PASSWORD
         when `current_password` is wrong (the session stays signed in).
