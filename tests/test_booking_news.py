@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 from foothills.booking.v1 import booking_pb2
 from foothills_rpc.clock import ManualClock
@@ -27,6 +28,9 @@ async def test_each_mail_tells_what_its_event_was_even_when_composed_after_later
         await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=booked.name, reason="plans changed"),
                                             metadata=ann.metadata)
         assert mailbox.messages == []
+        # Not yet mail, but counted as waiting mail: with send-mail down the alert on its age still fires.
+        clock.advance(timedelta(minutes=3))
+        assert await running.server.components.dispatcher.backlog() == (2, 180.0)
         await running.server.components.dispatcher.deliver_due()
         mails = [m for m in mailbox.messages if m["To"] == "ann.news@example.com"]
     day = "Jan 8, 2030, 10:00 AM"  # the service's zone (Europe/London): Ann set none

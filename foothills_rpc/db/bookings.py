@@ -333,6 +333,14 @@ async def claim_news(session: AsyncSession, consumer: str, limit: int) -> list[N
     return [News(*row) for row in rows]
 
 
+async def untold_events(session: AsyncSession, consumer: str) -> tuple[int, datetime | None]:
+    """How many booking events lie past `consumer`'s cursor, and when the oldest of them happened."""
+    cursor = select(EventCursor.position).where(EventCursor.name == consumer).scalar_subquery()
+    row = (await session.execute(select(func.count(), func.min(BookingEvent.created_at))
+                                 .where(BookingEvent.id > cursor))).one()
+    return int(row[0]), row[1]
+
+
 # PostgreSQL: an event's position is its transaction's id shifted left by ORDINAL_BITS, plus its ordinal
 # in that transaction (migration 0013). Taken without a lock, written with the row.
 ORDINAL_BITS = 20

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -53,6 +53,13 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Du
         .join(provider, provider.id == Booking.provider_id).join(Service, Service.id == Booking.service_id)
         .order_by(Reminder.due_at))).all()
     return [Due(*row) for row in rows]
+
+
+async def due(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """How many reminders are due and unsent, and when the oldest fell due."""
+    row = (await session.execute(select(func.count(), func.min(Reminder.due_at))
+                                 .where(Reminder.sent_at.is_(None), Reminder.due_at <= now))).one()
+    return int(row[0]), row[1]
 
 
 async def mark_sent(session: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> None:

@@ -19,11 +19,11 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from sqlalchemy import Row, bindparam, func, insert, select, update
@@ -66,8 +66,16 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 12)), MAX_BACKOFF)
 
 
-# Queues mail for changes recorded elsewhere (the booking events); returns how many changes it took.
-Composer = Callable[[AsyncSession, datetime], Awaitable[int]]
+class Composer(Protocol):
+    """Turns changes recorded elsewhere (booking events, due reminders) into mail."""
+
+    async def compose(self, session: AsyncSession, now: datetime) -> int:
+        """Queues the mail of a batch of changes; returns how many changes it took (0: none left)."""
+        ...
+
+    async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+        """How many changes wait to be composed, and since when the oldest has."""
+        ...
 
 
 class Dispatcher:
@@ -85,20 +93,33 @@ class Dispatcher:
         self._metrics = db.metrics
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._periodic = Periodic("outbox-dispatcher", self._deliver_all_due, poll_seconds, db.metrics)
+        self._watched = False
 
     def notify(self) -> None:
         """Something was enqueued here: look now rather than at the next poll."""
         self._periodic.wake()
 
     def start(self) -> None:
-        self._metrics.watch_outbox(self.backlog, asyncio.get_running_loop())
+        if not self._watched:  # one collector per dispatcher, however often it is started
+            self._metrics.watch_outbox(self.backlog, asyncio.get_running_loop())
+            self._watched = True
         self._periodic.start()
 
     async def backlog(self) -> tuple[int, float]:
-        """How many mails wait to be sent, and the age in seconds of the oldest (0 when none)."""
-        row = (await self._db.read(lambda s: s.execute(_BACKLOG))).one()
-        oldest = (self._clock.now() - row.oldest).total_seconds() if row.oldest else 0.0
-        return int(row.pending), max(oldest, 0.0)
+        """How many mails wait to be sent, counting the changes not yet composed into mail (with
+        `send-mail` down they pile up there, not in the outbox), and the age in seconds of the oldest
+        (0 when none)."""
+        now = self._clock.now()
+
+        async def read(session: AsyncSession) -> list[tuple[int, datetime | None]]:
+            row = (await session.execute(_BACKLOG)).one()
+            return [(int(row.pending), row.oldest),
+                    *[await composer.waiting(session, now) for composer in self._composers]]
+
+        counts = await self._db.read(read)
+        oldest = min((since for _, since in counts if since is not None), default=None)
+        age = (now - oldest).total_seconds() if oldest else 0.0
+        return sum(count for count, _ in counts), max(age, 0.0)
 
     async def stop(self) -> None:
         await self._periodic.stop()
@@ -122,7 +143,7 @@ class Dispatcher:
         return len(claimed)
 
     async def _compose(self, composer: Composer, session: AsyncSession) -> int:
-        return await composer(session, self._clock.now())
+        return await composer.compose(session, self._clock.now())
 
     async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
         now = self._clock.now()

@@ -10,7 +10,6 @@ due ones.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -132,6 +131,29 @@ def _calendar(event: BookingEvent, booking: Booking, service: Service, provider:
                             organizer=provider.email, cancelled=details["status"] == "cancelled")
 
 
+class BookingNotices:
+    """The booking events' notices (and reminder plans), for the mail dispatcher."""
+
+    def __init__(self, reminder_offsets: tuple[timedelta, ...]) -> None:
+        self._reminder_offsets = reminder_offsets
+
+    async def compose(self, session: AsyncSession, now: datetime) -> int:
+        return await compose(session, now, reminder_offsets=self._reminder_offsets)
+
+    async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+        return await repo.untold_events(session, CONSUMER)
+
+
+class DueReminders:
+    """The reminders whose time has come, for the mail dispatcher."""
+
+    async def compose(self, session: AsyncSession, now: datetime) -> int:
+        return await send_reminders(session, now)
+
+    async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+        return await reminders.due(session, now)
+
+
 def composers(reminder_offsets: tuple[timedelta, ...]) -> tuple[Composer, ...]:
     """What the mail dispatcher runs before each delivery: the booking notices, then the due reminders."""
-    return functools.partial(compose, reminder_offsets=reminder_offsets), send_reminders
+    return BookingNotices(reminder_offsets), DueReminders()
