@@ -45,6 +45,7 @@ from foothills_rpc.services.admin import AdminServicer
 from foothills_rpc.services.auth import AuthServicer
 from foothills_rpc.services.booking import BookingServicer
 from foothills_rpc.services.catalog import CatalogServicer
+from foothills_rpc.services.reflection import DocumentedPool
 from foothills_rpc.usecases.accounts import Accounts
 from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.audit import AuditLog
@@ -215,7 +216,7 @@ class FoothillsServer:
             BookingServicer(components.bookings, components.holds, components.waitlist), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server, pool=DocumentedPool())
 
     async def start(self, listen: str) -> int:
         tls = self.components.settings.tls

@@ -188,6 +188,19 @@ def test_describe_shows_the_auth_rpcs_and_request_fields(server: Server) -> None
                       ("string", "display_name", "3", "REQUIRED")]
 
 
+def test_describe_shows_the_documentation_written_in_the_protos(server: Server) -> None:
+    """Reflection serves the protos with their comments: what an RPC does, its errors, a field's rules."""
+    service = ok(grpcurl(server, "describe", "foothills.booking.v1.BookingService"))
+    assert "// With `hold`, the booking takes the held seats at the held price;" in service
+    assert "rpc CreateBooking ( .foothills.booking.v1.CreateBookingRequest )" in service
+    user = ok(grpcurl(server, "describe", "foothills.auth.v1.User"))
+    assert "// Optional. BCP 47 language tag" in user
+    method = ok(grpcurl(server, "describe", "foothills.auth.v1.AuthService.ChangePassword"))
+    assert "FAILED_PRECONDITION reason WRONG_CURRENT_PASSWORD" in method
+    money = ok(grpcurl(server, "describe", "foothills.type.v1.Money"))  # a file reached only as a dependency
+    assert "// An amount of money: integer minor units" in money
+
+
 @pytest.mark.parametrize("service", ["", *SERVICES])
 def test_health_is_serving(server: Server, service: str) -> None:
     answer = ok_json(grpcurl(server, "grpc.health.v1.Health/Check", data={"service": service}))
