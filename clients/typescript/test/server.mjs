@@ -20,7 +20,8 @@ async function freePort() {
   });
 }
 
-/** Starts a seeded server; `accessTokenSeconds` short, so tests see tokens expire. */
+/** Starts a seeded server; `accessTokenSeconds` short, so tests see tokens expire. It answers the demo
+ * accounts' emails (their password is DEMO_PASSWORD) and its `baseUrl`. */
 export async function startServer({ accessTokenSeconds = 3 } = {}) {
   const folder = await mkdtemp(join(tmpdir(), "foothills-kit-"));
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("FOOTHILLS_")));
@@ -32,7 +33,7 @@ export async function startServer({ accessTokenSeconds = 3 } = {}) {
   });
   const seeded = await promisify(execFile)(CLI, ["seed-demo", "--services", "6", "--users", "3", "--bookings", "0"],
                                            { env, cwd: folder, timeout: 120_000 });
-  const customer = seeded.stdout.match(/try (\S+),/)[1];
+  const [, customer, provider, admin] = seeded.stdout.match(/try (\S+), the provider (\S+) or the admin (\S+)\)/);
   const port = await freePort();
   const child = spawn(CLI, ["serve", "--listen", `127.0.0.1:${port}`], { env, cwd: folder, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
@@ -40,7 +41,7 @@ export async function startServer({ accessTokenSeconds = 3 } = {}) {
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitUntilListening(port, child, () => stderr);
   return {
-    baseUrl, customer,
+    baseUrl, customer, provider, admin,
     async stop() {
       child.kill("SIGTERM");
       await new Promise((done) => child.once("exit", done));
