@@ -146,6 +146,18 @@ test("refusals read plainly, and the browser never holds a token", { skip: !pres
   assert.deepEqual(cookies.map((c) => [c.name, c.httpOnly, c.sameSite]), [["fh_session", true, "Strict"]]);
   const visible = await tab.evaluate(() => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage));
   assert.doesNotMatch(visible, /eyJ|fh_session/); // no JWT, and the session cookie is out of the page's reach
+  // A price that moved while the visitor looked is said plainly, with the new price.
+  const session = `fh_session=${cookies[0].value}`;
+  const { services } = await (await fetch(`${page}api/services?query=${encodeURIComponent(SERVICE)}`)).json();
+  const { slots } = await (await fetch(`${page}api/slots?service=${encodeURIComponent(services[0].name)}`)).json();
+  const moved = await fetch(`${page}api/bookings`, { method: "POST", headers: {
+    "Content-Type": "application/json", Cookie: session }, body: JSON.stringify({
+      service: services[0].name, startTime: slots.at(-1).startTime,
+      expectedTotal: { amountMinor: "3900", currencyCode: "EUR" } }) });
+  assert.equal(moved.status, 409);
+  assert.deepEqual(await moved.json().then(({ requestId, ...rest }) => rest), {
+    reason: "PRICE_CHANGED", fields: [], newPrice: { amountMinor: "4500", currencyCode: "EUR" },
+    message: "The price changed while you were deciding. Please check the new price and book again." });
   // Another site cannot post as this visitor: JSON from this origin only.
   const forged = await fetch(`${page}api/bookings/cancel`, { method: "POST", headers: {
     "Content-Type": "text/plain", Cookie: `fh_session=${cookies[0].value}`, Origin: "https://evil.example" },
