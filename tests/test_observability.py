@@ -262,7 +262,7 @@ async def test_json_logs_of_serve_and_send_mail_carry_the_rpc_fields_and_no_secr
             sender = _spawn(tmp_path, "send-mail", None, FOOTHILLS_LOG_FORMAT="json",
                             FOOTHILLS_METRICS_LISTEN=f"127.0.0.1:{mail_metrics}")
             mail = await _one_mail(tmp_path / "outbox")
-            reset_token = re.search(r"^ {4}([A-Za-z0-9_-]{20,})\r?$", mail, re.MULTILINE)
+            reset_token = re.search(r"^Code: ([A-Za-z0-9_-]{20,})\r?$", mail, re.MULTILINE)
             assert reset_token, mail
             await auth.ResetPassword(auth_pb2.ResetPasswordRequest(token=reset_token.group(1),
                                                                    new_password=new_password))
