@@ -24,6 +24,8 @@ def test_our_files_come_with_their_comments_and_others_as_the_stubs_built_them()
     assert {dependency.name for dependency in pool.FindFileByName(booking.name).dependencies} == set(booking.dependency)
     health = _copy(pool, health_pb2.DESCRIPTOR.name)  # not ours: no source info to add
     assert health.name == health_pb2.DESCRIPTOR.name and not health.source_code_info.location
+    # Comments added, nothing else: no json_name, or grpcurl would answer `accessToken` for `access_token`.
+    assert not [f.name for m in booking.message_type for f in m.field if f.HasField("json_name")]
     assert set(documented_files()) >= {f"foothills/{area}/v1/{area}.proto" for area in ("auth", "admin", "booking",
                                                                                           "catalog")}
 

@@ -10,6 +10,7 @@ a method too, and answers every other question as the default pool does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,7 +23,20 @@ from google.protobuf.descriptor import FileDescriptor
 def documented_files() -> dict[str, bytes]:
     """File name -> its serialized FileDescriptorProto with comments, for every file the protos use."""
     raw = resources.files("foothills").joinpath("descriptors.binpb").read_bytes()
-    return {file.name: file.SerializeToString() for file in descriptor_pb2.FileDescriptorSet.FromString(raw).file}
+    files = descriptor_pb2.FileDescriptorSet.FromString(raw).file
+    for file in files:
+        _without_json_names(file.message_type)
+    return {file.name: file.SerializeToString() for file in files}
+
+
+def _without_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+    """protoc writes every field's `json_name`; the stubs' descriptors carry none. grpcurl prints and
+    reads JSON by the names it is given, so with them its answers would switch from `access_token` to
+    `accessToken` under every script written against it: comments are added, nothing else changes."""
+    for message in messages:
+        for field in message.field:
+            field.ClearField("json_name")
+        _without_json_names(message.nested_type)
 
 
 class _DocumentedFile:
