@@ -166,8 +166,14 @@ export function createBff({ foothillsUrl, trustProxy = false }) {
         endSession(request, response);
         return json(response, 401, { message: "Your session ended. Please sign in again." });
       }
-      const status = HTTP_STATUS[failure.code] ?? 502;
-      if (status === 502) console.error(`foothills call failed request_id=${requestId}`, failure);
+      const status = HTTP_STATUS[failure.code] ?? (failure.code === "UNAVAILABLE" ? 503 : 502);
+      if (status >= 500) {
+        // Not the visitor's doing, and not theirs to read (it may name hosts): logged here, said plainly.
+        console.error(`foothills call failed request_id=${requestId}`, failure);
+        return json(response, status, { message: status === 503
+          ? "Booking is unavailable right now. Please try again in a moment."
+          : `Something went wrong on our side. Please try again (reference ${requestId}).` });
+      }
       return json(response, status, {
         reason: failure.reason, message: SAID[failure.reason] ?? sentence(failure.message),
         fields: failure.violations.map((v) => ({ field: v.field, message: sentence(v.description) })),

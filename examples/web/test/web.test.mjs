@@ -164,3 +164,16 @@ test("refusals read plainly, and the browser never holds a token", { skip: !pres
     body: "{}" });
   assert.equal(forged.status, 403);
 });
+
+test("with Foothills unreachable the page is told so plainly, without internal details", async () => {
+  const lonely = createBff({ foothillsUrl: "http://127.0.0.1:9" }); // the discard port: nothing listens
+  await new Promise((done) => lonely.listen(0, "127.0.0.1", done));
+  try {
+    const answer = await fetch(`http://127.0.0.1:${lonely.address().port}/api/categories`);
+    assert.equal(answer.status, 503);
+    assert.deepEqual(await answer.json(),
+                     { message: "Booking is unavailable right now. Please try again in a moment." });
+  } finally {
+    lonely.close();
+  }
+});
