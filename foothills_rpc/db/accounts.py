@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
+from foothills_rpc.db.database import UNIQUE_VIOLATION, insert_on_conflict, sqlstate
 from foothills_rpc.db.models import (
     AuthSession,
     LoginThrottle,
@@ -206,9 +204,8 @@ async def record_login_failure(
     window_open = table.c.window_started_at > now - window
     failures = func.coalesce(table.c.failures, 0)
     next_failures = case((window_open, failures + 1), else_=1)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(email=email, failures=1, window_started_at=now, locked_until=None)
-    statement = statement.on_conflict_do_update(
+    statement = insert_on_conflict(session, table).values(email=email, failures=1, window_started_at=now,
+                                                          locked_until=None).on_conflict_do_update(
         index_elements=[table.c.email],
         set_={
             "failures": next_failures,
@@ -245,8 +242,8 @@ async def hit_rate_limit(session: AsyncSession, *, scope: str, key: str, now: da
     count so far, so concurrent calls on many processes are all counted and each sees its own number."""
     table = table_of(RateLimit)
     window_open = table.c.window_started_at > now - window
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    upsert = insert(table).values(scope=scope, key=key, hits=1, window_started_at=now).on_conflict_do_update(
+    upsert = insert_on_conflict(session, table).values(
+        scope=scope, key=key, hits=1, window_started_at=now).on_conflict_do_update(
         index_elements=[table.c.scope, table.c.key],
         set_={
             "hits": case((window_open, table.c.hits + 1), else_=1),

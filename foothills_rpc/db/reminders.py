@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from foothills_rpc.db.database import insert_on_conflict
 from foothills_rpc.db.models import Booking, Reminder, Service, User, table_of
 
 _REMINDERS = table_of(Reminder)
@@ -25,8 +25,7 @@ async def plan(session: AsyncSession, booking_id: uuid.UUID, start: datetime, of
              "offset_seconds": int(offset.total_seconds()), "due_at": start - offset, "sent_at": None}
             for offset in offsets if start - offset > after]
     if rows:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        await session.execute(dialect.insert(_REMINDERS).values(rows).on_conflict_do_nothing(
+        await session.execute(insert_on_conflict(session, _REMINDERS).values(rows).on_conflict_do_nothing(
             index_elements=["booking_id", "start_at", "offset_seconds"]))
 
 

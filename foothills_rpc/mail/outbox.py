@@ -27,12 +27,11 @@ from typing import Any, Protocol
 
 from opentelemetry import trace
 from sqlalchemy import Row, bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.background import Periodic
 from foothills_rpc.clock import Clock
-from foothills_rpc.db.database import Database
+from foothills_rpc.db.database import Database, insert_on_conflict
 from foothills_rpc.db.models import OutboxMessage, table_of
 from foothills_rpc.mail.mailer import Mailer, UndeliverableMail
 from foothills_rpc.observability.tracing import NO_TRACING
@@ -57,8 +56,7 @@ async def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: 
     if key is None:
         await session.execute(_ENQUEUE, values)
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    await session.execute(dialect.insert(_OUTBOX).values(values).on_conflict_do_nothing(
+    await session.execute(insert_on_conflict(session, _OUTBOX).values(values).on_conflict_do_nothing(
         index_elements=[_OUTBOX.c.notice_key]))
 
 
