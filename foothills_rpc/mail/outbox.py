@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -166,6 +167,11 @@ class Dispatcher:
             method = "CANCEL" if "\r\nMETHOD:CANCEL\r\n" in message.calendar else "REQUEST"
             mail.add_attachment(message.calendar, subtype="calendar", filename="booking.ics",
                                 params={"method": method})
+        for part in mail.walk():
+            if part.is_multipart():
+                # Our own boundaries: the email package would draw them from the process-wide `random`,
+                # whose state is guessable and shared with everything else in the process.
+                part.set_boundary(f"=_{secrets.token_hex(16)}")
         with self._tracer.start_as_current_span("mail send", kind=trace.SpanKind.CLIENT,
                                                  attributes={"messaging.message.id": str(message.id)}):
             try:
