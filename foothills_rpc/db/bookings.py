@@ -86,8 +86,12 @@ async def earlier_request(session: AsyncSession, key: RequestKey) -> EarlierRequ
 
 
 async def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(_REMEMBER, {"caller_id": key.caller_id, "method": key.method, "request_id": key.request_id,
-                                      "request_hash": key.request_hash, "booking_id": booking_id, "created_at": now})
+    await session.execute(_REMEMBER, {**_key_params(key, now), "booking_id": booking_id})
+
+
+def _key_params(key: RequestKey, now: datetime) -> dict[str, object]:
+    return {"caller_id": key.caller_id, "method": key.method, "request_id": key.request_id,
+            "request_hash": key.request_hash, "created_at": now}
 
 
 # Built once, like the other statements every booking runs: building them cost more than running them.
@@ -217,11 +221,38 @@ async def flush_booking(session: AsyncSession) -> None:
     try:
         await session.flush()
     except DBAPIError as exc:
-        if sqlstate(exc) == EXCLUSION_VIOLATION:
-            message, reason = _OVERLAP_REASONS.get(constraint_name(exc) or "", ("overlapping booking",
-                                                                                 "OVERLAPPING_BOOKING"))
-            raise FailedPrecondition(message, reason=reason) from exc
-        raise
+        raise _overlap_refusal(exc) from exc
+
+
+async def insert_booking(session: AsyncSession, booking: Booking, key: RequestKey, *, by: uuid.UUID,
+                         now: datetime) -> None:
+    """Writes a new booking, the request that made it (`key`) and its "created" event; an overlap the
+    exclusion constraints refuse raises the reason a caller can act on.
+
+    PostgreSQL: one statement, the three inserts as one CTE (the hottest write's round trips are most
+    of its cost); the position is taken as `append_event` takes it, with no guard (a new booking has no
+    events). SQLite: the three statements, in that order. Core inserts, so the ORM tracks nothing: the
+    booking stays a plain object, not in the session."""
+    row = {column.key: getattr(booking, column.key) for column in _BOOKINGS.c}
+    try:
+        if session.get_bind().dialect.name != "postgresql":
+            await session.execute(_INSERT_BOOKING, row)
+            await remember_request(session, key, booking.id, now)
+            await append_event(session, booking, "created", now, by=by)
+            return
+        await session.execute(_CREATED, {**{f"new_{name}": value for name, value in row.items()},
+                                         **_key_params(key, now), **_event_fields(booking, "created", now, by=by),
+                                         "ordinal": claim_ordinals(session, 1)})
+    except DBAPIError as exc:
+        raise _overlap_refusal(exc) from exc
+
+
+def _overlap_refusal(exc: DBAPIError) -> Exception:
+    """The refusal an exclusion-constraint violation means for the caller; any other error as it is."""
+    if sqlstate(exc) != EXCLUSION_VIOLATION:
+        return exc
+    message, reason = _OVERLAP_REASONS.get(constraint_name(exc) or "", ("overlapping booking", "OVERLAPPING_BOOKING"))
+    return FailedPrecondition(message, reason=reason)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -365,6 +396,18 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
     The event carries what the booking was at that moment, for the notices composed from it later
     (notifications/booking_news.py): `by` made the change (None: the system), `reason` is the one given
     to the customer, `previous_start` where a rescheduled booking was."""
+    fields = _event_fields(booking, kind, now, by=by, reason=reason, previous_start=previous_start)
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
+        return
+    inserted = await session.execute(_POSITIONED_EVENT, {"ordinal": claim_ordinals(session, 1), **fields})
+    if inserted.scalar_one_or_none() is None:
+        raise RetryTransaction("a later transaction already recorded a change of this booking")
+
+
+def _event_fields(booking: Booking, kind: str, now: datetime, *, by: uuid.UUID | None, reason: str = "",
+                  previous_start: datetime | None = None) -> dict[str, object]:
+    """An event's columns but its position: what the booking was at that moment (see `append_event`)."""
     details = {"status": booking.status, "start_at": booking.start_at.isoformat(),
                "end_at": booking.end_at.isoformat(), "seats": booking.seats, "total_minor": booking.total_price_minor,
                "currency": booking.currency, "fee_minor": booking.cancellation_fee_minor, "reason": reason,
@@ -375,15 +418,8 @@ async def append_event(session: AsyncSession, booking: Booking, kind: str, now: 
         details["previous_start_at"] = previous_start.isoformat()
     if booking.approval_deadline is not None:
         details["approval_deadline"] = booking.approval_deadline.isoformat()
-    fields: dict[str, object] = {"booking_id": booking.id, "customer_id": booking.customer_id,
-                                 "provider_id": booking.provider_id, "type": kind, "created_at": now,
-                                 "details": details}
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
-        return
-    inserted = await session.execute(_POSITIONED_EVENT, {"ordinal": claim_ordinals(session, 1), **fields})
-    if inserted.scalar_one_or_none() is None:
-        raise RetryTransaction("a later transaction already recorded a change of this booking")
+    return {"booking_id": booking.id, "customer_id": booking.customer_id, "provider_id": booking.provider_id,
+            "type": kind, "created_at": now, "details": details}
 
 
 def claim_ordinals(session: AsyncSession, count: int) -> int:
@@ -409,6 +445,24 @@ _POSITIONED_EVENT = insert(table_of(BookingEvent)).from_select(
            bindparam("created_at", type_=UtcDateTime), bindparam("details", type_=JSON))
     .where(~exists().where(BookingEvent.booking_id == bindparam("booking_id", type_=Uuid),
                            BookingEvent.id > _POSITION.c.id))).returning(BookingEvent.id)
+
+
+_BOOKINGS = table_of(Booking)
+_INSERT_BOOKING = insert(_BOOKINGS)
+# insert_booking on PostgreSQL: the booking (parameters new_<column>), its request key, its event.
+_NEW_BOOKING = (insert(_BOOKINGS).values({c.key: bindparam(f"new_{c.key}", type_=c.type) for c in _BOOKINGS.c})
+                .returning(_BOOKINGS.c.id).cte("new_booking"))
+_NEW_KEY = insert(table_of(IdempotencyKey)).from_select(
+    ["caller_id", "method", "request_id", "request_hash", "created_at", "booking_id"],
+    select(bindparam("caller_id", type_=Uuid), bindparam("method", type_=String), bindparam("request_id", type_=String),
+           bindparam("request_hash", type_=String), bindparam("created_at", type_=UtcDateTime), _NEW_BOOKING.c.id),
+).cte("new_key")
+_CREATED = insert(table_of(BookingEvent)).from_select(
+    ["id", "booking_id", "customer_id", "provider_id", "type", "created_at", "details"],
+    select(_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger), _NEW_BOOKING.c.id,
+           bindparam("customer_id", type_=Uuid), bindparam("provider_id", type_=Uuid), bindparam("type", type_=String),
+           bindparam("created_at", type_=UtcDateTime), bindparam("details", type_=JSON)),
+).add_cte(_NEW_KEY)
 
 
 async def take_event_numbers(session: AsyncSession, count: int) -> int:

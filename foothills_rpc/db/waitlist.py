@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.models import Hold, Service, WaitlistEntry
@@ -35,10 +35,15 @@ async def waiting_line(session: AsyncSession, slot_id: uuid.UUID) -> list[Waitli
     return list((await session.execute(_WAITING_LINE, {"slot_id": slot_id})).scalars())
 
 
+async def someone_waits(session: AsyncSession, slot_id: uuid.UUID) -> bool:
+    """Whether the slot's line has anyone waiting (one index probe, nothing locked or loaded)."""
+    return bool((await session.execute(_SOMEONE_WAITS, {"slot_id": slot_id})).scalar())
+
+
 # Built once: every cancellation looks at its slot's line.
-_WAITING_LINE = (select(WaitlistEntry).where(WaitlistEntry.slot_id == bindparam("slot_id"),
-                                             WaitlistEntry.status == EntryStatus.WAITING.value)
-                 .order_by(WaitlistEntry.position).with_for_update())
+_WAITING = and_(WaitlistEntry.slot_id == bindparam("slot_id"), WaitlistEntry.status == EntryStatus.WAITING.value)
+_WAITING_LINE = select(WaitlistEntry).where(_WAITING).order_by(WaitlistEntry.position).with_for_update()
+_SOMEONE_WAITS = select(exists().where(_WAITING))
 
 
 async def next_position(session: AsyncSession, slot_id: uuid.UUID) -> int:

@@ -26,10 +26,11 @@ class Admission:
     def __init__(self, *, terms: Terms) -> None:
         self._terms = terms
 
-    async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, start: datetime,
-                         seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
+    async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, slot: Slot | None,
+                         start: datetime, seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
                          inside_notice: bool = False) -> Slot:
-        """The slot at `start` if every booking rule allows the caller to take seats of it (seats aside).
+        """`slot`, the service's slot at `start` (`catalog.service_and_slot`), if every booking rule allows
+        the caller to take seats of it (seats aside).
 
         It writes: the slot's lapsed holds are claimed, and their seats offered to its waiting line.
 
@@ -46,7 +47,6 @@ class Admission:
         if not held and start > self._terms.horizon(service, now):
             raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
                                      reason="TOO_FAR_AHEAD")
-        slot = await catalog_repo.slot_at(session, service.id, start)
         if slot is None:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         if not held:

@@ -114,16 +114,16 @@ class Bookings:
             if request.hold_id is not None:
                 hold = await Holds.usable_hold(session, caller, request.hold_id, service_id=request.service_id,
                                                start=request.start, seats=request.seats, now=now)
-                service = await catalog_repo.service_by_id(session, hold.service_id)
+                service, slot = await catalog_repo.service_and_slot(session, hold.service_id, hold.start_at)
                 await self._admission.check_limits(session, service, caller.user_id, hold.start_at, now,
                                                    exclude_hold=hold.id)
-                slot = await self._admission.claim_slot(session, caller, service, hold.start_at, hold.seats, now,
-                                                        exclude=None, held=True)
+                slot = await self._admission.claim_slot(session, caller, service, slot, hold.start_at, hold.seats,
+                                                        now, exclude=None, held=True)
                 taken = hold.seats
                 quote = holds_repo.stored_quote(hold)
             else:
                 assert request.service_id is not None and request.start is not None  # the servicer checks
-                service = await catalog_repo.service_by_id(session, request.service_id)
+                service, slot = await catalog_repo.service_and_slot(session, request.service_id, request.start)
                 if on_behalf:
                     assert request.customer_id is not None
                     if caller.role is not Role.ADMIN and service.provider_id != caller.user_id:
@@ -133,7 +133,7 @@ class Bookings:
                     customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
                                          role=Role.CUSTOMER)
                 await self._admission.check_limits(session, service, customer.user_id, request.start, now)
-                slot = await self._admission.claim_slot(session, customer, service, request.start, seats, now,
+                slot = await self._admission.claim_slot(session, customer, service, slot, request.start, seats, now,
                                                         exclude=None, inside_notice=on_behalf)
                 taken = seats
                 quote = self._terms.price(service, slot, seats=seats, now=now)
@@ -158,20 +158,17 @@ class Bookings:
                 cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
                 approval_deadline=slot.start_at - notice if needs_approval else None,
                 original_start_at=slot.start_at, created_at=now, updated_at=now)
-            session.add(booking)
-            await repo.flush_booking(session)
+            await repo.insert_booking(session, booking, key, by=caller.user_id, now=now)
             if hold is not None:
                 if not await holds_repo.claim(session, hold.id, to=HoldStatus.USED, now=now, unexpired=True,
                                               booking_id=booking.id):
                     raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
                 await waitlist_repo.follow_hold(session, hold.id, HoldStatus.USED, now)  # an accepted offer
-            await repo.remember_request(session, key, booking.id, now)
             if on_behalf:
                 why = "booked on the customer's behalf"
                 if slot.start_at < now + notice:
                     why += ", inside the minimum notice"
                 _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
-            await repo.append_event(session, booking, "created", now, by=caller.user_id)
             return booking
 
         try:
@@ -360,7 +357,7 @@ class Bookings:
             if (booking.customer_id != caller.user_id and caller.role is not Role.ADMIN
                     and not (as_provider and booking.provider_id == caller.user_id)):
                 raise PermissionDenied("only the customer or an admin may reschedule", reason="NOT_OWNER")
-            service = await catalog_repo.service_by_id(session, booking.service_id)
+            service, slot = await catalog_repo.service_and_slot(session, booking.service_id, new_start)
             spec = catalog_repo.spec_of(service)
             original = booking.original_start_at or booking.start_at
             check_reschedule(count=booking.reschedule_count, max_reschedules=spec.booking.max_reschedules,
@@ -370,7 +367,7 @@ class Bookings:
             await self._admission.check_limits(session, service, booking.customer_id, new_start, now,
                                                exclude_booking=booking.id)
             owner = Principal(user_id=booking.customer_id, session_id=caller.session_id, role=Role.CUSTOMER)
-            slot = await self._admission.claim_slot(session, owner, service, new_start, booking.seats, now,
+            slot = await self._admission.claim_slot(session, owner, service, slot, new_start, booking.seats, now,
                                                     exclude=booking.id)
             if slot.id == booking.slot_id:
                 raise FailedPrecondition("the booking is already in that slot", reason="SLOT_ALREADY_BOOKED_BY_USER")

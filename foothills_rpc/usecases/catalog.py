@@ -19,7 +19,7 @@ from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import CATALOG, notify
 from foothills_rpc.db.conflicts import find_conflicts
 from foothills_rpc.db.database import Database, T, Work
-from foothills_rpc.db.models import Booking, Category, Service, Slot
+from foothills_rpc.db.models import Booking, Category, Service
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.catalog import ServiceSpec, check_seats, validate_category, validate_service
 from foothills_rpc.domain.errors import (
@@ -380,11 +380,7 @@ class Catalog:
         errors.check()
         now = self._clock.now()
 
-        async def read(session: AsyncSession) -> tuple[Service, Slot | None]:
-            service = await repo.service_by_id(session, service_id)
-            return service, await repo.slot_at(session, service_id, start)
-
-        service, slot = await self._db.read(read)
+        service, slot = await self._db.read(lambda session: repo.service_and_slot(session, service_id, start))
         if slot is None or service.archived:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self._terms.price(service, slot, seats=seats or 1, now=now)

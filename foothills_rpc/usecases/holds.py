@@ -62,9 +62,10 @@ class Holds:
         async def take(session: AsyncSession) -> Hold:
             if (found := await earlier(session)) is not None:
                 return found
-            service = await catalog_repo.service_by_id(session, request.service_id)
+            service, slot = await catalog_repo.service_and_slot(session, request.service_id, request.start)
             await self._admission.check_limits(session, service, caller.user_id, request.start, now)
-            slot = await self._admission.claim_slot(session, caller, service, request.start, seats, now, exclude=None)
+            slot = await self._admission.claim_slot(session, caller, service, slot, request.start, seats, now,
+                                                    exclude=None)
             quote = self._terms.price(service, slot, seats=seats, now=now)
             if not await repo.take_seats(session, slot.id, seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")

@@ -48,7 +48,10 @@ _LOCKED_SLOT = (select(Slot).where(Slot.id == bindparam("slot_id")).with_for_upd
 
 
 async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
-    """Offers the slot's free seats to its waiting line, in order; returns how many offers were made."""
+    """Offers the slot's free seats to its waiting line, in order; returns how many offers were made.
+    The caller holds the slot's lock (see above), so nobody joins the line meanwhile."""
+    if not await repo.someone_waits(session, slot_id):
+        return 0  # the usual case: one probe, no slot loaded
     slot = (await session.execute(_LOCKED_SLOT, {"slot_id": slot_id})).scalar_one()
     line = await repo.waiting_line(session, slot_id)
     if not line:
@@ -119,8 +122,8 @@ class Waitlist:
         now = self._clock.now()
 
         async def join(session: AsyncSession) -> EntryView:
-            service = await catalog_repo.service_by_id(session, service_id)
-            slot = await self._admission.claim_slot(session, caller, service, start, seats, now, exclude=None)
+            service, slot = await catalog_repo.service_and_slot(session, service_id, start)
+            slot = await self._admission.claim_slot(session, caller, service, slot, start, seats, now, exclude=None)
             # The slot's lock orders this join with every offer of the slot: a seat freed before it is
             # seen free here (SLOT_AVAILABLE), one freed after it is offered to this entry.
             await bookings_repo.lock_slots(session, [slot.id])
