@@ -286,7 +286,7 @@ async def _write_chunk(session: AsyncSession, chunk: _Chunk) -> None:
     await insert_rows(session, Booking, chunk.bookings)
     if not chunk.events:
         return
-    # Positioned as `append_event` positions one event: by this transaction's id on PostgreSQL, from the
+    # Positioned as `record_change` positions one event: by this transaction's id on PostgreSQL, from the
     # sequence row on SQLite.
     count = len(chunk.events)
     if session.get_bind().dialect.name == "postgresql":

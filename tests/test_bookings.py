@@ -16,7 +16,7 @@ from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
-from foothills_rpc.db.bookings import append_event, events_after, last_event_id
+from foothills_rpc.db.bookings import events_after, last_event_id, record_change
 from foothills_rpc.db.models import Booking
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -517,10 +517,10 @@ async def test_no_reader_passes_an_event_a_running_transaction_may_still_commit(
     async with AsyncSession(db.engine) as early, AsyncSession(db.engine) as late, early.begin():
         await early.execute(select(func.pg_current_xact_id()))  # began: it has the lower transaction id
         async with asyncio.timeout(5), late.begin():
-            await append_event(late, two, "rescheduled", now, by=None)
+            await record_change(late, two, "rescheduled", now, by=None)
         assert await db.read(last_event_id) == before  # committed, yet held back behind `early`
         assert [e.type for e, _ in await db.read(lambda s: events_after(s, admin, 0))] == ["created"] * 2
-        await append_event(early, one, "cancelled", now, by=None)
+        await record_change(early, one, "cancelled", now, by=None)
     events = await _stream_events(running, ann, 4)
     assert [(kind, name) for _, kind, name in events] == [
         (booking_pb2.BOOKING_EVENT_TYPE_CREATED, first.name), (booking_pb2.BOOKING_EVENT_TYPE_CREATED, second.name),
@@ -547,7 +547,7 @@ async def test_one_bookings_events_stay_in_the_order_they_happened(running: Runn
         await other_committed.wait()
         row = await session.get(Booking, booking.id, with_for_update=True)
         assert row is not None
-        await append_event(session, row, "cancelled", now, by=None)
+        await record_change(session, row, "cancelled", now, by=None)
 
     slow = asyncio.create_task(db.run(slow_change))
     async with asyncio.timeout(5):
@@ -556,7 +556,7 @@ async def test_one_bookings_events_stay_in_the_order_they_happened(running: Runn
     async with AsyncSession(db.engine) as quick, quick.begin():
         row = await quick.get(Booking, booking.id, with_for_update=True)
         assert row is not None
-        await append_event(quick, row, "rescheduled", now, by=None)
+        await record_change(quick, row, "rescheduled", now, by=None)
     other_committed.set()
     await slow
     assert len(began) == 2 and began[0] < began[1]  # started over, with a newer transaction id

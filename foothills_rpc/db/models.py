@@ -481,7 +481,7 @@ class BookingEvent(Base):
 
     __tablename__ = "booking_events"
 
-    # The position in the stream (see append_event): on PostgreSQL from the transaction id, on SQLite
+    # The position in the stream (see record_change): on PostgreSQL from the transaction id, on SQLite
     # from event_sequence. A watcher that has passed N never later finds a smaller one committed.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
@@ -489,7 +489,7 @@ class BookingEvent(Base):
     provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     type: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    # What the booking was when this happened, for the mail composed later (db/bookings.py::append_event);
+    # What the booking was when this happened, for the mail composed later (db/bookings.py::record_change);
     # empty for the demo's seeded history, which is not mailed.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -301,13 +301,11 @@ class Bookings:
 
     async def _cancel(self, session: AsyncSession, booking: Booking, *, by: uuid.UUID | None, reason: str, fee: int,
                       now: datetime) -> None:
-        booking.status = Status.CANCELLED.value
-        booking.cancel_reason = reason
-        booking.cancellation_fee_minor = fee
-        booking.updated_at = now
         await repo.release_seats(session, booking.slot_id, booking.seats)
         await offer_freed(session, self._terms, booking.slot_id, now)
-        await repo.append_event(session, booking, "cancelled", now, by=by, reason=reason)
+        await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, changes={
+            "status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
+            "updated_at": now})
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
@@ -326,11 +324,10 @@ class Bookings:
             if target is Status.COMPLETED and booking.end_at > now:
                 raise FailedPrecondition("the booking has not ended yet", reason="BOOKING_NOT_ENDED")
             before = _audited(booking)
-            booking.status = target.value
-            booking.updated_at = now
+            await repo.record_change(session, booking, target.value, now, by=caller.user_id,
+                                     changes={"status": target.value, "updated_at": now})
             _audit(session, caller, booking, "ConfirmBooking" if target is Status.CONFIRMED else "CompleteBooking",
                    before, now)
-            await repo.append_event(session, booking, target.value, now, by=caller.user_id)
             return booking
 
         booking = await self._db.run(apply)
@@ -377,17 +374,15 @@ class Bookings:
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             await repo.release_seats(session, booking.slot_id, booking.seats)
             await offer_freed(session, self._terms, booking.slot_id, now)
-            booking.original_start_at, previous_start = original, booking.start_at
-            booking.slot_id, booking.start_at, booking.end_at = slot.id, slot.start_at, slot.end_at
+            changes: dict[str, object] = {
+                "original_start_at": original, "slot_id": slot.id, "start_at": slot.start_at, "end_at": slot.end_at,
+                "reschedule_count": booking.reschedule_count + 1, "updated_at": now}
             if booking.approval_deadline is not None:
-                booking.approval_deadline = slot.start_at - self._terms.minimum_notice(service)
-            booking.reschedule_count += 1
-            booking.updated_at = now
-            await repo.flush_booking(session)
+                changes["approval_deadline"] = slot.start_at - self._terms.minimum_notice(service)
+            await repo.record_change(session, booking, "rescheduled", now, by=caller.user_id, reason=reason,
+                                     previous_start=booking.start_at, changes=changes)
             await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "RescheduleBooking", before, now, reason=reason)
-            await repo.append_event(session, booking, "rescheduled", now, by=caller.user_id, reason=reason,
-                                    previous_start=previous_start)
             return booking
 
         booking = await self._idempotent(move, caller, key)
