@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         self.sent.append(str(message["To"]))
 
 

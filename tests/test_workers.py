@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 import grpc
@@ -335,7 +335,7 @@ class _Recorder:
     def __init__(self, sent: list[str]) -> None:
         self.sent = sent
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         await asyncio.sleep(0)  # let the other dispatchers run between claims and sends
         self.sent.append(str(message["Message-ID"]))
 

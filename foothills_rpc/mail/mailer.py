@@ -6,7 +6,7 @@ import asyncio
 import logging
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,7 @@ class UndeliverableMail(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Delivers `message` or raises: UndeliverableMail when retrying cannot help; any other
         exception is taken as temporary and retried."""
         ...
@@ -30,10 +30,10 @@ class SmtpMailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         await asyncio.to_thread(self._send_blocking, message)
 
-    def _send_blocking(self, message: EmailMessage) -> None:
+    def _send_blocking(self, message: Message) -> None:
         s = self._settings
         with smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds) as smtp:
             if s.starttls:
@@ -58,10 +58,10 @@ class FileMailer:
     def __init__(self, folder: Path) -> None:
         self._folder = folder
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         await asyncio.to_thread(self._write, message)
 
-    def _write(self, message: EmailMessage) -> None:
+    def _write(self, message: Message) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
         name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
         path = self._folder / f"{name}.eml"

@@ -22,8 +22,12 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -154,24 +158,7 @@ class Dispatcher:
 
     async def _deliver(self, message: Row[Any]) -> dict[str, object] | None:
         """Sends one message; None if it went, else the columns that record the failure."""
-        mail = EmailMessage()
-        mail["From"] = self._sender
-        mail["To"] = message.recipient
-        mail["Subject"] = message.subject
-        mail["Date"] = format_datetime(message.created_at)
-        mail["Message-ID"] = f"<{message.id}@foothills>"
-        mail.set_content(message.body)
-        if message.html:
-            mail.add_alternative(message.html, subtype="html")
-        if message.calendar:
-            method = "CANCEL" if "\r\nMETHOD:CANCEL\r\n" in message.calendar else "REQUEST"
-            mail.add_attachment(message.calendar, subtype="calendar", filename="booking.ics",
-                                params={"method": method})
-        for part in mail.walk():
-            if part.is_multipart():
-                # Our own boundaries: the email package would draw them from the process-wide `random`,
-                # whose state is guessable and shared with everything else in the process.
-                part.set_boundary(f"=_{secrets.token_hex(16)}")
+        mail = mime_message(message, sender=self._sender)
         with self._tracer.start_as_current_span("mail send", kind=trace.SpanKind.CLIENT,
                                                  attributes={"messaging.message.id": str(message.id)}):
             try:
@@ -200,6 +187,50 @@ class Dispatcher:
             await session.execute(_SENT, {"ids": sent, "sent_at": self._clock.now()})
         for message_id, values in failures.items():
             await session.execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id).values(**values))
+
+
+def mime_message(message: Row[Any], *, sender: str) -> Message:
+    """An outbox row as a MIME message: text, HTML as its alternative, the calendar file attached.
+
+    The email package's MIME classes (its compat32 policy), not EmailMessage: the modern API parses and
+    refolds every header through its header registry, 2.9 ms a message here against 0.8, and send-mail
+    builds one per notice. Headers are encoded here instead (RFC 2047 for non-ASCII). Boundaries come
+    from secrets: the package would draw them from the process-wide `random`, guessable and shared."""
+    mail = MIMEMultipart("mixed", boundary=_boundary())
+    mail["From"] = formataddr(parseaddr(sender), charset="utf-8")
+    mail["To"] = message.recipient
+    mail["Subject"] = message.subject if message.subject.isascii() else Header(
+        message.subject, "utf-8", header_name="Subject").encode()
+    mail["Date"] = format_datetime(message.created_at)
+    mail["Message-ID"] = f"<{message.id}@foothills>"
+    text = _text_part(message.body, "plain")
+    if message.html:
+        alternatives = MIMEMultipart("alternative", boundary=_boundary())
+        alternatives.attach(text)
+        alternatives.attach(_text_part(message.html, "html"))
+        mail.attach(alternatives)
+    else:
+        mail.attach(text)
+    if message.calendar:
+        calendar = _text_part(message.calendar, "calendar")
+        calendar.set_param("method", "CANCEL" if "\r\nMETHOD:CANCEL\r\n" in message.calendar else "REQUEST")
+        calendar.add_header("Content-Disposition", "attachment", filename="booking.ics")
+        mail.attach(calendar)
+    return mail
+
+
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP  # readable in the raw message, unlike base64 (the package's default for UTF-8)
+
+
+def _text_part(content: str, subtype: str) -> Message:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(content, _UTF8)  # the charset parameter, and the body quoted-printable
+    return part
+
+
+def _boundary() -> str:
+    return f"=_{secrets.token_hex(16)}"
 
 
 # The dispatcher's statements, built once (on Core, so the ORM has nothing to track).
