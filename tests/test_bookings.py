@@ -209,6 +209,31 @@ async def test_simultaneous_retries_create_one_booking(running: Running) -> None
     assert await desk.remaining() == 4
 
 
+async def test_a_retry_that_would_succeed_again_returns_the_first_answer_and_changes_nothing(
+        running: Running) -> None:
+    # The writes do not look a request_id up first: its key refuses a second use as the change commits.
+    # Here each retry's change would pass every rule today (the seats are free again, the booking is
+    # elsewhere), so only the key stops it.
+    desk = await Desk.open(running, capacity=5)
+    ann = await desk.customer()
+    request = desk.request(request_id="book-once")
+    first = (await running.booking.CreateBooking(request, metadata=ann.metadata)).booking
+    cancel = booking_pb2.CancelBookingRequest(name=first.name, reason="plans changed", request_id="cancel-once")
+    cancelled = (await running.booking.CancelBooking(cancel, metadata=ann.metadata)).booking
+    assert (await running.booking.CreateBooking(request, metadata=ann.metadata)).booking == cancelled
+    assert await desk.remaining() == 5  # booked once, cancelled once
+    assert (await running.booking.CancelBooking(cancel, metadata=ann.metadata)).booking == cancelled
+
+    booking = await desk.book(ann)
+    two, three = at("2030-01-08T14:00"), at("2030-01-08T15:00")
+    move = booking_pb2.RescheduleBookingRequest(name=booking.name, new_start_time=ts(two), request_id="move-once")
+    await running.booking.RescheduleBooking(move, metadata=ann.metadata)
+    moved = (await running.booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
+        name=booking.name, new_start_time=ts(three), request_id="move-twice"), metadata=ann.metadata)).booking
+    assert (await running.booking.RescheduleBooking(move, metadata=ann.metadata)).booking == moved
+    assert [await desk.remaining(start) for start in (TUESDAY_10, two, three)] == [5, 5, 4]
+
+
 @pytest.mark.parametrize("request_id", ["", "x" * 65, "has space"])
 async def test_create_booking_validates_its_fields(running: Running, request_id: str) -> None:
     desk = await Desk.open(running, availability=[])

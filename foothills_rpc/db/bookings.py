@@ -39,7 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from foothills_rpc.db.database import EXCLUSION_VIOLATION, RetryTransaction, constraint_name, sqlstate
+from foothills_rpc.db.database import (
+    EXCLUSION_VIOLATION,
+    UNIQUE_VIOLATION,
+    RetryTransaction,
+    constraint_name,
+    sqlstate,
+)
 from foothills_rpc.db.models import (
     ACTIVE_STATUSES,
     Booking,
@@ -53,7 +59,7 @@ from foothills_rpc.db.models import (
     UtcDateTime,
     table_of,
 )
-from foothills_rpc.domain.errors import FailedPrecondition, NotFound
+from foothills_rpc.domain.errors import Aborted, FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 
@@ -87,7 +93,30 @@ async def earlier_request(session: AsyncSession, key: RequestKey) -> EarlierRequ
 
 
 async def remember_request(session: AsyncSession, key: RequestKey, booking_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(_REMEMBER, {**_key_params(key, now), "booking_id": booking_id})
+    """Records the request that changed the booking; `RequestSeen` if its key was used before."""
+    try:
+        await session.execute(_REMEMBER, {**_key_params(key, now), "booking_id": booking_id})
+    except DBAPIError as exc:
+        if (refusal := _request_seen(exc)) is not None:
+            raise refusal from exc
+        raise
+
+
+class RequestSeen(Aborted):
+    """The request's key was used before: the transaction that tried again is refused, and the caller
+    answers with the earlier request's result. Writes do not look the key up first (a round trip every
+    call would pay for the rare retry): its primary key refuses the second use."""
+
+    def __init__(self) -> None:
+        super().__init__("a concurrent call with this request_id won; retry the call")
+
+
+def _request_seen(exc: DBAPIError) -> RequestSeen | None:
+    """RequestSeen if `exc` is the key's primary key refusing a second use (SQLite names no constraint:
+    the statements that insert a key violate no other unique one)."""
+    if sqlstate(exc) != UNIQUE_VIOLATION or constraint_name(exc) not in (None, "pk_idempotency_keys"):
+        return None
+    return RequestSeen()
 
 
 def _key_params(key: RequestKey, now: datetime) -> dict[str, object]:
@@ -238,7 +267,7 @@ async def insert_booking(session: AsyncSession, booking: Booking, key: RequestKe
                                                                                                  by=by)),
                                          "ordinal": claim_ordinals(session, 1)})
     except DBAPIError as exc:
-        if (refusal := _overlap_refusal(exc)) is not None:
+        if (refusal := _overlap_refusal(exc) or _request_seen(exc)) is not None:
             raise refusal from exc
         raise
 

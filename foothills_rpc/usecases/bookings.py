@@ -107,8 +107,6 @@ class Bookings:
         taking: list[tuple[uuid.UUID, uuid.UUID]] = []  # (customer, slot) each attempt books
 
         async def book(session: AsyncSession) -> Booking:
-            if (earlier := await repo.earlier_request(session, key)) is not None:
-                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
             hold: Hold | None = None
             customer = caller
             if request.hold_id is not None:
@@ -192,7 +190,10 @@ class Bookings:
 
     async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[Booking]], caller: Principal,
                           key: repo.RequestKey) -> Booking:
-        """Runs `work`; if it is refused because a concurrent call with the same key won, returns that result."""
+        """Runs `work`, which records `key` with its change; if it is refused and the key was used before
+        (a retry, or a concurrent call with the same key that won), returns the earlier request's result.
+        The key is not looked up first: a refusal of any kind, its own primary key's included
+        (`repo.RequestSeen`), is when to look, so a first request pays no round trip for it."""
         try:
             return await self._db.run(work)
         except DomainError as refusal:
@@ -262,8 +263,6 @@ class Bookings:
                               request_digest(booking_id, reason, override)) if request_id else None
 
         async def apply(session: AsyncSession) -> Booking:
-            if key is not None and (earlier := await repo.earlier_request(session, key)) is not None:
-                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             before = _audited(booking)
             fee = self._cancellation_fee(caller, booking, override=override, now=now)
@@ -346,8 +345,6 @@ class Bookings:
         now = self._clock.now()
 
         async def move(session: AsyncSession) -> Booking:
-            if (earlier := await repo.earlier_request(session, key)) is not None:
-                return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             if Status(booking.status) not in (Status.PENDING, Status.CONFIRMED):
                 check_transition(Status(booking.status), Status.CONFIRMED)  # raises, naming the status
