@@ -19,6 +19,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Insert,
+    ScalarSelect,
     Select,
     String,
     Uuid,
@@ -38,6 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from foothills_rpc.db.database import (
     EXCLUSION_VIOLATION,
@@ -187,29 +189,58 @@ class Clashes:
     lapsed_holds: bool  # the slot has active holds past their expiry, whose seats are free to claim
 
 
-async def clashes(session: AsyncSession, *, customer_id: uuid.UUID, provider_id: uuid.UUID | None, slot_id: uuid.UUID,
-                  start: datetime, end: datetime, exclude: uuid.UUID | None,
-                  lapsed_holds: LapsedHolds | None, now: datetime) -> Clashes:
-    """The customer's and (unless `provider_id` is None) the provider's overlapping active bookings, but
-    `exclude`, and (unless None) whether any of the slot's holds matches `lapsed_holds` at `now`
-    (`holds.lapsed`). One round trip: booking runs it on every call. On PostgreSQL the exclusion
-    constraints refuse the overlaps anyway; this names the reason, and on SQLite (whose writers are
-    serialised) it is the check itself."""
-    params: dict[str, object] = {"customer_id": customer_id, "start": start, "end": end}
-    if provider_id is not None:
-        params |= {"provider_id": provider_id, "slot_id": slot_id}
-    if exclude is not None:
-        params["exclude"] = exclude
-    if lapsed_holds is not None:
-        params |= {"slot_id": slot_id, "now": now}
-    statement = _clashes_statement(session.get_bind().dialect.name, provider_id is not None, exclude is not None,
-                                   lapsed_holds)
-    row = (await session.execute(statement, params)).one()
+@dataclass(frozen=True)
+class Overlaps:
+    """What `clashes` asks about a slot: the customer's and (unless `provider_id` is None) the provider's
+    overlapping active bookings, but `exclude`, and (unless None) whether any of the slot's holds
+    matches `lapsed_holds` at `now` (`holds.lapsed`)."""
+
+    customer_id: uuid.UUID
+    provider_id: uuid.UUID | None
+    slot_id: uuid.UUID
+    start: datetime
+    end: datetime
+    exclude: uuid.UUID | None
+    lapsed_holds: LapsedHolds | None
+    now: datetime
+
+    def params(self) -> dict[str, object]:
+        """The bind parameters of `_clash_terms` of this shape."""
+        params: dict[str, object] = {"customer_id": self.customer_id, "start": self.start, "end": self.end}
+        if self.provider_id is not None:
+            params |= {"provider_id": self.provider_id, "slot_id": self.slot_id}
+        if self.exclude is not None:
+            params["exclude"] = self.exclude
+        if self.lapsed_holds is not None:
+            params |= {"slot_id": self.slot_id, "now": self.now}
+        return params
+
+    def shape(self, session: AsyncSession) -> tuple[str, bool, bool, LapsedHolds | None]:
+        return (session.get_bind().dialect.name, self.provider_id is not None, self.exclude is not None,
+                self.lapsed_holds)
+
+
+async def clashes(session: AsyncSession, asked: Overlaps) -> Clashes:
+    """The answers to `asked`, in one round trip. On PostgreSQL the exclusion constraints refuse the
+    overlaps anyway; this names the reason, and on SQLite (whose writers are serialised) it is the check
+    itself."""
+    row = (await session.execute(_clashes_statement(*asked.shape(session)), asked.params())).one()
     return Clashes(customer_slot_id=row[0], provider_busy=bool(row[1]), lapsed_holds=bool(row[2]))
+
+
+async def take_seats_unless_clash(session: AsyncSession, asked: Overlaps, seats: int) -> bool:
+    """Takes `seats` of the slot, as `take_seats` does, if nothing `clashes(asked)` would find stands in
+    the way; False, taking nothing, if anything does or the seats do not fit (then `clashes` says which).
+    A booking's usual case in one round trip instead of two. A Core statement: the slot loaded in the
+    session keeps the seats taken before these (the price is quoted on them)."""
+    taken = await session.execute(_take_unless_clash_statement(*asked.shape(session)),
+                                  {**asked.params(), "slot_id": asked.slot_id, "seats": seats})
+    return taken.scalar_one_or_none() is not None
 
 
 # A slot's lapsed holds as a predicate of its bind parameters (`holds.lapsed`, passed in: holds imports this module).
 LapsedHolds = Callable[[BindParameter[uuid.UUID], BindParameter[datetime]], ColumnElement[bool]]
+_SLOTS = table_of(Slot)
 
 
 @functools.cache
@@ -217,6 +248,25 @@ def _clashes_statement(dialect: str, provider: bool, exclude: bool,
                        lapsed_holds: LapsedHolds | None) -> Select[uuid.UUID, bool, bool]:
     """The clashes statement of one shape, built once: building and hashing it on every booking cost
     0.6 ms of server CPU, more than running it."""
+    return select(*_clash_terms(dialect, provider, exclude, lapsed_holds))
+
+
+@functools.cache
+def _take_unless_clash_statement(dialect: str, provider: bool, exclude: bool,
+                                 lapsed_holds: LapsedHolds | None) -> ReturningUpdate[tuple[uuid.UUID]]:
+    customer, busy, lapsed = _clash_terms(dialect, provider, exclude, lapsed_holds)
+    seats: BindParameter[int] = bindparam("seats")
+    return (update(_SLOTS).where(_SLOTS.c.id == bindparam("slot_id"), _SLOTS.c.offered.is_(True),
+                                 _SLOTS.c.seats_taken + seats <= _SLOTS.c.capacity, customer.is_(None), ~busy, ~lapsed)
+            .values(seats_taken=_SLOTS.c.seats_taken + seats).returning(_SLOTS.c.id))
+
+
+_ClashTerms = tuple[ScalarSelect[uuid.UUID], ColumnElement[bool], ColumnElement[bool]]
+
+
+def _clash_terms(dialect: str, provider: bool, exclude: bool, lapsed_holds: LapsedHolds | None) -> _ClashTerms:
+    """What `clashes` asks, as three expressions of bind parameters: the customer's overlapping booking's
+    slot (or NULL), whether the provider is busy elsewhere, whether the slot has lapsed holds."""
     start: BindParameter[datetime] = bindparam("start")
     end: BindParameter[datetime] = bindparam("end")
     slot_id: BindParameter[uuid.UUID] = bindparam("slot_id")
@@ -237,7 +287,7 @@ def _clashes_statement(dialect: str, provider: bool, exclude: bool,
         busy = exists().where(Booking.provider_id == bindparam("provider_id"), Booking.uses_provider_time,
                               Booking.slot_id != slot_id, _active(), during, *others)
     lapsed = false() if lapsed_holds is None else exists().where(lapsed_holds(slot_id, bindparam("now")))
-    return select(customer, busy, lapsed)
+    return customer, busy, lapsed
 
 
 async def has_active_booking(session: AsyncSession, customer_id: uuid.UUID, slot_id: uuid.UUID) -> bool:

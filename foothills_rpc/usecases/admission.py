@@ -28,9 +28,12 @@ class Admission:
 
     async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, slot: Slot | None,
                          start: datetime, seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
-                         inside_notice: bool = False) -> Slot:
+                         inside_notice: bool = False, take: bool = False) -> Slot:
         """`slot`, the service's slot at `start` (`catalog.service_and_slot`), if every booking rule allows
-        the caller to take seats of it (seats aside).
+        the caller to take seats of it (seats aside). With `take` the seats are taken too, in the
+        usual case by the statement that checks the overlaps (one round trip, not two): SLOT_UNAVAILABLE
+        if they do not fit; the slot returned still shows the seats taken before them, as the price
+        quotes on those.
 
         It writes: the slot's lapsed holds are claimed, and their seats offered to its waiting line.
 
@@ -54,10 +57,15 @@ class Admission:
                 raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
             if seats > slot.capacity:
                 raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
-        found = await repo.clashes(
-            session, customer_id=caller.user_id, provider_id=None if service.runs_without_provider else
-            service.provider_id, slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
-            lapsed_holds=None if held else holds_repo.lapsed, now=now)
+        asked = repo.Overlaps(customer_id=caller.user_id,
+                              provider_id=None if service.runs_without_provider else service.provider_id,
+                              slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
+                              lapsed_holds=None if held else holds_repo.lapsed, now=now)
+        # Tried first only if the seats looked free when read: on a full slot it would only add a round trip.
+        if take and slot.seats_taken + seats <= slot.capacity and await repo.take_seats_unless_clash(
+                session, asked, seats):
+            return slot
+        found = await repo.clashes(session, asked)
         if found.customer_slot_id == slot.id:
             raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
         if found.customer_slot_id is not None:
@@ -70,6 +78,8 @@ class Admission:
                 await waitlist_repo.follow_hold(session, hold_id, HoldStatus.EXPIRED, now)
             await offer_freed(session, self._terms, slot.id, now)  # the line comes first
             await session.refresh(slot)  # seats taken changed: the demand price reads them
+        if take and not await repo.take_seats_unless_clash(session, asked, seats):
+            raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
         return slot
 
     async def check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,

@@ -132,7 +132,7 @@ class Bookings:
                                          role=Role.CUSTOMER)
                 await self._admission.check_limits(session, service, customer.user_id, request.start, now)
                 slot = await self._admission.claim_slot(session, customer, service, slot, request.start, seats, now,
-                                                        exclude=None, inside_notice=on_behalf)
+                                                        exclude=None, inside_notice=on_behalf, take=True)
                 taken = seats
                 quote = self._terms.price(service, slot, seats=seats, now=now)
             taking.append((customer.user_id, slot.id))
@@ -140,8 +140,6 @@ class Bookings:
                 raise FailedPrecondition(
                     f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
                     metadata={"total_minor": str(quote.total_minor), "currency_code": quote.currency})
-            if hold is None and not await repo.take_seats(session, slot.id, taken):
-                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             spec = catalog_repo.spec_of(service)
             notice = self._terms.minimum_notice(service)
             # Booked by the provider or an admin: approved by the making (and its deadline may have passed).

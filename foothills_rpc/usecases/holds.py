@@ -65,10 +65,8 @@ class Holds:
             service, slot = await catalog_repo.service_and_slot(session, request.service_id, request.start)
             await self._admission.check_limits(session, service, caller.user_id, request.start, now)
             slot = await self._admission.claim_slot(session, caller, service, slot, request.start, seats, now,
-                                                    exclude=None)
+                                                    exclude=None, take=True)
             quote = self._terms.price(service, slot, seats=seats, now=now)
-            if not await repo.take_seats(session, slot.id, seats):
-                raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
             hold = Hold(id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=caller.user_id,
                         start_at=slot.start_at, end_at=slot.end_at, seats=seats, status=HoldStatus.ACTIVE.value,
                         expires_at=now + catalog_repo.spec_of(service).booking.hold, currency=quote.currency,
@@ -77,7 +75,7 @@ class Holds:
                         request_hash=request_hash, created_at=now, updated_at=now)
             session.add(hold)
             await holds_repo.flush_hold(session)
-            # After take_seats: the slot's row lock is held, so a concurrent hold of this customer on this
+            # The seats taken: the slot's row lock is held, so a concurrent hold of this customer on this
             # slot has committed (and is seen) or waits behind this one.
             if await holds_repo.holds_slot(session, caller.user_id, slot.id, now, exclude=hold.id):
                 raise FailedPrecondition("you hold seats of this slot already", reason="SLOT_ALREADY_HELD_BY_USER")
