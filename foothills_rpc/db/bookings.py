@@ -29,6 +29,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -61,6 +62,7 @@ from foothills_rpc.db.models import (
     UtcDateTime,
     table_of,
 )
+from foothills_rpc.db.waitlist import line_waits
 from foothills_rpc.domain.errors import Aborted, FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -150,8 +152,13 @@ async def take_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> b
     return result.scalar_one_or_none() is not None
 
 
-async def release_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> None:
-    await session.execute(update(Slot).where(Slot.id == slot_id).values(seats_taken=Slot.seats_taken - seats))
+async def release_seats(session: AsyncSession, slot_id: uuid.UUID, seats: int) -> bool:
+    """Gives `seats` of the slot back; returns whether anyone waits in its line, asked by the same
+    statement (seats given back are offered to the line next: `usecases.waitlist.release_and_offer`)."""
+    released = await session.execute(
+        update(Slot).where(Slot.id == slot_id).values(seats_taken=Slot.seats_taken - seats)
+        .returning(line_waits(literal(slot_id, Uuid))))
+    return bool(released.scalar_one())
 
 
 async def lock_customer(session: AsyncSession, customer_id: uuid.UUID) -> None:

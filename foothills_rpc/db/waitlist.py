@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Exists, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.db.models import Hold, Service, WaitlistEntry
@@ -40,10 +40,20 @@ async def someone_waits(session: AsyncSession, slot_id: uuid.UUID) -> bool:
     return bool((await session.execute(_SOMEONE_WAITS, {"slot_id": slot_id})).scalar())
 
 
+def line_waits(slot_id: ColumnElement[uuid.UUID]) -> Exists:
+    """Whether the line of the slot `slot_id` (a value, not a column: SQLite's RETURNING names columns
+    without their table, so a correlated subquery there would compare the line's own columns)."""
+    return exists().where(_waiting(slot_id))
+
+
+def _waiting(slot_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    return and_(WaitlistEntry.slot_id == slot_id, WaitlistEntry.status == EntryStatus.WAITING.value)
+
+
 # Built once: every cancellation looks at its slot's line.
-_WAITING = and_(WaitlistEntry.slot_id == bindparam("slot_id"), WaitlistEntry.status == EntryStatus.WAITING.value)
-_WAITING_LINE = select(WaitlistEntry).where(_WAITING).order_by(WaitlistEntry.position).with_for_update()
-_SOMEONE_WAITS = select(exists().where(_WAITING))
+_WAITING_LINE = (select(WaitlistEntry).where(_waiting(bindparam("slot_id"))).order_by(WaitlistEntry.position)
+                 .with_for_update())
+_SOMEONE_WAITS = select(line_waits(bindparam("slot_id")))
 
 
 async def next_position(session: AsyncSession, slot_id: uuid.UUID) -> int:

@@ -43,7 +43,7 @@ from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.holds import Holds
 from foothills_rpc.usecases.terms import Terms
-from foothills_rpc.usecases.waitlist import offer_freed
+from foothills_rpc.usecases.waitlist import release_and_offer
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +298,7 @@ class Bookings:
 
     async def _cancel(self, session: AsyncSession, booking: Booking, *, by: uuid.UUID | None, reason: str, fee: int,
                       now: datetime) -> None:
-        await repo.release_seats(session, booking.slot_id, booking.seats)
-        await offer_freed(session, self._terms, booking.slot_id, now)
+        await release_and_offer(session, self._terms, booking.slot_id, booking.seats, now)
         await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, changes={
             "status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
             "updated_at": now})
@@ -367,8 +366,7 @@ class Bookings:
             before = _audited(booking)
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
-            await repo.release_seats(session, booking.slot_id, booking.seats)
-            await offer_freed(session, self._terms, booking.slot_id, now)
+            await release_and_offer(session, self._terms, booking.slot_id, booking.seats, now)
             changes: dict[str, object] = {
                 "original_start_at": original, "slot_id": slot.id, "start_at": slot.start_at, "end_at": slot.end_at,
                 "reschedule_count": booking.reschedule_count + 1, "updated_at": now}

@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.clock import Clock
-from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as waitlist_repo
@@ -24,7 +23,7 @@ from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.terms import Terms
-from foothills_rpc.usecases.waitlist import offer_freed
+from foothills_rpc.usecases.waitlist import release_and_offer
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,9 @@ class Holds:
         to = HoldStatus.RELEASED if released and hold.expires_at > now else HoldStatus.EXPIRED
         if not await holds_repo.claim(session, hold.id, to=to, now=now, unexpired=to is HoldStatus.RELEASED):
             return False
-        await repo.release_seats(session, hold.slot_id, hold.seats)
         hold.status, hold.updated_at = to.value, now
-        await waitlist_repo.follow_hold(session, hold.id, to, now)
-        await offer_freed(session, self._terms, hold.slot_id, now)
+        await waitlist_repo.follow_hold(session, hold.id, to, now)  # the entry offered it leaves the line
+        await release_and_offer(session, self._terms, hold.slot_id, hold.seats, now)
         return True
 
     async def expire_holds(self) -> int:

@@ -47,11 +47,24 @@ _LOCKED_SLOT = (select(Slot).where(Slot.id == bindparam("slot_id")).with_for_upd
                 .execution_options(populate_existing=True))
 
 
+async def release_and_offer(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, seats: int,
+                            now: datetime) -> int:
+    """Gives `seats` of the slot back and offers its free seats to the line (`offer_freed`). In the usual
+    case, nobody waiting, that is one statement: the release asks whether anyone waits."""
+    if not await bookings_repo.release_seats(session, slot_id, seats):
+        return 0
+    return await _offer(session, terms, slot_id, now)
+
+
 async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
     """Offers the slot's free seats to its waiting line, in order; returns how many offers were made.
     The caller holds the slot's lock (see above), so nobody joins the line meanwhile."""
     if not await repo.someone_waits(session, slot_id):
         return 0  # the usual case: one probe, no slot loaded
+    return await _offer(session, terms, slot_id, now)
+
+
+async def _offer(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
     slot = (await session.execute(_LOCKED_SLOT, {"slot_id": slot_id})).scalar_one()
     line = await repo.waiting_line(session, slot_id)
     if not line:
