@@ -61,9 +61,7 @@ class Admission:
                               provider_id=None if service.runs_without_provider else service.provider_id,
                               slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
                               lapsed_holds=None if held else holds_repo.lapsed, now=now)
-        # Tried first only if the seats looked free when read: on a full slot it would only add a round trip.
-        if take and slot.seats_taken + seats <= slot.capacity and await repo.take_seats_unless_clash(
-                session, asked, seats):
+        if take and await repo.take_seats_unless_clash(session, asked, seats):
             return slot
         found = await repo.clashes(session, asked)
         if found.customer_slot_id == slot.id:
@@ -73,12 +71,14 @@ class Admission:
         if found.provider_busy:
             raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
         # Holds past their expiry are claimed here, so their seats count as free at once.
-        if found.lapsed_holds and (lapsed := await holds_repo.free_lapsed(session, slot.id, now)):
+        lapsed = await holds_repo.free_lapsed(session, slot.id, now) if found.lapsed_holds else []
+        if lapsed:
             for hold_id in lapsed:
                 await waitlist_repo.follow_hold(session, hold_id, HoldStatus.EXPIRED, now)
             await offer_freed(session, self._terms, slot.id, now)  # the line comes first
             await session.refresh(slot)  # seats taken changed: the demand price reads them
-        if take and not await repo.take_seats_unless_clash(session, asked, seats):
+        # Nothing clashed, so the take above found the slot full, unless lapsed holds were in the way.
+        if take and not (lapsed and await repo.take_seats_unless_clash(session, asked, seats)):
             raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
         return slot
 

@@ -201,7 +201,7 @@ class Bookings:
                     return None
                 return await self._replay(session, caller, earlier.request_hash, key, earlier.booking_id)
 
-            if (booking := await self._db.run(replay)) is None:
+            if (booking := await self._db.read(replay)) is None:  # reads only: no BEGIN, no COMMIT
                 raise refusal from None
             return booking
 

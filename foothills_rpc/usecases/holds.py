@@ -83,7 +83,7 @@ class Holds:
         try:
             return await self._db.run(take)
         except DomainError as refusal:
-            if (found := await self._db.run(earlier)) is None:
+            if (found := await self._db.read(earlier)) is None:
                 raise refusal from None
             return found
 
