@@ -768,9 +768,8 @@ async def test_the_mail_dispatcher_survives_smtp_down_slow_and_refusing_and_then
 
     async def enqueue(*recipients: str) -> None:
         async def write(session: AsyncSession) -> None:
-            for recipient in recipients:
-                await outbox.enqueue(session, recipient=recipient, subject=f"for {recipient}", body="hello",
-                                     now=clock.now())
+            await outbox.enqueue(session, [outbox.Mail(recipient=recipient, subject=f"for {recipient}", body="hello")
+                                           for recipient in recipients], clock.now())
 
         await db.run(write)
         dispatcher.notify()
@@ -854,8 +853,8 @@ async def test_a_recipient_refused_for_good_is_abandoned_at_once_and_a_stale_mai
 
     async def enqueue(*recipients: str) -> None:
         async def write(session: AsyncSession) -> None:
-            for recipient in recipients:
-                await outbox.enqueue(session, recipient=recipient, subject="news", body="hello", now=clock.now())
+            await outbox.enqueue(session, [outbox.Mail(recipient=recipient, subject="news", body="hello")
+                                           for recipient in recipients], clock.now())
 
         await db.run(write)
 

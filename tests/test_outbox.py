@@ -55,7 +55,7 @@ async def test_mail_committed_while_the_dispatcher_lingers_shares_one_claim_and_
         dispatcher.start()
         for recipient in recipients:
             async def write(session: AsyncSession, recipient: str = recipient) -> None:
-                await outbox.enqueue(session, recipient=recipient, subject="s", body="b", now=clock.now())
+                await outbox.enqueue(session, [outbox.Mail(recipient=recipient, subject="s", body="b")], clock.now())
 
             await db.run(write)
             dispatcher.notify()

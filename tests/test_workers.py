@@ -349,8 +349,8 @@ async def test_outbox_dispatchers_of_several_processes_send_each_mail_once(datab
     sent: list[str] = []
     try:
         async def enqueue_all(session: AsyncSession) -> None:
-            for i in range(90):
-                await outbox.enqueue(session, recipient=f"r{i}@example.com", subject="s", body="b", now=clock.now())
+            await outbox.enqueue(session, [outbox.Mail(recipient=f"r{i}@example.com", subject="s", body="b")
+                                           for i in range(90)], clock.now())
 
         await databases[0].run(enqueue_all)
         dispatchers = [outbox.Dispatcher(db, _Recorder(sent), clock, sender="foothills@example.com")

@@ -17,16 +17,25 @@ from foothills_rpc.db.models import Booking, Reminder, Service, User, table_of
 _REMINDERS = table_of(Reminder)
 
 
-async def plan(session: AsyncSession, booking_id: uuid.UUID, start: datetime, offsets: Iterable[timedelta], *,
-               after: datetime) -> None:
-    """Plans a reminder `offset` before `start` for each offset still ahead of `after`; one planned
-    before (same booking, start and offset) stays as it is."""
-    rows = [{"id": uuid.uuid4(), "booking_id": booking_id, "start_at": start,
-             "offset_seconds": int(offset.total_seconds()), "due_at": start - offset, "sent_at": None}
-            for offset in offsets if start - offset > after]
+@dataclass(frozen=True)
+class Plan:
+    """A reminder `offset` before `start` of the booking for each of `offsets` still ahead of `after`."""
+
+    booking_id: uuid.UUID
+    start: datetime
+    offsets: Iterable[timedelta]
+    after: datetime
+
+
+async def plan(session: AsyncSession, plans: Iterable[Plan]) -> None:
+    """Plans the reminders of `plans` in one statement; one planned before (same booking, start and
+    offset) stays as it is."""
+    rows = [{"id": uuid.uuid4(), "booking_id": p.booking_id, "start_at": p.start,
+             "offset_seconds": int(offset.total_seconds()), "due_at": p.start - offset, "sent_at": None}
+            for p in plans for offset in p.offsets if p.start - offset > p.after]
     if rows:
-        await session.execute(insert_on_conflict(session, _REMINDERS).values(rows).on_conflict_do_nothing(
-            index_elements=["booking_id", "start_at", "offset_seconds"]))
+        await session.execute(insert_on_conflict(session, _REMINDERS).on_conflict_do_nothing(
+            index_elements=["booking_id", "start_at", "offset_seconds"]), rows)
 
 
 @dataclass(frozen=True)

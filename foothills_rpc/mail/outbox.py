@@ -21,6 +21,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.charset import QP, Charset
 from email.header import Header
@@ -31,7 +32,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills_rpc.background import Periodic
@@ -51,18 +52,29 @@ BATCH = 20
 LINGER_SECONDS = 0.2  # a mail may wait this long for others to share its batch
 
 
-async def enqueue(session: AsyncSession, *, recipient: str, subject: str, body: str, now: datetime,
-                  html: str = "", calendar: str = "", key: str | None = None) -> None:
-    """Adds a mail: `body` is its text, `html` an alternative of it, `calendar` an iCalendar attachment.
-    A mail with a `key` is held once: enqueuing the same key again adds nothing."""
-    values = {"id": uuid.uuid4(), "recipient": recipient, "subject": subject, "body": body, "html": html,
-              "calendar": calendar, "notice_key": key, "created_at": now, "available_at": now, "attempts": 0,
-              "last_error": ""}
-    if key is None:
-        await session.execute(_ENQUEUE, values)
+@dataclass(frozen=True)
+class Mail:
+    """A mail to queue: `body` is its text, `html` an alternative of it, `calendar` an iCalendar
+    attachment. A mail with a `key` is held once: queuing the same key again adds nothing."""
+
+    recipient: str
+    subject: str
+    body: str
+    html: str = ""
+    calendar: str = ""
+    key: str | None = None
+
+
+async def enqueue(session: AsyncSession, mails: Sequence[Mail], now: datetime) -> None:
+    """Adds `mails` to the outbox in one statement (a composer queues a whole batch's notices at once)."""
+    if not mails:
         return
-    await session.execute(insert_on_conflict(session, _OUTBOX).values(values).on_conflict_do_nothing(
-        index_elements=[_OUTBOX.c.notice_key]))
+    rows = [{"id": uuid.uuid4(), "recipient": mail.recipient, "subject": mail.subject, "body": mail.body,
+             "html": mail.html, "calendar": mail.calendar, "notice_key": mail.key, "created_at": now,
+             "available_at": now, "attempts": 0, "last_error": ""} for mail in mails]
+    # A keyed mail already queued is skipped; a key-less one never conflicts (NULLs are distinct).
+    await session.execute(insert_on_conflict(session, _OUTBOX).on_conflict_do_nothing(
+        index_elements=[_OUTBOX.c.notice_key]), rows)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,8 +84,9 @@ def backoff(attempts: int) -> timedelta:
 class Composer(Protocol):
     """Turns changes recorded elsewhere (booking events, due reminders) into mail."""
 
-    async def compose(self, session: AsyncSession, now: datetime) -> int:
-        """Queues the mail of a batch of changes; returns how many changes it took (0: none left)."""
+    async def compose(self, session: AsyncSession, now: datetime) -> bool:
+        """Queues the mail of a batch of changes; True if the batch was full, so more may wait (asking
+        again only then spares every pass a transaction that finds nothing)."""
         ...
 
     async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
@@ -145,7 +158,7 @@ class Dispatcher:
             await self._db.run(lambda s: self._record(s, sent, failures))
         return len(claimed)
 
-    async def _compose(self, composer: Composer, session: AsyncSession) -> int:
+    async def _compose(self, composer: Composer, session: AsyncSession) -> bool:
         return await composer.compose(session, self._clock.now())
 
     async def _claim(self, session: AsyncSession) -> Sequence[Row[Any]]:
@@ -235,7 +248,6 @@ def _boundary() -> str:
 
 # The dispatcher's statements, built once (on Core, so the ORM has nothing to track).
 _OUTBOX = table_of(OutboxMessage)
-_ENQUEUE = insert(_OUTBOX)
 _DUE = (select(_OUTBOX.c.id)
         .where(_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.abandoned_at.is_(None),
                _OUTBOX.c.available_at <= bindparam("now"))

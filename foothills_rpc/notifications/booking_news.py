@@ -19,9 +19,9 @@ from foothills_rpc.db import bookings as repo
 from foothills_rpc.db import reminders
 from foothills_rpc.db.catalog import cancellation_of, reminders_of
 from foothills_rpc.db.models import Booking, BookingEvent, Service, User
-from foothills_rpc.mail.outbox import Composer
+from foothills_rpc.mail.outbox import Composer, Mail, enqueue
 from foothills_rpc.notifications.calendar import booking_calendar
-from foothills_rpc.notifications.notices import BOOKING_NOTICES, REMINDER, notify
+from foothills_rpc.notifications.notices import BOOKING_NOTICES, REMINDER, notice, notify
 
 CONSUMER = "mail"  # its row in event_cursors
 BATCH = 200
@@ -43,8 +43,10 @@ def what_happened(event: BookingEvent) -> str:
 
 async def compose(session: AsyncSession, now: datetime, *, reminder_offsets: tuple[timedelta, ...]) -> int:
     """Queues the notices of up to BATCH new booking events and plans their reminders; returns how
-    many events were taken."""
+    many events were taken. Each in one statement for the whole batch."""
     news = await repo.claim_news(session, CONSUMER, BATCH)
+    mails: list[Mail] = []
+    plans: list[reminders.Plan] = []
     for item in news:
         if not item.event.details:  # the demo's seeded history has none, and is not told
             continue
@@ -55,12 +57,15 @@ async def compose(session: AsyncSession, now: datetime, *, reminder_offsets: tup
                 continue  # nobody is told of what they did themselves, but customers get their receipts
             context = _context(item.event, item.booking, item.customer, item.provider, item.service, reader)
             calendar = _calendar(item.event, item.booking, item.service, item.provider) if told.calendar else ""
-            await notify(session, reader, told, context, key=f"event-{item.event.id}", now=now,
-                         service_zone=item.service.time_zone, calendar=calendar)
+            if mail := notice(reader, told, context, key=f"event-{item.event.id}",
+                              service_zone=item.service.time_zone, calendar=calendar):
+                mails.append(mail)
         if what in ("booked", "approved", "rescheduled"):
             offsets = reminders_of(item.service)
-            await reminders.plan(session, item.booking.id, datetime.fromisoformat(item.event.details["start_at"]),
-                                 reminder_offsets if offsets is None else offsets, after=item.event.created_at)
+            plans.append(reminders.Plan(item.booking.id, datetime.fromisoformat(item.event.details["start_at"]),
+                                        reminder_offsets if offsets is None else offsets, after=item.event.created_at))
+    await enqueue(session, mails, now)
+    await reminders.plan(session, plans)
     return len(news)
 
 
@@ -137,8 +142,8 @@ class BookingNotices:
     def __init__(self, reminder_offsets: tuple[timedelta, ...]) -> None:
         self._reminder_offsets = reminder_offsets
 
-    async def compose(self, session: AsyncSession, now: datetime) -> int:
-        return await compose(session, now, reminder_offsets=self._reminder_offsets)
+    async def compose(self, session: AsyncSession, now: datetime) -> bool:
+        return await compose(session, now, reminder_offsets=self._reminder_offsets) == BATCH
 
     async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
         return await repo.untold_events(session, CONSUMER)
@@ -147,8 +152,8 @@ class BookingNotices:
 class DueReminders:
     """The reminders whose time has come, for the mail dispatcher."""
 
-    async def compose(self, session: AsyncSession, now: datetime) -> int:
-        return await send_reminders(session, now)
+    async def compose(self, session: AsyncSession, now: datetime) -> bool:
+        return await send_reminders(session, now) == REMINDER_BATCH
 
     async def waiting(self, session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
         return await reminders.due(session, now)

@@ -79,15 +79,23 @@ def every_notice() -> list[Told]:
 
 async def notify(session: AsyncSession, reader: User, told: Told, context: dict[str, Any], *, key: str,
                  now: datetime, service_zone: str = "UTC", calendar: str = "") -> bool:
-    """Queues notice `told` for `reader` in their terms, unless it is optional and they turned notices
-    off (or a reminder and they turned reminders off); False when not queued. `key` names what it
-    reports: with the kind and the reader it makes the notice's outbox key."""
-    if (told.optional and not reader.notices_enabled) or (told.reminder and not reader.reminders_enabled):
+    """Queues notice `told` for `reader` (`notice`); False when not queued."""
+    if (mail := notice(reader, told, context, key=key, service_zone=service_zone, calendar=calendar)) is None:
         return False
+    await outbox.enqueue(session, [mail], now)
+    return True
+
+
+def notice(reader: User, told: Told, context: dict[str, Any], *, key: str, service_zone: str = "UTC",
+           calendar: str = "") -> outbox.Mail | None:
+    """Notice `told` for `reader` in their terms, unless it is optional and they turned notices off (or a
+    reminder and they turned reminders off). `key` names what it reports: with the kind and the reader
+    it makes the notice's outbox key."""
+    if (told.optional and not reader.notices_enabled) or (told.reminder and not reader.reminders_enabled):
+        return None
     wording = Wording.of(reader_zone=reader.time_zone, locale=reader.locale, service_zone=service_zone)
     rendered = render(told.kind, {**context, "w": wording, "reader_name": reader.display_name,
                                   "html_lang": reader.locale or "en", "optional": told.optional,
                                   "reminder": told.reminder, "calendar": bool(calendar)})
-    await outbox.enqueue(session, recipient=reader.email, subject=rendered.subject[:200], body=rendered.text,
-                         html=rendered.html, calendar=calendar, key=f"{key}:{told.kind}:{reader.id.hex}", now=now)
-    return True
+    return outbox.Mail(recipient=reader.email, subject=rendered.subject[:200], body=rendered.text,
+                       html=rendered.html, calendar=calendar, key=f"{key}:{told.kind}:{reader.id.hex}")
