@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import String, func, select
+from sqlalchemy import Connection, String, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
@@ -24,8 +25,8 @@ from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.booking_support import POLICY, TUESDAY_10, Desk, error_of
 from tests.catalog_support import at, duration, mask, ts
-from tests.conftest import Caller, Running
-from tests.support import make_settings, reason, text_of, violations
+from tests.conftest import Caller, Running, running_server
+from tests.support import Mailbox, make_settings, reason, text_of, violations
 
 
 async def test_booking_a_slot_confirms_it_charges_the_quote_and_takes_a_seat(running: Running) -> None:
@@ -232,6 +233,61 @@ async def test_a_retry_that_would_succeed_again_returns_the_first_answer_and_cha
         name=booking.name, new_start_time=ts(three), request_id="move-twice"), metadata=ann.metadata)).booking
     assert (await running.booking.RescheduleBooking(move, metadata=ann.metadata)).booking == moved
     assert [await desk.remaining(start) for start in (TUESDAY_10, two, three)] == [5, 5, 4]
+
+
+async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: ManualClock,
+                                                     mailbox: Mailbox) -> None:
+    # A booking call's server CPU is mostly its round trips to the database (docs/benchmarks.md parts
+    # eleven and twelve), so their number is pinned here: a change that adds one shows. Counted per
+    # call: every statement (the session check included) and every COMMIT or ROLLBACK; PostgreSQL
+    # also sends a BEGIN per transaction (psycopg's own, unseen here). No mail and no sweeps run.
+    async with running_server(database_url, clock, mailbox, send_mail=False, health_probe_seconds=3600.0,
+                              sweep_seconds=3600.0) as running:
+        desk = await Desk.open(running, capacity=1)
+        ann, bob = await desk.customer(), await desk.customer()
+        await desk.book(ann, at("2030-01-08T15:00"))  # the first call of a kind builds its statements
+        engine = running.server.components.db.engine.sync_engine
+        trips: list[str] = []
+
+        def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+            trips.append(sql.split(None, 1)[0])
+
+        async def counted(call: Awaitable[object]) -> list[str]:
+            trips.clear()
+            await call
+            return list(trips)
+
+        def ended(how: str) -> Callable[[Connection], None]:
+            def end(conn: Connection) -> None:  # an autocommit read's "rollback" sends nothing
+                if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                    trips.append(how)
+            return end
+
+        for name, listener in (("before_cursor_execute", statement), ("commit", ended("COMMIT")),
+                               ("rollback", ended("ROLLBACK"))):
+            event.listen(engine, name, listener)
+        booked = await counted(desk.book(ann))
+        refused = await counted(error_of(desk.book(bob)))  # the slot is full
+        cancelled = await counted(running.booking.CancelBooking(
+            booking_pb2.CancelBookingRequest(name=(await desk.book(bob, at("2030-01-08T14:00"))).name,
+                                             reason="plans changed"), metadata=bob.metadata))
+    if database_url.startswith("postgresql"):
+        # the session check (a read: no BEGIN); the service and slot, the seats taken, the booking with
+        # its key and event
+        assert booked == ["SELECT", "SELECT", "UPDATE", "WITH", "COMMIT"]
+        # the session check; the service and slot, the take that takes nothing, the clashes naming no
+        # clash; the request_id looked up (a read)
+        assert refused == ["SELECT", "SELECT", "UPDATE", "SELECT", "ROLLBACK", "SELECT"]
+        # the session check; the booking locked, the seats given back (asking for the line), the
+        # update with its event
+        assert cancelled == ["SELECT", "SELECT", "UPDATE", "WITH", "COMMIT"]
+    else:  # in process, so cheaper: every transaction is BEGIN IMMEDIATE, and the writes go one by one
+        assert booked == ["BEGIN", "SELECT", "COMMIT", "BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE",
+                          "INSERT", "COMMIT"]
+        assert refused == ["BEGIN", "SELECT", "COMMIT", "BEGIN", "SELECT", "UPDATE", "SELECT", "ROLLBACK", "BEGIN",
+                           "SELECT", "COMMIT"]
+        assert cancelled == ["BEGIN", "SELECT", "COMMIT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "UPDATE", "INSERT",
+                             "COMMIT"]
 
 
 @pytest.mark.parametrize("request_id", ["", "x" * 65, "has space"])
