@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,10 +70,12 @@ async def due(session: AsyncSession, now: datetime) -> tuple[int, datetime | Non
     return int(row[0]), row[1]
 
 
-async def mark_sent(session: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(update(Reminder).where(Reminder.id == reminder_id).values(sent_at=now))
+async def mark_sent(session: AsyncSession, reminder_ids: Collection[uuid.UUID], now: datetime) -> None:
+    if reminder_ids:
+        await session.execute(update(Reminder).where(Reminder.id.in_(reminder_ids)).values(sent_at=now))
 
 
-async def drop(session: AsyncSession, reminder_id: uuid.UUID) -> None:
-    """A reminder that no longer applies (the booking was cancelled or moved since it was planned)."""
-    await session.execute(delete(Reminder).where(Reminder.id == reminder_id))
+async def drop(session: AsyncSession, reminder_ids: Collection[uuid.UUID]) -> None:
+    """Reminders that no longer apply (the booking was cancelled or moved since they were planned)."""
+    if reminder_ids:
+        await session.execute(delete(Reminder).where(Reminder.id.in_(reminder_ids)))

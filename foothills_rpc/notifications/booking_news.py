@@ -10,6 +10,7 @@ due ones.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from foothills_rpc.db.catalog import cancellation_of, reminders_of
 from foothills_rpc.db.models import Booking, BookingEvent, Service, User
 from foothills_rpc.mail.outbox import Composer, Mail, enqueue
 from foothills_rpc.notifications.calendar import booking_calendar
-from foothills_rpc.notifications.notices import BOOKING_NOTICES, REMINDER, notice, notify
+from foothills_rpc.notifications.notices import BOOKING_NOTICES, REMINDER, notice
 
 CONSUMER = "mail"  # its row in event_cursors
 BATCH = 200
@@ -73,18 +74,25 @@ async def send_reminders(session: AsyncSession, now: datetime) -> int:
     """Sends up to REMINDER_BATCH due reminders, each once. Drops those whose booking was cancelled or
     moved since they were planned, and those late by more than half their lead (after an outage, a
     "tomorrow" reminder an hour before the start says the wrong thing; a nearer one follows).
-    Returns how many were taken."""
+    Returns how many were taken. A statement each for the batch's sent, dropped and mail."""
     due = await reminders.claim_due(session, now, REMINDER_BATCH)
+    sent: list[uuid.UUID] = []
+    dropped: list[uuid.UUID] = []
+    mails: list[Mail] = []
     for item in due:
         booking, lead = item.booking, item.booking.start_at - now
         if (booking.status != "confirmed" or booking.start_at != item.reminder.start_at
                 or lead.total_seconds() < item.reminder.offset_seconds / 2):
-            await reminders.drop(session, item.reminder.id)
+            dropped.append(item.reminder.id)
             continue
-        await reminders.mark_sent(session, item.reminder.id, now)
+        sent.append(item.reminder.id)  # sent, even to a reader who turned reminders off: it is done
         context = {**_booking_facts(booking, item.customer, item.provider, item.service), "lead": lead}
-        await notify(session, item.customer, REMINDER, context, key=f"reminder-{item.reminder.id.hex}", now=now,
-                     service_zone=item.service.time_zone)
+        if mail := notice(item.customer, REMINDER, context, key=f"reminder-{item.reminder.id.hex}",
+                          service_zone=item.service.time_zone):
+            mails.append(mail)
+    await reminders.drop(session, dropped)
+    await reminders.mark_sent(session, sent, now)
+    await enqueue(session, mails, now)
     return len(due)
 
 
