@@ -233,6 +233,10 @@ async def test_a_retry_that_would_succeed_again_returns_the_first_answer_and_cha
         name=booking.name, new_start_time=ts(three), request_id="move-twice"), metadata=ann.metadata)).booking
     assert (await running.booking.RescheduleBooking(move, metadata=ann.metadata)).booking == moved
     assert [await desk.remaining(start) for start in (TUESDAY_10, two, three)] == [5, 5, 4]
+    # Each retry's attempt counts as refused, the transaction doing its job; not as a lost race.
+    transactions = running.server.components.db.metrics.transactions
+    assert transactions.labels("write", "conflict")._value.get() == 0
+    assert transactions.labels("write", "refused")._value.get() >= 3
 
 
 async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: ManualClock,

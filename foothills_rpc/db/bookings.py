@@ -63,7 +63,7 @@ from foothills_rpc.db.models import (
     table_of,
 )
 from foothills_rpc.db.waitlist import line_waits
-from foothills_rpc.domain.errors import Aborted, FailedPrecondition, NotFound
+from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 
@@ -106,13 +106,14 @@ async def remember_request(session: AsyncSession, key: RequestKey, booking_id: u
         raise
 
 
-class RequestSeen(Aborted):
-    """The request's key was used before: the transaction that tried again is refused, and the caller
-    answers with the earlier request's result. Writes do not look the key up first (a round trip every
-    call would pay for the rare retry): its primary key refuses the second use."""
+class RequestSeen(AlreadyExists):
+    """The request's key was used before: the transaction that tried again is refused (a refusal, as
+    the transaction metrics count it, not a conflict), and the caller answers with the earlier
+    request's result instead. Writes do not look the key up first (a round trip every call would pay
+    for the rare retry): its primary key refuses the second use."""
 
     def __init__(self) -> None:
-        super().__init__("a concurrent call with this request_id won; retry the call")
+        super().__init__("this request_id was used before", reason="REQUEST_ID_REUSED")
 
 
 def _request_seen(exc: DBAPIError) -> RequestSeen | None:
