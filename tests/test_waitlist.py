@@ -151,6 +151,21 @@ async def test_an_expired_ordinary_hold_offers_its_seat_to_the_line(running: Run
     assert (await state(running, bob)).state == OFFERED
 
 
+async def test_a_booking_that_finds_a_lapsed_hold_offers_its_seats_to_the_line_first(running: Running) -> None:
+    """No sweep ran: the writer expires the lapsed hold itself, the line gets the seats it needs and
+    the writer the rest."""
+    desk = await open_desk(running, capacity=2)
+    ann, bob, cat, dan = [await desk.customer() for _ in range(4)]
+    await Holds(desk).hold(ann, seats=2)
+    await join(running, desk, bob)
+    running.clock.advance(timedelta(minutes=5))
+    await desk.book(cat)
+    assert (await state(running, bob)).state == OFFERED
+    assert await desk.remaining() == 0
+    assert reason(await error_of(desk.book(dan))) == "SLOT_UNAVAILABLE"
+    assert await running.server.components.holds.expire_holds() == 0  # the writer claimed ann's hold
+
+
 async def test_each_user_lists_only_their_own_entries(running: Running) -> None:
     desk = await open_desk(running)
     ann, bob, cat = [await desk.customer() for _ in range(3)]

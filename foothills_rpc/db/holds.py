@@ -15,7 +15,6 @@ from sqlalchemy import BindParameter, ColumnElement, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.bookings import release_seats
 from foothills_rpc.db.database import UNIQUE_VIOLATION, sqlstate
 from foothills_rpc.db.models import Booking, Hold
 from foothills_rpc.db.visibility import visible_row
@@ -96,16 +95,14 @@ def lapsed(slot_id: uuid.UUID | BindParameter[uuid.UUID],
     return and_(Hold.slot_id == slot_id, Hold.status == HoldStatus.ACTIVE.value, Hold.expires_at <= now)
 
 
-async def free_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
-    """Expires the slot's active holds past their expiry and gives their seats back; returns their ids."""
+async def expire_lapsed(session: AsyncSession, slot_id: uuid.UUID, now: datetime) -> tuple[list[uuid.UUID], int]:
+    """Expires the slot's active holds past their expiry; returns their ids and their seats, which the
+    caller gives back (`usecases.waitlist.release_and_offer`)."""
     rows = (await session.execute(
         update(Hold).where(lapsed(slot_id, now))
         .values(status=HoldStatus.EXPIRED.value, updated_at=now).returning(Hold.id, Hold.seats)
         .execution_options(synchronize_session=False))).all()
-    seats = sum(row[1] for row in rows)
-    if seats:
-        await release_seats(session, slot_id, seats)
-    return [row[0] for row in rows]
+    return [row[0] for row in rows], sum(row[1] for row in rows)
 
 
 async def count_customer_holds(session: AsyncSession, *, customer_id: uuid.UUID, service_id: uuid.UUID,

@@ -41,8 +41,9 @@ async def someone_waits(session: AsyncSession, slot_id: uuid.UUID) -> bool:
 
 
 def line_waits(slot_id: ColumnElement[uuid.UUID]) -> Exists:
-    """Whether the line of the slot `slot_id` (a value, not a column: SQLite's RETURNING names columns
-    without their table, so a correlated subquery there would compare the line's own columns)."""
+    """Whether anyone waits in the line of the slot `slot_id`. Pass a value, not a column: SQLite's
+    RETURNING names columns without their table, so a correlated subquery there would compare the
+    line's own columns."""
     return exists().where(_waiting(slot_id))
 
 

@@ -19,7 +19,7 @@ from foothills_rpc.domain.errors import FailedPrecondition
 from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.usecases.terms import Terms
-from foothills_rpc.usecases.waitlist import offer_freed
+from foothills_rpc.usecases.waitlist import release_and_offer
 
 
 class Admission:
@@ -60,7 +60,7 @@ class Admission:
         asked = repo.Overlaps(customer_id=caller.user_id,
                               provider_id=None if service.runs_without_provider else service.provider_id,
                               slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
-                              lapsed_holds=None if held else holds_repo.lapsed, now=now)
+                              lapsed_holds=not held, now=now)
         if take and await repo.take_seats_unless_clash(session, asked, seats):
             return slot
         found = await repo.clashes(session, asked)
@@ -71,11 +71,11 @@ class Admission:
         if found.provider_busy:
             raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
         # Holds past their expiry are claimed here, so their seats count as free at once.
-        lapsed = await holds_repo.free_lapsed(session, slot.id, now) if found.lapsed_holds else []
+        lapsed, freed = await holds_repo.expire_lapsed(session, slot.id, now) if found.lapsed_holds else ([], 0)
         if lapsed:
             for hold_id in lapsed:
                 await waitlist_repo.follow_hold(session, hold_id, HoldStatus.EXPIRED, now)
-            await offer_freed(session, self._terms, slot.id, now)  # the line comes first
+            await release_and_offer(session, self._terms, slot.id, freed, now)  # the line comes first
             await session.refresh(slot)  # seats taken changed: the demand price reads them
         # Nothing clashed, so the take above found the slot full, unless lapsed holds were in the way.
         if take and not (lapsed and await repo.take_seats_unless_clash(session, asked, seats)):
