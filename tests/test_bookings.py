@@ -23,7 +23,7 @@ from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
-from tests.booking_support import POLICY, TUESDAY_10, Desk, error_of
+from tests.booking_support import POLICY, TUESDAY_10, Desk, Holds, error_of
 from tests.catalog_support import at, duration, mask, ts
 from tests.conftest import Caller, Running, running_server
 from tests.support import Mailbox, make_settings, reason, text_of, violations
@@ -135,6 +135,26 @@ async def test_a_changed_price_is_refused_with_the_new_quote(running: Running) -
     error = await error_of(desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
         amount_minor=4000, currency_code="EUR")))
     assert (error.code(), reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "PRICE_CHANGED")
+    assert await desk.remaining() == 1
+    await desk.book(await desk.customer())
+    error = await error_of(desk.book(await desk.customer(), expected_total_price=types_pb2.Money(
+        amount_minor=4000, currency_code="EUR")))
+    assert reason(error) == "SLOT_UNAVAILABLE"  # the slot's reasons come first: no new price makes it fit
+
+
+async def test_seats_a_lapsed_hold_frees_are_priced_as_free(running: Running) -> None:
+    """The quote a customer saw counts the lapsed hold's seat as free, as the booking does once it
+    claims the hold: same price, booked."""
+    desk = await Desk.open(running, capacity=2, pricing=catalog_pb2.PricingPolicy(rules=[
+        catalog_pb2.PricingRule(adjustment_bps=2500, label="busy",
+                                occupancy=catalog_pb2.OccupancyCondition(min_occupancy_bps=5000))]))
+    await Holds(desk).hold(await desk.customer())
+    running.clock.advance(timedelta(minutes=5))
+    quote = (await running.catalog.QuotePrice(catalog_pb2.QuotePriceRequest(
+        service=desk.service.name, start_time=ts(TUESDAY_10)))).quote.total_price
+    assert quote.amount_minor == 5000  # the base price: nothing counts as taken
+    booking = await desk.book(await desk.customer(), expected_total_price=quote)
+    assert booking.price.total_price == quote
     assert await desk.remaining() == 1
 
 

@@ -367,14 +367,19 @@ class OpenSlot:
     seats_taken: int
 
 
-def _open_slots_statement() -> Any:
+def _open_seats_taken() -> ColumnElement[int]:
+    """The slot's seats taken but those of its lapsed holds (parameter `now`), as a correlated sum."""
     lapsed = (select(func.coalesce(func.sum(Hold.seats), 0))
               .where(Hold.slot_id == Slot.id, Hold.status == HoldStatus.ACTIVE.value,
                      Hold.expires_at <= bindparam("now"))
               .correlate(Slot).scalar_subquery())
+    return Slot.seats_taken - lapsed
+
+
+def _open_slots_statement() -> Any:
     in_window = and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.start_at >= bindparam("start"),
                      Slot.start_at < bindparam("end"))
-    return (select(Service.version, Slot.start_at, Slot.end_at, Slot.capacity, Slot.seats_taken - lapsed)
+    return (select(Service.version, Slot.start_at, Slot.end_at, Slot.capacity, _open_seats_taken())
             .select_from(Service).outerjoin(Slot, in_window).where(Service.id == bindparam("service_id"))
             .order_by(Slot.start_at))
 
@@ -409,11 +414,24 @@ async def service_and_slot(session: AsyncSession, service_id: uuid.UUID,
     return row[0], row[1]
 
 
+async def service_and_open_slot(session: AsyncSession, service_id: uuid.UUID, start: datetime,
+                                now: datetime) -> tuple[Service, OpenSlot | None]:
+    """The service and its offered slot at `start` as ListSlots shows it (seats of lapsed holds free,
+    as a booking that claims them finds them): QuotePrice prices what booking would charge."""
+    row = (await session.execute(_SERVICE_AND_OPEN_SLOT, {"service_id": service_id, "start": start,
+                                                          "now": now})).one_or_none()
+    if row is None:
+        raise NotFound("no such service", reason="SERVICE_NOT_FOUND")
+    slot = None if row[1] is None else OpenSlot(row[1], row[2], row[3], int(row[4]))
+    return row[0], slot
+
+
 # Built once: every booking, hold and quote runs it.
-_SERVICE_AND_SLOT = (select(Service, Slot).outerjoin(Slot, and_(Slot.service_id == Service.id,
-                                                                  Slot.start_at == bindparam("start"),
-                                                                  Slot.offered.is_(True)))
+_OFFERED_AT_START = and_(Slot.service_id == Service.id, Slot.start_at == bindparam("start"), Slot.offered.is_(True))
+_SERVICE_AND_SLOT = (select(Service, Slot).outerjoin(Slot, _OFFERED_AT_START)
                      .where(Service.id == bindparam("service_id")))
+_SERVICE_AND_OPEN_SLOT = (select(Service, Slot.start_at, Slot.end_at, Slot.capacity, _open_seats_taken())
+                          .outerjoin(Slot, _OFFERED_AT_START).where(Service.id == bindparam("service_id")))
 
 
 async def suspend_services_of(session: AsyncSession, provider_id: uuid.UUID, *, suspended: bool,

@@ -380,7 +380,8 @@ class Catalog:
         errors.check()
         now = self._clock.now()
 
-        service, slot = await self._db.read(lambda session: repo.service_and_slot(session, service_id, start))
+        service, slot = await self._db.read(lambda session: repo.service_and_open_slot(session, service_id, start,
+                                                                                        now))
         if slot is None or service.archived:
             raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
         return self._terms.price(service, slot, seats=seats or 1, now=now)
