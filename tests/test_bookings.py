@@ -296,12 +296,12 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
             booking_pb2.CancelBookingRequest(name=(await desk.book(bob, at("2030-01-08T14:00"))).name,
                                              reason="plans changed"), metadata=bob.metadata))
     if database_url.startswith("postgresql"):
-        # the session check (a read: no BEGIN); the service and slot, the seats taken, the booking with
-        # its key and event
-        assert booked == ["SELECT", "SELECT", "UPDATE", "WITH", "COMMIT"]
-        # the session check; the service and slot, the take that takes nothing, the clashes naming no
+        # the session check (a read: no BEGIN); the service and slot, the seats taken with the booking,
+        # its key and event (one statement)
+        assert booked == ["SELECT", "SELECT", "WITH", "COMMIT"]
+        # the session check; the service and slot, the booking that takes nothing, the clashes naming no
         # clash; the request_id looked up (a read)
-        assert refused == ["SELECT", "SELECT", "UPDATE", "SELECT", "ROLLBACK", "SELECT"]
+        assert refused == ["SELECT", "SELECT", "WITH", "SELECT", "ROLLBACK", "SELECT"]
         # the session check; the booking locked, the seats given back (asking for the line), the
         # update with its event
         assert cancelled == ["SELECT", "SELECT", "UPDATE", "WITH", "COMMIT"]

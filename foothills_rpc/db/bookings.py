@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     BindParameter,
     ColumnElement,
@@ -40,7 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from foothills_rpc.db.database import (
     EXCLUSION_VIOLATION,
@@ -317,21 +318,52 @@ async def insert_booking(session: AsyncSession, booking: Booking, key: RequestKe
     of its cost); the position is taken as `record_change` takes it, with no guard (a new booking has no
     events). SQLite: the three statements, in that order. Core inserts, so the ORM tracks nothing: the
     booking stays a plain object, not in the session."""
-    row = {column.key: getattr(booking, column.key) for column in _BOOKINGS.c}
+    if session.get_bind().dialect.name != "postgresql":
+        try:
+            await session.execute(_INSERT_BOOKING, {column.key: getattr(booking, column.key) for column in _BOOKINGS.c})
+        except DBAPIError as exc:
+            if (refusal := _overlap_refusal(exc)) is not None:
+                raise refusal from exc
+            raise
+        await remember_request(session, key, booking.id, now)
+        await record_change(session, booking, "created", now, by=by)
+        return
+    await _create(session, _CREATED, _creation_params(session, booking, key, by=by, now=now))
+
+
+async def book_unless_clash(session: AsyncSession, asked: Overlaps, booking: Booking, key: RequestKey, *,
+                            by: uuid.UUID, now: datetime) -> bool:
+    """`take_seats_unless_clash(asked, booking.seats)` and, if it took them, `insert_booking`: False,
+    writing nothing, if the take took nothing (then `clashes` says why).
+
+    PostgreSQL: one statement, the take a CTE the inserts select from, so a booking is one round trip
+    (the usual case of the hottest write). SQLite: the statements one by one."""
+    if session.get_bind().dialect.name != "postgresql":
+        if not await take_seats_unless_clash(session, asked, booking.seats):
+            return False
+        await insert_booking(session, booking, key, by=by, now=now)
+        return True
+    params = _creation_params(session, booking, key, by=by, now=now)
+    return await _create(session, _book_unless_clash_statement(*asked.shape(session)),
+                         {**params, **asked.params(), "slot_id": asked.slot_id, "seats": booking.seats})
+
+
+def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *, by: uuid.UUID,
+                     now: datetime) -> dict[str, object]:
+    """The parameters of `_creating`'s statements (PostgreSQL)."""
+    return {**{f"new_{column.key}": getattr(booking, column.key) for column in _BOOKINGS.c}, **_key_params(key, now),
+            **_event_params(_event_fields(booking, "created", now, by=by)), "ordinal": claim_ordinals(session, 1)}
+
+
+async def _create(session: AsyncSession, statement: Insert, params: dict[str, object]) -> bool:
+    """Runs one of `_creating`'s statements; whether it created the booking."""
     try:
-        if session.get_bind().dialect.name != "postgresql":
-            await session.execute(_INSERT_BOOKING, row)
-            await remember_request(session, key, booking.id, now)
-            await record_change(session, booking, "created", now, by=by)
-            return
-        await session.execute(_CREATED, {**{f"new_{name}": value for name, value in row.items()},
-                                         **_key_params(key, now), **_event_params(_event_fields(booking, "created", now,
-                                                                                                 by=by)),
-                                         "ordinal": claim_ordinals(session, 1)})
+        created = await session.execute(statement, params)
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc) or _request_seen(exc)) is not None:
             raise refusal from exc
         raise
+    return created.scalar_one_or_none() is not None
 
 
 def _overlap_refusal(exc: DBAPIError) -> FailedPrecondition | None:
@@ -564,17 +596,34 @@ _POSITIONED_EVENT = insert(_EVENTS).from_select(_EVENT_COLUMNS, _event_row(_POSI
 ).returning(BookingEvent.id)
 _BOOKINGS = table_of(Booking)
 _INSERT_BOOKING = insert(_BOOKINGS)
-# insert_booking on PostgreSQL: the booking (parameters new_<column>), its request key, its event.
-_NEW_BOOKING = (insert(_BOOKINGS).values({c.key: bindparam(f"new_{c.key}", type_=c.type) for c in _BOOKINGS.c})
-                .returning(_BOOKINGS.c.id).cte("new_booking"))
-_NEW_KEY = insert(table_of(IdempotencyKey)).from_select(
-    ["caller_id", "method", "request_id", "request_hash", "created_at", "booking_id"],
-    select(bindparam("caller_id", type_=Uuid), bindparam("method", type_=String), bindparam("request_id", type_=String),
-           bindparam("request_hash", type_=String), bindparam("created_at", type_=UtcDateTime), _NEW_BOOKING.c.id),
-).cte("new_key")
-_CREATED = insert(_EVENTS).from_select(
-    _EVENT_COLUMNS, _event_row(_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger), _NEW_BOOKING.c.id),
-).add_cte(_NEW_KEY)
+
+
+def _creating(taken: CTE | None) -> ReturningInsert[tuple[int]]:
+    """insert_booking's statement on PostgreSQL: the booking (parameters new_<column>), its request key,
+    its event; returning the event's id. With `taken` (a take of seats returning the slot's id) each
+    insert selects from it, so nothing is written unless the take took."""
+    values = {c.key: bindparam(f"new_{c.key}", type_=c.type) for c in _BOOKINGS.c}
+    booking = (insert(_BOOKINGS).values(values) if taken is None
+               else insert(_BOOKINGS).from_select(list(values), select(*values.values()).select_from(taken)))
+    new_booking = booking.returning(_BOOKINGS.c.id).cte("new_booking")
+    new_key = insert(table_of(IdempotencyKey)).from_select(
+        ["caller_id", "method", "request_id", "request_hash", "created_at", "booking_id"],
+        select(bindparam("caller_id", type_=Uuid), bindparam("method", type_=String),
+               bindparam("request_id", type_=String), bindparam("request_hash", type_=String),
+               bindparam("created_at", type_=UtcDateTime), new_booking.c.id),
+    ).cte("new_key")
+    return insert(_EVENTS).from_select(
+        _EVENT_COLUMNS, _event_row(_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger), new_booking.c.id),
+    ).add_cte(new_key).returning(_EVENTS.c.id)
+
+
+_CREATED = _creating(None)
+
+
+@functools.cache
+def _book_unless_clash_statement(dialect: str, provider: bool, exclude: bool,
+                                 lapsed_holds: bool) -> ReturningInsert[tuple[int]]:
+    return _creating(_take_unless_clash_statement(dialect, provider, exclude, lapsed_holds).cte("taken"))
 
 
 @functools.cache

@@ -28,40 +28,22 @@ class Admission:
 
     async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, slot: Slot | None,
                          start: datetime, seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
-                         inside_notice: bool = False, take: bool = False) -> Slot:
+                         inside_notice: bool = False, take: bool = False, took_nothing: bool = False) -> Slot:
         """`slot`, the service's slot at `start` (`catalog.service_and_slot`), if every booking rule allows
         the caller to take seats of it (seats aside). With `take` the seats are taken too, in the
         usual case by the statement that checks the overlaps (one round trip, not two): SLOT_UNAVAILABLE
         if they do not fit; the slot returned still shows the seats taken before them, as the price
-        quotes on those.
+        quotes on those. With `took_nothing`, that statement already ran (`bookings.book_unless_clash`)
+        and took nothing: this says why, or takes the seats the slot's lapsed holds free.
 
         It writes: the slot's lapsed holds are claimed, and their seats offered to its waiting line.
 
         Expired holds of the slot are claimed before its seats are taken, so they count as free at once. With `held`
         (booking with a hold), the window and seats were checked when the hold was made and stand. With
         `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
-        if service.archived:
-            raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
-        if service.suspended:
-            raise FailedPrecondition("the service's provider is not taking bookings now", reason="SERVICE_SUSPENDED")
-        if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
-            raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
-        # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
-        if not held and start > self._terms.horizon(service, now):
-            raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
-                                     reason="TOO_FAR_AHEAD")
-        if slot is None:
-            raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
-        if not held:
-            if not inside_notice and slot.start_at < now + self._terms.minimum_notice(service):
-                raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
-            if seats > slot.capacity:
-                raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
-        asked = repo.Overlaps(customer_id=caller.user_id,
-                              provider_id=None if service.runs_without_provider else service.provider_id,
-                              slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
-                              lapsed_holds=not held, now=now)
-        if take and await repo.take_seats_unless_clash(session, asked, seats):
+        slot = self.admit(service, slot, start, seats, now, held=held, inside_notice=inside_notice)
+        asked = self.overlaps(caller, service, slot, now, exclude=exclude, held=held)
+        if take and not took_nothing and await repo.take_seats_unless_clash(session, asked, seats):
             return slot
         found = await repo.clashes(session, asked)
         if found.customer_slot_id == slot.id:
@@ -81,6 +63,38 @@ class Admission:
         if take and not (lapsed and await repo.take_seats_unless_clash(session, asked, seats)):
             raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
         return slot
+
+    def admit(self, service: Service, slot: Slot | None, start: datetime, seats: int, now: datetime, *,
+              held: bool = False, inside_notice: bool = False) -> Slot:
+        """`slot`, if the rules that need no database allow booking it (`claim_slot` says which)."""
+        if service.archived:
+            raise FailedPrecondition("the service is archived", reason="SERVICE_ARCHIVED")
+        if service.suspended:
+            raise FailedPrecondition("the service's provider is not taking bookings now", reason="SERVICE_SUSPENDED")
+        if start < now:  # said plainly: past slots are mostly not materialised, so it would read SLOT_UNAVAILABLE
+            raise FailedPrecondition("that start is in the past", reason="START_IN_PAST")
+        # Checked first: slots are materialised only up to the horizon, so beyond it there is no row to find.
+        if not held and start > self._terms.horizon(service, now):
+            raise FailedPrecondition("that start is beyond how far ahead the service takes bookings",
+                                     reason="TOO_FAR_AHEAD")
+        if slot is None:
+            raise FailedPrecondition("that start is not a slot of the service", reason="SLOT_UNAVAILABLE")
+        if not held:
+            if not inside_notice and slot.start_at < now + self._terms.minimum_notice(service):
+                raise FailedPrecondition("that slot starts too soon to book", reason="MINIMUM_NOTICE")
+            if seats > slot.capacity:
+                raise FailedPrecondition("the slot has fewer seats than that", reason="SLOT_UNAVAILABLE")
+        return slot
+
+    @staticmethod
+    def overlaps(caller: Principal, service: Service, slot: Slot, now: datetime, *, exclude: uuid.UUID | None,
+                 held: bool = False) -> repo.Overlaps:
+        """What must not stand between the caller and the slot: their own and the provider's overlapping
+        bookings, and (but when booking with a hold, whose seats are taken) the slot's lapsed holds."""
+        return repo.Overlaps(customer_id=caller.user_id,
+                             provider_id=None if service.runs_without_provider else service.provider_id,
+                             slot_id=slot.id, start=slot.start_at, end=slot.end_at, exclude=exclude,
+                             lapsed_holds=not held, now=now)
 
     async def check_limits(self, session: AsyncSession, service: Service, customer_id: uuid.UUID, start: datetime,
                             now: datetime, *, exclude_booking: uuid.UUID | None = None,

@@ -21,7 +21,7 @@ from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
-from foothills_rpc.db.models import Booking, BookingEvent, Hold
+from foothills_rpc.db.models import Booking, BookingEvent, Service, Slot
 from foothills_rpc.domain.bookings import Status, check_transition
 from foothills_rpc.domain.cancellation import evaluate
 from foothills_rpc.domain.catalog import check_seats
@@ -35,6 +35,7 @@ from foothills_rpc.domain.errors import (
 )
 from foothills_rpc.domain.holds import HoldStatus
 from foothills_rpc.domain.limits import check_reschedule
+from foothills_rpc.domain.pricing import Quote
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.requests import check_request_id, request_digest
 from foothills_rpc.domain.users import Role
@@ -106,8 +107,31 @@ class Bookings:
         now = self._clock.now()
         taking: list[tuple[uuid.UUID, uuid.UUID]] = []  # (customer, slot) each attempt books
 
+        def new_booking(service: Service, slot: Slot, customer: Principal, taken: int, quote: Quote) -> Booking:
+            # Booked by the provider or an admin: approved by the making (and its deadline may have passed).
+            needs_approval = catalog_repo.spec_of(service).booking.requires_approval and not on_behalf
+            return Booking(
+                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=customer.user_id,
+                provider_id=service.provider_id, uses_provider_time=not service.runs_without_provider,
+                start_at=slot.start_at, end_at=slot.end_at, seats=taken,
+                status=(Status.PENDING if needs_approval else Status.CONFIRMED).value,
+                currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
+                price_breakdown=holds_repo.quote_json(quote), cancellation_policy=service.cancellation_policy,
+                cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
+                approval_deadline=slot.start_at - self._terms.minimum_notice(service) if needs_approval else None,
+                original_start_at=slot.start_at, created_at=now, updated_at=now)
+
+        def expected_price(booking: Booking) -> bool:
+            return request.expected_total in (None, (booking.total_price_minor, booking.currency))
+
+        def check_price(booking: Booking) -> None:
+            if not expected_price(booking):
+                raise FailedPrecondition(
+                    f"the price is now {booking.total_price_minor} {booking.currency} (minor units)",
+                    reason="PRICE_CHANGED", metadata={"total_minor": str(booking.total_price_minor),
+                                                      "currency_code": booking.currency})
+
         async def book(session: AsyncSession) -> Booking:
-            hold: Hold | None = None
             customer = caller
             if request.hold_id is not None:
                 hold = await Holds.usable_hold(session, caller, request.hold_id, service_id=request.service_id,
@@ -117,11 +141,17 @@ class Bookings:
                                                    exclude_hold=hold.id)
                 slot = await self._admission.claim_slot(session, caller, service, slot, hold.start_at, hold.seats,
                                                         now, exclude=None, held=True)
-                taken = hold.seats
-                quote = holds_repo.stored_quote(hold)
+                taking.append((customer.user_id, slot.id))
+                booking = new_booking(service, slot, customer, hold.seats, holds_repo.stored_quote(hold))
+                check_price(booking)
+                await repo.insert_booking(session, booking, key, by=caller.user_id, now=now)
+                if not await holds_repo.claim(session, hold.id, to=HoldStatus.USED, now=now, unexpired=True,
+                                              booking_id=booking.id):
+                    raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
+                await waitlist_repo.follow_hold(session, hold.id, HoldStatus.USED, now)  # an accepted offer
             else:
                 assert request.service_id is not None and request.start is not None  # the servicer checks
-                service, slot = await catalog_repo.service_and_slot(session, request.service_id, request.start)
+                service, found = await catalog_repo.service_and_slot(session, request.service_id, request.start)
                 if on_behalf:
                     assert request.customer_id is not None
                     if caller.role is not Role.ADMIN and service.provider_id != caller.user_id:
@@ -131,38 +161,27 @@ class Bookings:
                     customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
                                          role=Role.CUSTOMER)
                 await self._admission.check_limits(session, service, customer.user_id, request.start, now)
-                slot = await self._admission.claim_slot(session, customer, service, slot, request.start, seats, now,
-                                                        exclude=None, inside_notice=on_behalf, take=True)
-                taken = seats
-                quote = self._terms.price(service, slot, seats=seats, now=now)
-            taking.append((customer.user_id, slot.id))
-            if request.expected_total is not None and request.expected_total != (quote.total_minor, quote.currency):
-                raise FailedPrecondition(
-                    f"the price is now {quote.total_minor} {quote.currency} (minor units)", reason="PRICE_CHANGED",
-                    metadata={"total_minor": str(quote.total_minor), "currency_code": quote.currency})
-            spec = catalog_repo.spec_of(service)
-            notice = self._terms.minimum_notice(service)
-            # Booked by the provider or an admin: approved by the making (and its deadline may have passed).
-            needs_approval = spec.booking.requires_approval and not on_behalf
-            booking = Booking(
-                id=uuid.uuid4(), service_id=service.id, slot_id=slot.id, customer_id=customer.user_id,
-                provider_id=service.provider_id, uses_provider_time=not service.runs_without_provider,
-                start_at=slot.start_at, end_at=slot.end_at, seats=taken,
-                status=(Status.PENDING if needs_approval else Status.CONFIRMED).value,
-                currency=quote.currency, unit_price_minor=quote.unit_minor, total_price_minor=quote.total_minor,
-                price_breakdown=holds_repo.quote_json(quote), cancellation_policy=service.cancellation_policy,
-                cancellation_fee_minor=0, cancel_reason="", notes=request.notes, reschedule_count=0,
-                approval_deadline=slot.start_at - notice if needs_approval else None,
-                original_start_at=slot.start_at, created_at=now, updated_at=now)
-            await repo.insert_booking(session, booking, key, by=caller.user_id, now=now)
-            if hold is not None:
-                if not await holds_repo.claim(session, hold.id, to=HoldStatus.USED, now=now, unexpired=True,
-                                              booking_id=booking.id):
-                    raise FailedPrecondition("the hold expired", reason="HOLD_EXPIRED")  # unreachable: it is locked
-                await waitlist_repo.follow_hold(session, hold.id, HoldStatus.USED, now)  # an accepted offer
+                slot = self._admission.admit(service, found, request.start, seats, now, inside_notice=on_behalf)
+                taking.append((customer.user_id, slot.id))
+                # The usual case in one statement: the seats taken and the booking written together.
+                booking = new_booking(service, slot, customer, seats, self._terms.price(service, slot, seats=seats,
+                                                                                        now=now))
+                asked = self._admission.overlaps(customer, service, slot, now, exclude=None)
+                priced = expected_price(booking)
+                if not (priced and await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id,
+                                                                now=now)):
+                    # Something is in the way (named here), lapsed holds free seats, or the price moved
+                    # (the slot's reasons come first).
+                    slot = await self._admission.claim_slot(session, customer, service, slot, request.start, seats,
+                                                            now, exclude=None, inside_notice=on_behalf, take=True,
+                                                            took_nothing=priced)
+                    booking = new_booking(service, slot, customer, seats,
+                                          self._terms.price(service, slot, seats=seats, now=now))
+                    check_price(booking)
+                    await repo.insert_booking(session, booking, key, by=caller.user_id, now=now)
             if on_behalf:
                 why = "booked on the customer's behalf"
-                if slot.start_at < now + notice:
+                if booking.start_at < now + self._terms.minimum_notice(service):
                     why += ", inside the minimum notice"
                 _audit(session, caller, booking, "CreateBooking", {}, now, reason=why)
             return booking
