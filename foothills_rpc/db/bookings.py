@@ -12,14 +12,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     CTE,
     BigInteger,
     BindParameter,
     ColumnElement,
+    Executable,
     Insert,
+    Integer,
     ScalarSelect,
     Select,
     String,
@@ -500,9 +502,14 @@ _TRANSACTION_BASE = literal_column("pg_current_xact_id()::text::bigint").op("<<"
 _READABLE_BELOW = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint").op("<<")(ORDINAL_BITS)
 
 
+class SlotSeats(NamedTuple):
+    slot_id: uuid.UUID
+    seats: int
+
+
 async def record_change(session: AsyncSession, booking: Booking, kind: str, now: datetime, *,
                         by: uuid.UUID | None, changes: Mapping[str, object] | None = None, reason: str = "",
-                        previous_start: datetime | None = None) -> None:
+                        previous_start: datetime | None = None, release: SlotSeats | None = None) -> bool:
     """Writes `changes` (column: new value) to the booking, whose row this transaction has locked (or
     just inserted), and records the change as an event with a position in the stream: a watcher that
     has passed position N never later finds a smaller one committed, and one booking's events are
@@ -520,26 +527,33 @@ async def record_change(session: AsyncSession, booking: Booking, kind: str, now:
 
     The event carries what the booking was at that moment, for the notices composed from it later
     (notifications/booking_news.py): `by` made the change (None: the system), `reason` is the one given
-    to the customer, `previous_start` where a rescheduled booking was."""
+    to the customer, `previous_start` where a rescheduled booking was.
+
+    With `release`, the change also gives those seats of that slot back (`release_seats`; on PostgreSQL
+    in the same statement) and returns whether anyone waits in the slot's line (False without it)."""
     changes = dict(changes or {})
     for column, value in changes.items():
         set_committed_value(booking, column, value)
     fields = _event_fields(booking, kind, now, by=by, reason=reason, previous_start=previous_start)
     try:
         if session.get_bind().dialect.name != "postgresql":
+            waits = release is not None and await release_seats(session, release.slot_id, release.seats)
             if changes:
                 await session.execute(update(_BOOKINGS).where(_BOOKINGS.c.id == booking.id).values(changes))
             await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
-            return
-        statement = _changed_with_event(tuple(changes)) if changes else _POSITIONED_EVENT
-        inserted = await session.execute(statement, {"ordinal": claim_ordinals(session, 1), **_event_params(fields),
-                                                     **{f"new_{column}": value for column, value in changes.items()}})
+            return waits
+        params = {"ordinal": claim_ordinals(session, 1), **_event_params(fields),
+                  **{f"new_{column}": value for column, value in changes.items()}}
+        if release is not None:
+            params |= {"release_slot_id": release.slot_id, "release_seats": release.seats}
+        recorded = (await session.execute(_changed_with_event(tuple(changes), release is not None), params)).first()
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc)) is not None:
             raise refusal from exc
         raise
-    if inserted.scalar_one_or_none() is None:
+    if recorded is None:
         raise RetryTransaction("a later transaction already recorded a change of this booking")
+    return release is not None and bool(recorded[1])
 
 
 def _event_fields(booking: Booking, kind: str, now: datetime, *, by: uuid.UUID | None, reason: str = "",
@@ -627,13 +641,25 @@ def _book_unless_clash_statement(dialect: str, provider: bool, exclude: bool,
 
 
 @functools.cache
-def _changed_with_event(columns: tuple[str, ...]) -> Insert:
-    """`_POSITIONED_EVENT` with the booking's update (parameters new_<column>) as its CTE: built once per
-    set of columns a use case changes."""
-    changed = (update(_BOOKINGS).where(_BOOKINGS.c.id == _EVENT_BOOKING)
-               .values({column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns})
-               .returning(_BOOKINGS.c.id).cte("changed"))
-    return _POSITIONED_EVENT.add_cte(changed)
+def _changed_with_event(columns: tuple[str, ...], release: bool) -> Executable:
+    """`_POSITIONED_EVENT` with the booking's update (parameters new_<column>) and, with `release`, the
+    seats given back (parameters release_slot_id, release_seats) as its CTEs; its rows are (event id,
+    whether anyone waits in the line of the slot released; NULL without `release`). Built once per shape
+    a use case changes."""
+    statement: Executable = _POSITIONED_EVENT
+    if columns:
+        changed = (update(_BOOKINGS).where(_BOOKINGS.c.id == _EVENT_BOOKING)
+                   .values({column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns})
+                   .returning(_BOOKINGS.c.id).cte("changed"))
+        statement = _POSITIONED_EVENT.add_cte(changed)
+    if not release:
+        return statement
+    slot_id = bindparam("release_slot_id", type_=Uuid)
+    released = (update(_SLOTS).where(_SLOTS.c.id == slot_id)
+                .values(seats_taken=_SLOTS.c.seats_taken - bindparam("release_seats", type_=Integer))
+                .returning(line_waits(slot_id).label("waits")).cte("released"))
+    event = cast(ReturningInsert[tuple[int]], statement).cte("event")
+    return select(event.c.id, released.c.waits).select_from(event.join(released, true()))  # one row each
 
 
 async def take_event_numbers(session: AsyncSession, count: int) -> int:

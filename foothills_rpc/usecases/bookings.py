@@ -44,7 +44,7 @@ from foothills_rpc.security.page_tokens import PageTokens, instant_and_id
 from foothills_rpc.usecases.admission import Admission
 from foothills_rpc.usecases.holds import Holds
 from foothills_rpc.usecases.terms import Terms
-from foothills_rpc.usecases.waitlist import release_and_offer
+from foothills_rpc.usecases.waitlist import offer_to_line
 
 log = logging.getLogger(__name__)
 
@@ -317,10 +317,11 @@ class Bookings:
 
     async def _cancel(self, session: AsyncSession, booking: Booking, *, by: uuid.UUID | None, reason: str, fee: int,
                       now: datetime) -> None:
-        await release_and_offer(session, self._terms, booking.slot_id, booking.seats, now)
-        await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, changes={
-            "status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
-            "updated_at": now})
+        freed = repo.SlotSeats(booking.slot_id, booking.seats)
+        if await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, release=freed, changes={
+                "status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
+                "updated_at": now}):
+            await offer_to_line(session, self._terms, freed.slot_id, now)
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
@@ -385,14 +386,15 @@ class Bookings:
             before = _audited(booking)
             if not await repo.take_seats(session, slot.id, booking.seats):
                 raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
-            await release_and_offer(session, self._terms, booking.slot_id, booking.seats, now)
+            left = repo.SlotSeats(booking.slot_id, booking.seats)
             changes: dict[str, object] = {
                 "original_start_at": original, "slot_id": slot.id, "start_at": slot.start_at, "end_at": slot.end_at,
                 "reschedule_count": booking.reschedule_count + 1, "updated_at": now}
             if booking.approval_deadline is not None:
                 changes["approval_deadline"] = slot.start_at - self._terms.minimum_notice(service)
-            await repo.record_change(session, booking, "rescheduled", now, by=caller.user_id, reason=reason,
-                                     previous_start=booking.start_at, changes=changes)
+            if await repo.record_change(session, booking, "rescheduled", now, by=caller.user_id, reason=reason,
+                                        previous_start=booking.start_at, changes=changes, release=left):
+                await offer_to_line(session, self._terms, left.slot_id, now)
             await repo.remember_request(session, key, booking.id, now)
             _audit(session, caller, booking, "RescheduleBooking", before, now, reason=reason)
             return booking

@@ -53,7 +53,7 @@ async def release_and_offer(session: AsyncSession, terms: Terms, slot_id: uuid.U
     case, nobody waiting, that is one statement: the release asks whether anyone waits."""
     if not await bookings_repo.release_seats(session, slot_id, seats):
         return 0
-    return await _offer(session, terms, slot_id, now)
+    return await offer_to_line(session, terms, slot_id, now)
 
 
 async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
@@ -61,10 +61,11 @@ async def offer_freed(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, n
     The caller holds the slot's lock (see above), so nobody joins the line meanwhile."""
     if not await repo.someone_waits(session, slot_id):
         return 0  # the usual case: one probe, no slot loaded
-    return await _offer(session, terms, slot_id, now)
+    return await offer_to_line(session, terms, slot_id, now)
 
 
-async def _offer(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
+async def offer_to_line(session: AsyncSession, terms: Terms, slot_id: uuid.UUID, now: datetime) -> int:
+    """`offer_freed` once someone is known to wait (a write that gave seats back said so)."""
     slot = (await session.execute(_LOCKED_SLOT, {"slot_id": slot_id})).scalar_one()
     line = await repo.waiting_line(session, slot_id)
     if not line:
