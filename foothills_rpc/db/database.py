@@ -9,6 +9,11 @@ connection: no BEGIN and no COMMIT, so a one-statement read costs one round trip
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
 SQLite it is `run`.
+
+`Database.write_alone(work)` is for work whose one change is its last statement, atomic on its own
+(a CTE that checks and writes): on PostgreSQL it runs on the same AUTOCOMMIT connection, so that
+statement is its own transaction and the call saves BEGIN and COMMIT. Its reads before the write
+take their own snapshots, as they would inside a READ COMMITTED transaction. On SQLite it is `run`.
 """
 
 from __future__ import annotations
@@ -167,6 +172,11 @@ class Database:
         """Runs `work` in one transaction and commits; see the module docstring."""
         return await self._attempt(work, write=True)
 
+    async def write_alone(self, work: Work[T]) -> T:
+        """Runs `work`, which reads and then changes data with at most one statement, without a
+        transaction around it on PostgreSQL; see the module docstring. Counted as a write."""
+        return await self._attempt(work, write=True, alone=True)
+
     async def read(self, work: Work[T]) -> T:
         """Runs `work`, which must only read (it is never committed, and on PostgreSQL each statement
         commits on its own); see the module docstring."""
@@ -190,20 +200,20 @@ class Database:
             return results[-1]
         raise AssertionError("unreachable")
 
-    async def _attempt(self, work: Work[T], *, write: bool) -> T:
+    async def _attempt(self, work: Work[T], *, write: bool, alone: bool = False) -> T:
         kind = "write" if write else "read"
         try:
-            result = await self._retrying(work, write=write)
+            result = await self._retrying(work, transaction=write and not alone)
         except BaseException as error:
             self._outcomes[kind, _outcome_of(error)].inc()
             raise
         self._outcomes[kind, "ok"].inc()
         return result
 
-    async def _retrying(self, work: Work[T], *, write: bool) -> T:
+    async def _retrying(self, work: Work[T], *, transaction: bool) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                if write or self._readers is None:
+                if transaction or self._readers is None:
                     async with self._sessions() as session, session.begin():
                         return await work(session)
                 async with self._readers() as session:

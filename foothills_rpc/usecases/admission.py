@@ -46,12 +46,7 @@ class Admission:
         if take and not took_nothing and await repo.take_seats_unless_clash(session, asked, seats):
             return slot
         found = await repo.clashes(session, asked)
-        if found.customer_slot_id == slot.id:
-            raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
-        if found.customer_slot_id is not None:
-            raise FailedPrecondition("you already have a booking at that time", reason="OVERLAPPING_BOOKING")
-        if found.provider_busy:
-            raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
+        self.refuse_clashes(found, slot)
         # Holds past their expiry are claimed here, so their seats count as free at once.
         lapsed, freed = await holds_repo.expire_lapsed(session, slot.id, now) if found.lapsed_holds else ([], 0)
         if lapsed:
@@ -63,6 +58,16 @@ class Admission:
         if take and not (lapsed and await repo.take_seats_unless_clash(session, asked, seats)):
             raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
         return slot
+
+    @staticmethod
+    def refuse_clashes(found: repo.Clashes, slot: Slot) -> None:
+        """Raises the reason a booking of `slot` meets in `found`, if any (lapsed holds are none)."""
+        if found.customer_slot_id == slot.id:
+            raise FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
+        if found.customer_slot_id is not None:
+            raise FailedPrecondition("you already have a booking at that time", reason="OVERLAPPING_BOOKING")
+        if found.provider_busy:
+            raise FailedPrecondition("the provider is booked elsewhere at that time", reason="PROVIDER_UNAVAILABLE")
 
     def admit(self, service: Service, slot: Slot | None, start: datetime, seats: int, now: datetime, *,
               held: bool = False, inside_notice: bool = False) -> Slot:

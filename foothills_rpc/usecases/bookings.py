@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +50,7 @@ from foothills_rpc.usecases.waitlist import offer_to_line
 log = logging.getLogger(__name__)
 
 MAX_NOTES = 2000
+R = TypeVar("R")  # what a booking write returns (`Bookings._idempotent`)
 MAX_REASON = 500
 
 
@@ -131,6 +133,28 @@ class Bookings:
                     reason="PRICE_CHANGED", metadata={"total_minor": str(booking.total_price_minor),
                                                       "currency_code": booking.currency})
 
+        async def book_alone(session: AsyncSession) -> Booking | None:
+            """The usual booking (no hold, for oneself, a service without limits, the price expected, no
+            lapsed hold in the way) as one write with no transaction around it: None where it does not
+            apply, and `book` below runs."""
+            assert request.service_id is not None and request.start is not None  # the servicer checks
+            service, found = await catalog_repo.service_and_slot(session, request.service_id, request.start)
+            if catalog_repo.spec_of(service).booking.limits.any:
+                return None  # counted under the customer's lock, in a transaction
+            slot = self._admission.admit(service, found, request.start, seats, now)
+            taking.append((caller.user_id, slot.id))
+            booking = new_booking(service, slot, caller, seats, self._terms.price(service, slot, seats=seats, now=now))
+            if not expected_price(booking):
+                return None  # the slot's reasons come first, which `book` names
+            asked = self._admission.overlaps(caller, service, slot, now, exclude=None)
+            if await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id, now=now):
+                return booking
+            found_clashes = await repo.clashes(session, asked)
+            self._admission.refuse_clashes(found_clashes, slot)
+            if found_clashes.lapsed_holds:
+                return None  # claimed, and their seats offered to the line, in a transaction
+            raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
+
         async def book(session: AsyncSession) -> Booking:
             customer = caller
             if request.hold_id is not None:
@@ -187,7 +211,11 @@ class Bookings:
             return booking
 
         try:
-            booking = await self._idempotent(book, caller, key)
+            booking = None
+            if request.hold_id is None and not on_behalf:
+                booking = await self._idempotent(book_alone, caller, key, alone=True)
+            if booking is None:
+                booking = await self._idempotent(book, caller, key)
         except FailedPrecondition as refusal:
             raise await self._same_slot_named(refusal, taking) from None
         self._committed()
@@ -205,14 +233,15 @@ class Bookings:
             return FailedPrecondition("you already booked this slot", reason="SLOT_ALREADY_BOOKED_BY_USER")
         return refusal
 
-    async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[Booking]], caller: Principal,
-                          key: repo.RequestKey) -> Booking:
+    async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[R]], caller: Principal,
+                          key: repo.RequestKey, *, alone: bool = False) -> R | Booking:
         """Runs `work`, which records `key` with its change; if it is refused and the key was used before
         (a retry, or a concurrent call with the same key that won), returns the earlier request's result.
         The key is not looked up first: a refusal of any kind, its own primary key's included
-        (`repo.RequestSeen`), is when to look, so a first request pays no round trip for it."""
+        (`repo.RequestSeen`), is when to look, so a first request pays no round trip for it. With
+        `alone`, `work` changes data with one statement at most (`Database.write_alone`)."""
         try:
-            return await self._db.run(work)
+            return await (self._db.write_alone(work) if alone else self._db.run(work))
         except DomainError as refusal:
             async def replay(session: AsyncSession) -> Booking | None:
                 earlier = await repo.earlier_request(session, key)
