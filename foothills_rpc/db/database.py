@@ -1,8 +1,9 @@
 """Engine, connections and transactions, for SQLite (embedded default) and PostgreSQL.
 
-`Database.run(work)` is the one way to change data: it runs `work(session)` in a transaction,
-commits, retries a bounded number of times on serialization failures and deadlocks, and turns
-database errors into domain errors by SQLSTATE / SQLite error code, never by message text.
+`Database.run(work)` is how data changes: it runs `work(session)` in a transaction, commits,
+retries a bounded number of times on serialization failures and deadlocks, and turns database
+errors into domain errors by SQLSTATE / SQLite error code, never by message text (`write_alone`
+below, for a change that is one statement, does all of that but the transaction).
 
 `Database.read(work)` is for work that only reads. On PostgreSQL it runs on an AUTOCOMMIT
 connection: no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
