@@ -210,8 +210,8 @@ class Clashes:
 @dataclass(frozen=True)
 class Overlaps:
     """What `clashes` asks about a slot: the customer's and (unless `provider_id` is None) the provider's
-    overlapping active bookings, but `exclude`, and (unless None) whether any of the slot's holds
-    has holds lapsed at `now` (`holds.lapsed`)."""
+    overlapping active bookings, but `exclude`, and (with `lapsed_holds`) whether the slot has holds
+    lapsed at `now` (`holds.lapsed`)."""
 
     customer_id: uuid.UUID
     provider_id: uuid.UUID | None
@@ -254,8 +254,6 @@ async def take_seats_unless_clash(session: AsyncSession, asked: Overlaps, seats:
     taken = await session.execute(_take_unless_clash_statement(*asked.shape(session)),
                                   {**asked.params(), "slot_id": asked.slot_id, "seats": seats})
     return taken.scalar_one_or_none() is not None
-
-
 
 
 @functools.cache
@@ -643,9 +641,9 @@ def _book_unless_clash_statement(dialect: str, provider: bool, exclude: bool,
 @functools.cache
 def _changed_with_event(columns: tuple[str, ...], release: bool) -> Executable:
     """`_POSITIONED_EVENT` with the booking's update (parameters new_<column>) and, with `release`, the
-    seats given back (parameters release_slot_id, release_seats) as its CTEs; its rows are (event id,
-    whether anyone waits in the line of the slot released; NULL without `release`). Built once per shape
-    a use case changes."""
+    seats given back (parameters release_slot_id, release_seats) as its CTEs; its row holds the event's
+    id and, with `release`, whether anyone waits in the line of the slot released (no row: the guard
+    refused the event). Built once per shape a use case changes."""
     statement: Executable = _POSITIONED_EVENT
     if columns:
         changed = (update(_BOOKINGS).where(_BOOKINGS.c.id == _EVENT_BOOKING)
