@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,6 +64,15 @@ class BookingRequest:
     expected_total: tuple[int, str] | None = None  # (minor units, currency)
     hold_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None  # a provider or admin booking on a customer's behalf
+
+
+class _Attempt(NamedTuple):
+    """A booking tried with one statement (`Bookings.create`): the slot admitted, the booking as priced,
+    the overlaps its take checked, and whether it took the seats."""
+    slot: Slot
+    booking: Booking
+    asked: repo.Overlaps
+    took: bool
 
 
 class Bookings:
@@ -133,6 +142,20 @@ class Bookings:
                     reason="PRICE_CHANGED", metadata={"total_minor": str(booking.total_price_minor),
                                                       "currency_code": booking.currency})
 
+        async def book_at_once(session: AsyncSession, service: Service, found: Slot | None, customer: Principal, *,
+                               inside_notice: bool = False) -> _Attempt:
+            """Books `found` with one statement (`book_unless_clash`) if every rule outside the database
+            allows it and the price is the one expected; the attempt says whether it took the seats."""
+            assert request.start is not None  # the servicer checks
+            slot = self._admission.admit(service, found, request.start, seats, now, inside_notice=inside_notice)
+            taking.append((customer.user_id, slot.id))
+            quote = self._terms.price(service, slot, seats=seats, now=now)
+            booking = new_booking(service, slot, customer, seats, quote)
+            asked = self._admission.overlaps(customer, service, slot, now, exclude=None)
+            took = expected_price(booking) and await repo.book_unless_clash(session, asked, booking, key,
+                                                                             by=caller.user_id, now=now)
+            return _Attempt(slot, booking, asked, took)
+
         async def book_alone(session: AsyncSession) -> Booking | None:
             """The usual booking (no hold, for oneself, a service without limits, the price expected, no
             lapsed hold in the way) as one write with no transaction around it: None where it does not
@@ -141,16 +164,13 @@ class Bookings:
             service, found = await catalog_repo.service_and_slot(session, request.service_id, request.start)
             if catalog_repo.spec_of(service).booking.limits.any:
                 return None  # counted under the customer's lock, in a transaction
-            slot = self._admission.admit(service, found, request.start, seats, now)
-            taking.append((caller.user_id, slot.id))
-            booking = new_booking(service, slot, caller, seats, self._terms.price(service, slot, seats=seats, now=now))
-            if not expected_price(booking):
+            attempt = await book_at_once(session, service, found, caller)
+            if attempt.took:
+                return attempt.booking
+            if not expected_price(attempt.booking):
                 return None  # the slot's reasons come first, which `book` names
-            asked = self._admission.overlaps(caller, service, slot, now, exclude=None)
-            if await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id, now=now):
-                return booking
-            found_clashes = await repo.clashes(session, asked)
-            self._admission.refuse_clashes(found_clashes, slot)
+            found_clashes = await repo.clashes(session, attempt.asked)
+            self._admission.refuse_clashes(found_clashes, attempt.slot)
             if found_clashes.lapsed_holds:
                 return None  # claimed, and their seats offered to the line, in a transaction
             raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
@@ -185,20 +205,16 @@ class Bookings:
                     customer = Principal(user_id=request.customer_id, session_id=caller.session_id,
                                          role=Role.CUSTOMER)
                 await self._admission.check_limits(session, service, customer.user_id, request.start, now)
-                slot = self._admission.admit(service, found, request.start, seats, now, inside_notice=on_behalf)
-                taking.append((customer.user_id, slot.id))
-                # The usual case in one statement: the seats taken and the booking written together.
-                booking = new_booking(service, slot, customer, seats, self._terms.price(service, slot, seats=seats,
-                                                                                        now=now))
-                asked = self._admission.overlaps(customer, service, slot, now, exclude=None)
-                priced = expected_price(booking)
-                if not (priced and await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id,
-                                                                now=now)):
+                # Tried again even after `book_alone` found lapsed holds in the way: by now the expiry job
+                # may have freed their seats, and then the one statement takes them.
+                attempt = await book_at_once(session, service, found, customer, inside_notice=on_behalf)
+                booking = attempt.booking
+                if not attempt.took:
                     # Something is in the way (named here), lapsed holds free seats, or the price moved
                     # (the slot's reasons come first).
-                    slot = await self._admission.claim_slot(session, customer, service, slot, request.start, seats,
-                                                            now, exclude=None, inside_notice=on_behalf, take=True,
-                                                            took_nothing=priced)
+                    slot = await self._admission.claim_slot(session, customer, service, attempt.slot, request.start,
+                                                            seats, now, exclude=None, inside_notice=on_behalf,
+                                                            take=True, took_nothing=expected_price(booking))
                     booking = new_booking(service, slot, customer, seats,
                                           self._terms.price(service, slot, seats=seats, now=now))
                     check_price(booking)
