@@ -314,6 +314,27 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
                              "COMMIT"]
 
 
+async def test_a_booking_call_counts_as_one_write(database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
+    """The attempt without a transaction that changes nothing (here: the price moved) is no write of its
+    own in `foothills_db_transactions`: each call below is one write, ok or refused."""
+    async with running_server(database_url, clock, mailbox, send_mail=False, health_probe_seconds=3600.0,
+                              sweep_seconds=3600.0) as running:  # nothing else writes meanwhile
+        desk = await Desk.open(running, capacity=2)
+        ann = await desk.customer()
+        transactions = running.server.components.db.metrics.transactions
+
+        async def writes_of(call: Awaitable[object]) -> dict[str, float]:
+            counters = {outcome: transactions.labels("write", outcome) for outcome in ("ok", "refused")}
+            before = {outcome: counter._value.get() for outcome, counter in counters.items()}
+            await call
+            return {outcome: counter._value.get() - before[outcome] for outcome, counter in counters.items()}
+
+        wrong_price = types_pb2.Money(amount_minor=4000, currency_code="EUR")
+        assert await writes_of(error_of(desk.book(ann, expected_total_price=wrong_price))) == {"ok": 0, "refused": 1}
+        assert await writes_of(desk.book(ann)) == {"ok": 1, "refused": 0}
+        assert await writes_of(error_of(desk.book(ann))) == {"ok": 0, "refused": 1}  # already booked
+
+
 @pytest.mark.parametrize("request_id", ["", "x" * 65, "has space"])
 async def test_create_booking_validates_its_fields(running: Running, request_id: str) -> None:
     desk = await Desk.open(running, availability=[])

@@ -175,7 +175,8 @@ class Database:
 
     async def write_alone(self, work: Work[T]) -> T:
         """Runs `work`, which reads and then changes data with at most one statement, without a
-        transaction around it on PostgreSQL; see the module docstring. Counted as a write."""
+        transaction around it on PostgreSQL; see the module docstring. Counted as a write, or as a read
+        when `work` returns None: it changed nothing, and the caller goes another way."""
         return await self._attempt(work, write=True, alone=True)
 
     async def read(self, work: Work[T]) -> T:
@@ -208,7 +209,7 @@ class Database:
         except BaseException as error:
             self._outcomes[kind, _outcome_of(error)].inc()
             raise
-        self._outcomes[kind, "ok"].inc()
+        self._outcomes["read" if alone and result is None else kind, "ok"].inc()
         return result
 
     async def _retrying(self, work: Work[T], *, transaction: bool) -> T:
