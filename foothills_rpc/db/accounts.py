@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from foothills_rpc.db.database import UNIQUE_VIOLATION, insert_on_conflict, sqlstate
+from foothills_rpc.db.database import UNIQUE_VIOLATION, AnyRow, Database, insert_on_conflict, sqlstate
 from foothills_rpc.db.models import (
     AuthSession,
     LoginThrottle,
@@ -132,19 +132,20 @@ _SESSION_OWNER = (
 _SESSION_OWNER_OF_USER = _SESSION_OWNER.where(User.id == bindparam("user_id"))
 
 
-async def active_session_owner(
-    session: AsyncSession, *, session_id: uuid.UUID, now: datetime, user_id: uuid.UUID | None = None
-) -> SessionOwner | None:
-    """The owner of a live session (not revoked, not expired, user enabled), else None.
+async def active_session_owner(session: AsyncSession, *, session_id: uuid.UUID, now: datetime) -> SessionOwner | None:
+    """The owner of a live session (not revoked, not expired, user enabled), else None."""
+    return _owner((await session.execute(_SESSION_OWNER, {"session_id": session_id, "now": now})).one_or_none())
 
-    One primary-key join: this runs on every signed-in call, so a logout, a password change or a
-    disable takes effect on every server process at once.
-    """
-    params: dict[str, object] = {"session_id": session_id, "now": now}
-    if user_id is not None:
-        params["user_id"] = user_id
-    query = _SESSION_OWNER if user_id is None else _SESSION_OWNER_OF_USER
-    row = (await session.execute(query, params)).one_or_none()
+
+async def caller_of(db: Database, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> SessionOwner | None:
+    """`active_session_owner` for a signed-in call, whose token names `user_id`: read on every call, so
+    a logout, a password change or a disable takes effect on every server process at once. One
+    primary-key join, on a bare connection (`Database.read_row`: no ORM session to pay for)."""
+    return _owner(await db.read_row(_SESSION_OWNER_OF_USER, {"session_id": session_id, "user_id": user_id,
+                                                             "now": now}))
+
+
+def _owner(row: AnyRow | None) -> SessionOwner | None:
     return None if row is None else SessionOwner(user_id=row.id, role=Role(row.role), email=row.email)
 
 

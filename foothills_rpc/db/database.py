@@ -23,10 +23,10 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import Executable, Row, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
+AnyRow = Row[*tuple[Any, ...]]  # a Core query's row, whatever its columns
 
 MAX_ATTEMPTS = 5
 PING_TIMEOUT_SECONDS = 2.0
@@ -159,8 +160,9 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Same pool; a connection is switched to autocommit on checkout and back on return (client-side
         # flags in psycopg, no round trip).
-        self._readers = None if self.is_sqlite else async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False)
+        self._autocommit = None if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = None if self._autocommit is None else async_sessionmaker(
+            self._autocommit, expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
         pool = self.engine.pool
         assert isinstance(pool, AsyncAdaptedQueuePool)
@@ -171,18 +173,28 @@ class Database:
 
     async def run(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and commits; see the module docstring."""
-        return await self._attempt(work, write=True)
+        return await self._attempt(self._in_session(work, transaction=True), write=True)
 
     async def write_alone(self, work: Work[T]) -> T:
         """Runs `work`, which reads and then changes data with at most one statement, without a
         transaction around it on PostgreSQL; see the module docstring. Counted as a write, or as a read
         when `work` returns None: it changed nothing, and the caller goes another way."""
-        return await self._attempt(work, write=True, alone=True)
+        return await self._attempt(self._in_session(work, transaction=False), write=True, alone=True)
 
     async def read(self, work: Work[T]) -> T:
         """Runs `work`, which must only read (it is never committed, and on PostgreSQL each statement
         commits on its own); see the module docstring."""
-        return await self._attempt(work, write=False)
+        return await self._attempt(self._in_session(work, transaction=False), write=False)
+
+    async def read_row(self, statement: Executable, params: Mapping[str, object]) -> AnyRow | None:
+        """The first row of `statement`, a Core query, if any; as `read`, but on a connection with no
+        ORM session, whose own work costs about as much as the round trip's (docs/benchmarks.md part
+        fourteen). For the reads every call makes, such as the session check."""
+        async def first_row() -> AnyRow | None:
+            async with (self._autocommit or self.engine).connect() as conn:
+                return (await conn.execute(statement, params)).first()
+
+        return await self._attempt(first_row, write=False)
 
     async def rehearse(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and rolls it back: what a change would do, and nothing done
@@ -197,29 +209,38 @@ class Database:
             raise _Rehearsed  # leaves the transaction, which the session rolls back
 
         try:
-            await self._attempt(rolled_back, write=True)
+            await self._attempt(self._in_session(rolled_back, transaction=True), write=True)
         except _Rehearsed:
             return results[-1]
         raise AssertionError("unreachable")
 
-    async def _attempt(self, work: Work[T], *, write: bool, alone: bool = False) -> T:
+    def _in_session(self, work: Work[T], *, transaction: bool) -> Callable[[], Awaitable[T]]:
+        """`work` on a session of its own: in a transaction, or (on PostgreSQL) on the autocommit
+        connection."""
+        async def once() -> T:
+            if transaction or self._readers is None:
+                async with self._sessions() as session, session.begin():
+                    return await work(session)
+            async with self._readers() as session:
+                return await work(session)
+
+        return once
+
+    async def _attempt(self, once: Callable[[], Awaitable[T]], *, write: bool, alone: bool = False) -> T:
+        """Runs `once` until it is not told to retry, counted by kind and outcome."""
         kind = "write" if write else "read"
         try:
-            result = await self._retrying(work, transaction=write and not alone)
+            result = await self._retrying(once)
         except BaseException as error:
             self._outcomes[kind, _outcome_of(error)].inc()
             raise
         self._outcomes["read" if alone and result is None else kind, "ok"].inc()
         return result
 
-    async def _retrying(self, work: Work[T], *, transaction: bool) -> T:
+    async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                if transaction or self._readers is None:
-                    async with self._sessions() as session, session.begin():
-                        return await work(session)
-                async with self._readers() as session:
-                    return await work(session)
+                return await once()
             except RetryTransaction as exc:
                 if attempt < MAX_ATTEMPTS:
                     self.metrics.transaction_retries.labels("restart").inc()

@@ -78,8 +78,7 @@ class Authenticator:
             raise Unauthenticated("authorization must be `Bearer <access token>`", reason="TOKEN_INVALID")
         now = self._clock.now()
         claims = self._tokens.verify(token.strip(), now=now)
-        owner = await self._db.read(lambda s: repo.active_session_owner(
-            s, session_id=claims.session_id, user_id=claims.user_id, now=now))
+        owner = await repo.caller_of(self._db, session_id=claims.session_id, user_id=claims.user_id, now=now)
         if owner is None:
             raise Unauthenticated("session has ended; sign in again", reason="SESSION_REVOKED")
         # The role comes from the database, not the token: a role change applies at once.
