@@ -9,7 +9,8 @@ below, for a change that is one statement, does all of that but the transaction)
 connection: no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
-SQLite it is `run`.
+SQLite it is `run`. `Database.read_row(statement, params)` is the same for one Core query, on a
+connection with no ORM session around it: for the reads every call makes.
 
 `Database.write_alone(work)` is for work whose one change is its last statement, atomic on its own
 (a CTE that checks and writes): on PostgreSQL it runs on the same AUTOCOMMIT connection, so that
