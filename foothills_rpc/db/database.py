@@ -6,7 +6,8 @@ errors into domain errors by SQLSTATE / SQLite error code, never by message text
 below, for a change that is one statement, does all of that but the transaction).
 
 `Database.read(work)` is for work that only reads. On PostgreSQL it runs on an AUTOCOMMIT
-connection: no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
+connection (the pool's connections rest in AUTOCOMMIT; `run` switches its own to READ COMMITTED):
+no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
 SQLite it is `run`. `Database.read_row(statement, params)` is the same for one Core query, on a
@@ -154,16 +155,20 @@ class Database:
             options |= {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 5.0,
                        # UTC sessions: psycopg then returns `datetime.UTC` itself, which the UTC columns
                        # pass through as is instead of converting every value from `Etc/UTC`.
-                       "connect_args": {"connect_timeout": 5, "options": "-c TimeZone=UTC"}}
+                       "connect_args": {"connect_timeout": 5, "options": "-c TimeZone=UTC"},
+                       # Reads and lone writes, most round trips, take a connection as it rests.
+                       "isolation_level": "AUTOCOMMIT"}
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # Same pool; a connection is switched to autocommit on checkout and back on return (client-side
-        # flags in psycopg, no round trip).
-        self._autocommit = None if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._readers = None if self._autocommit is None else async_sessionmaker(
-            self._autocommit, expire_on_commit=False, autoflush=False)
+        # On PostgreSQL a transaction switches its connection to READ COMMITTED on checkout and back on
+        # return: client-side flags in psycopg, no round trip, but SQLAlchemy's own work costs about as
+        # much as a one-row read's (docs/benchmarks.md part fifteen), so only transactions pay it.
+        transactions = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="READ COMMITTED")
+        self._sessions = async_sessionmaker(transactions, expire_on_commit=False, autoflush=False)
+        self._readers = None if self.is_sqlite else async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
         pool = self.engine.pool
         assert isinstance(pool, AsyncAdaptedQueuePool)
@@ -192,7 +197,7 @@ class Database:
         ORM session, whose own work costs about as much as the round trip's (docs/benchmarks.md part
         fourteen). For the reads every call makes, such as the session check."""
         async def first_row() -> AnyRow | None:
-            async with (self._autocommit or self.engine).connect() as conn:
+            async with self.engine.connect() as conn:
                 return (await conn.execute(statement, params)).first()
 
         return await self._attempt(first_row, write=False)
