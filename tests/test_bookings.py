@@ -641,8 +641,7 @@ async def test_no_reader_passes_an_event_a_running_transaction_may_still_commit(
     db, now = running.server.components.db, running.clock.now()
     admin = Principal(user_id=uuid.uuid4(), session_id=uuid.uuid4(), role=Role.ADMIN)
     before = await db.read(last_event_id)
-    transactions = db.engine.execution_options(isolation_level="READ COMMITTED")  # as `Database.run`'s
-    async with AsyncSession(transactions) as early, AsyncSession(transactions) as late, early.begin():
+    async with AsyncSession(db.transactions) as early, AsyncSession(db.transactions) as late, early.begin():
         await early.execute(select(func.pg_current_xact_id()))  # began: it has the lower transaction id
         async with asyncio.timeout(5), late.begin():
             await record_change(late, two, "rescheduled", now, by=None)
@@ -681,7 +680,7 @@ async def test_one_bookings_events_stay_in_the_order_they_happened(running: Runn
     async with asyncio.timeout(5):
         while not began:
             await asyncio.sleep(0.01)
-    async with AsyncSession(db.engine.execution_options(isolation_level="READ COMMITTED")) as quick, quick.begin():
+    async with AsyncSession(db.transactions) as quick, quick.begin():
         row = await quick.get(Booking, booking.id, with_for_update=True)
         assert row is not None
         await record_change(quick, row, "rescheduled", now, by=None)

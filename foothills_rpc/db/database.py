@@ -164,9 +164,9 @@ class Database:
         # On PostgreSQL a transaction switches its connection to READ COMMITTED on checkout and back on
         # return: client-side flags in psycopg, no round trip, but SQLAlchemy's own work costs about as
         # much as a one-row read's (docs/benchmarks.md part fifteen), so only transactions pay it.
-        transactions = self.engine if self.is_sqlite else self.engine.execution_options(
+        self.transactions: AsyncEngine = self.engine if self.is_sqlite else self.engine.execution_options(
             isolation_level="READ COMMITTED")
-        self._sessions = async_sessionmaker(transactions, expire_on_commit=False, autoflush=False)
+        self._sessions = async_sessionmaker(self.transactions, expire_on_commit=False, autoflush=False)
         self._readers = None if self.is_sqlite else async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
