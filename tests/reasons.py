@@ -1,9 +1,11 @@
 """Every (RPC, ErrorInfo.reason) the servers under test answer, recorded on the client side of each
 channel the `running` fixture opens, so that scripts/check_reasons.py can hold the protos to what the
-server really says. Written at the end of a session to $FOOTHILLS_REASONS_OUT when that is set."""
+server really says. Written at the end of a session to $FOOTHILLS_REASONS_OUT when that is set; each
+pytest-xdist worker merges its own into that one file, under a lock."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -61,5 +63,13 @@ def recorders() -> list[grpc.aio.ClientInterceptor]:
 
 def write(path: str | None = None) -> None:
     target = path or os.environ.get("FOOTHILLS_REASONS_OUT")
-    if target:
-        Path(target).write_text(json.dumps(sorted(OBSERVED), indent=0))
+    if not target:
+        return
+    with Path(target).open("a+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+        file.seek(0)
+        earlier = file.read()
+        merged = OBSERVED | {tuple(entry) for entry in json.loads(earlier)} if earlier.strip() else OBSERVED
+        file.seek(0)
+        file.truncate()
+        file.write(json.dumps(sorted(merged), indent=0))
