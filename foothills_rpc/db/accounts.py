@@ -6,15 +6,17 @@ Functions take the caller's AsyncSession and never commit: `Database.run` owns t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from foothills_rpc.db.database import UNIQUE_VIOLATION, AnyRow, Database, insert_on_conflict, sqlstate
+from foothills_rpc.db.database import UNIQUE_VIOLATION, Database, insert_on_conflict, sqlstate
 from foothills_rpc.db.models import (
     AuthSession,
     LoginThrottle,
@@ -140,13 +142,13 @@ async def active_session_owner(session: AsyncSession, *, session_id: uuid.UUID, 
 async def caller_of(db: Database, *, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> SessionOwner | None:
     """`active_session_owner` for a signed-in call, whose token names `user_id`: read on every call, so
     a logout, a password change or a disable takes effect on every server process at once. One
-    primary-key join, on a bare connection (`Database.read_row`: no ORM session to pay for)."""
+    primary-key join, on a bare connection (`Database.read_row`: psycopg runs it on PostgreSQL)."""
     return _owner(await db.read_row(_SESSION_OWNER_OF_USER, {"session_id": session_id, "user_id": user_id,
                                                              "now": now}))
 
 
-def _owner(row: AnyRow | None) -> SessionOwner | None:
-    return None if row is None else SessionOwner(user_id=row.id, role=Role(row.role), email=row.email)
+def _owner(row: Sequence[Any] | None) -> SessionOwner | None:
+    return None if row is None else SessionOwner(user_id=row[0], role=Role(row[1]), email=row[2])
 
 
 async def revoke_sessions(

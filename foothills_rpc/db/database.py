@@ -11,7 +11,8 @@ no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of 
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
 SQLite it is `run`. `Database.read_row(statement, params)` is the same for one Core query, on a
-connection with no ORM session around it: for the reads every call makes.
+connection with no ORM session around it (on PostgreSQL, run by psycopg itself): for the reads every
+call makes.
 
 `Database.write_alone(work)` is for work whose one change is its last statement, atomic on its own
 (a CTE that checks and writes): on PostgreSQL it runs on the same AUTOCOMMIT connection, so that
@@ -25,10 +26,11 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Executable, Row, Table, event, text
+import psycopg
+from sqlalchemy import Executable, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
-AnyRow = Row[*tuple[Any, ...]]  # a Core query's row, whatever its columns
 
 MAX_ATTEMPTS = 5
 PING_TIMEOUT_SECONDS = 2.0
@@ -170,6 +171,7 @@ class Database:
         self._readers = None if self.is_sqlite else async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
+        self._compiled: dict[Executable, str] = {}  # `read_row`'s statements as psycopg runs them
         pool = self.engine.pool
         assert isinstance(pool, AsyncAdaptedQueuePool)
         metrics.watch(metrics.pool_size, pool.size)
@@ -192,15 +194,42 @@ class Database:
         commits on its own); see the module docstring."""
         return await self._attempt(self._in_session(work, transaction=False), write=False)
 
-    async def read_row(self, statement: Executable, params: Mapping[str, object]) -> AnyRow | None:
-        """The first row of `statement`, a Core query, if any; as `read`, but on a connection with no
-        ORM session, whose own work costs about as much as the round trip's (docs/benchmarks.md part
-        fourteen). For the reads every call makes, such as the session check."""
-        async def first_row() -> AnyRow | None:
-            async with self.engine.connect() as conn:
-                return (await conn.execute(statement, params)).first()
+    async def read_row(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Any] | None:
+        """The first row of `statement`, a Core query, if any, as a tuple-like row (index it by position),
+        for the reads every call makes, such as the session check. As `read`, but on a connection with no
+        ORM session. On PostgreSQL the statement, compiled once, runs on psycopg itself: SQLAlchemy's work
+        around one statement cost more than psycopg's (docs/benchmarks.md part sixteen). `params` go to
+        the driver as they are, so they must be what the columns' types would send: UUIDs, aware UTC
+        datetimes, strings (no type's own conversion runs), and likewise for the row's values."""
+        if self.is_sqlite:
+            async def first_row() -> Sequence[Any] | None:
+                async with self.engine.connect() as conn:
+                    return (await conn.execute(statement, params)).first()
+        else:
+            sql = self._driver_sql(statement)
+
+            async def first_row() -> Sequence[Any] | None:
+                async with self.engine.connect() as conn:
+                    driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
+                    try:
+                        return await (await driver.execute(sql, params)).fetchone()
+                    except psycopg.Error as exc:
+                        # Told as SQLAlchemy tells it, so `_retrying` and `translate` read it alike; a lost
+                        # connection leaves the pool instead of going back to it.
+                        gone = conn.dialect.is_disconnect(cast(Any, exc), cast(Any, driver), None)
+                        if gone:
+                            await conn.invalidate(exc)
+                        raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error,
+                                                  connection_invalidated=gone) from exc
 
         return await self._attempt(first_row, write=False)
+
+    def _driver_sql(self, statement: Executable) -> str:
+        """`statement` as psycopg's SQL (named parameters), compiled once per statement."""
+        sql = self._compiled.get(statement)
+        if sql is None:
+            sql = self._compiled[statement] = str(statement.compile(dialect=self.engine.dialect))  # type: ignore[attr-defined]
+        return sql
 
     async def rehearse(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and rolls it back: what a change would do, and nothing done
