@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
 import psycopg
 import pytest
-from sqlalchemy import Connection, String, event, func, select
+from sqlalchemy import JSON, Connection, String, Uuid, bindparam, event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
@@ -19,7 +19,8 @@ from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.bookings import events_after, last_event_id, record_change
-from foothills_rpc.db.models import Booking
+from foothills_rpc.db.database import Database, first_row_on_driver
+from foothills_rpc.db.models import Booking, UtcDateTime
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
@@ -728,3 +729,27 @@ async def test_a_change_made_through_another_server_process_reaches_watchers(
     finally:
         await other.stop(0)
     assert (event.type, event.booking.name) == (booking_pb2.BOOKING_EVENT_TYPE_CREATED, booked.name)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_statement_run_on_psycopg_reads_and_writes_what_sqlalchemy_would(database_url: str) -> None:
+    # The hottest statements bypass SQLAlchemy's execution (`first_row_on_driver`); their parameters
+    # must still go through the columns' own conversions, and the values a statement carries (a
+    # literal IN list, a constant) must still be there.
+    db = Database(database_url)
+    when = datetime(2030, 1, 7, 10, 30, tzinfo=timezone(timedelta(hours=2)))
+    statement = select(bindparam("when", type_=UtcDateTime), bindparam("details", type_=JSON),
+                       bindparam("id", type_=Uuid), literal(41) + 1,
+                       literal("confirmed").in_(bindparam("statuses", ("pending", "confirmed"), literal_execute=True)))
+    params = {"when": when, "details": {"seats": 2, "reason": "a 'quoted' reason"}, "id": uuid.uuid4()}
+    try:
+        async with db.engine.connect() as conn:
+            by_driver = await first_row_on_driver(conn, statement, params)
+            by_sqlalchemy = (await conn.execute(statement, params)).one()
+            with pytest.raises(ValueError, match="IN"):
+                await first_row_on_driver(conn, select(Booking.id).where(Booking.status.in_(["pending"])), {})
+    finally:
+        await db.dispose()
+    assert by_driver is not None
+    assert tuple(by_driver) == tuple(by_sqlalchemy) == (when.astimezone(UTC), params["details"], params["id"], 42,
+                                                         True)

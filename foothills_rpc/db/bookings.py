@@ -50,6 +50,7 @@ from foothills_rpc.db.database import (
     UNIQUE_VIOLATION,
     RetryTransaction,
     constraint_name,
+    first_row_on_driver,
     sqlstate,
 )
 from foothills_rpc.db.holds import lapsed as holds_lapsed
@@ -358,12 +359,12 @@ def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *
 async def _create(session: AsyncSession, statement: Insert, params: dict[str, object]) -> bool:
     """Runs one of `_creating`'s statements; whether it created the booking."""
     try:
-        created = await session.execute(statement, params)
+        created = await first_row_on_driver(await session.connection(), statement, params)
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc) or _request_seen(exc)) is not None:
             raise refusal from exc
         raise
-    return created.scalar_one_or_none() is not None
+    return created is not None
 
 
 def _overlap_refusal(exc: DBAPIError) -> FailedPrecondition | None:
@@ -544,7 +545,8 @@ async def record_change(session: AsyncSession, booking: Booking, kind: str, now:
                   **{f"new_{column}": value for column, value in changes.items()}}
         if release is not None:
             params |= {"release_slot_id": release.slot_id, "release_seats": release.seats}
-        recorded = (await session.execute(_changed_with_event(tuple(changes), release is not None), params)).first()
+        recorded = await first_row_on_driver(await session.connection(),
+                                             _changed_with_event(tuple(changes), release is not None), params)
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc)) is not None:
             raise refusal from exc

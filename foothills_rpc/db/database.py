@@ -11,8 +11,8 @@ no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of 
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
 SQLite it is `run`. `Database.read_row(statement, params)` is the same for one Core query, on a
-connection with no ORM session around it (on PostgreSQL, run by psycopg itself): for the reads every
-call makes.
+connection with no ORM session around it: for the reads every call makes. On PostgreSQL the hottest
+statements (that read and the booking writes' CTEs) run on psycopg itself (`first_row_on_driver`).
 
 `Database.write_alone(work)` is for work whose one change is its last statement, atomic on its own
 (a CTE that checks and writes): on PostgreSQL it runs on the same AUTOCOMMIT connection, so that
@@ -27,15 +27,16 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import psycopg
 from sqlalchemy import Executable, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from foothills_rpc.domain.errors import Aborted, DomainError, ResourceExhausted, Unavailable
@@ -171,7 +172,6 @@ class Database:
         self._readers = None if self.is_sqlite else async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False)
         self._probe: asyncio.Future[bool] | None = None  # the outstanding `ping` query, if any
-        self._compiled: dict[Executable, str] = {}  # `read_row`'s statements as psycopg runs them
         pool = self.engine.pool
         assert isinstance(pool, AsyncAdaptedQueuePool)
         metrics.watch(metrics.pool_size, pool.size)
@@ -197,39 +197,14 @@ class Database:
     async def read_row(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Any] | None:
         """The first row of `statement`, a Core query, if any, as a tuple-like row (index it by position),
         for the reads every call makes, such as the session check. As `read`, but on a connection with no
-        ORM session. On PostgreSQL the statement, compiled once, runs on psycopg itself: SQLAlchemy's work
-        around one statement cost more than psycopg's (docs/benchmarks.md part sixteen). `params` go to
-        the driver as they are, so they must be what the columns' types would send: UUIDs, aware UTC
-        datetimes, strings (no type's own conversion runs), and likewise for the row's values."""
-        if self.is_sqlite:
-            async def first_row() -> Sequence[Any] | None:
-                async with self.engine.connect() as conn:
+        ORM session; on PostgreSQL psycopg runs the statement itself (`first_row_on_driver`)."""
+        async def first_row() -> Sequence[Any] | None:
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
                     return (await conn.execute(statement, params)).first()
-        else:
-            sql = self._driver_sql(statement)
-
-            async def first_row() -> Sequence[Any] | None:
-                async with self.engine.connect() as conn:
-                    driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
-                    try:
-                        return await (await driver.execute(sql, params)).fetchone()
-                    except psycopg.Error as exc:
-                        # Told as SQLAlchemy tells it, so `_retrying` and `translate` read it alike; a lost
-                        # connection leaves the pool instead of going back to it.
-                        gone = conn.dialect.is_disconnect(cast(Any, exc), cast(Any, driver), None)
-                        if gone:
-                            await conn.invalidate(exc)
-                        raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error,
-                                                  connection_invalidated=gone) from exc
+                return await first_row_on_driver(conn, statement, params)
 
         return await self._attempt(first_row, write=False)
-
-    def _driver_sql(self, statement: Executable) -> str:
-        """`statement` as psycopg's SQL (named parameters), compiled once per statement."""
-        sql = self._compiled.get(statement)
-        if sql is None:
-            sql = self._compiled[statement] = str(statement.compile(dialect=self.engine.dialect))  # type: ignore[attr-defined]
-        return sql
 
     async def rehearse(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and rolls it back: what a change would do, and nothing done
@@ -331,6 +306,69 @@ def translate(exc: DBAPIError) -> Exception:
     if state == "57014":  # query_canceled: statement timeout
         return Unavailable("the database did not answer in time", reason="DATABASE_TIMEOUT")
     return exc
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A Core statement as psycopg runs it: its SQL (named parameters, casts written in), the values it
+    carries itself, and its parameters' type conversions (SQLAlchemy's own, run here)."""
+
+    sql: str
+    constants: dict[str, object]
+    conversions: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def params(self, given: Mapping[str, object]) -> dict[str, object]:
+        values = {**self.constants, **given}
+        for name, convert in self.conversions:
+            if name in values:
+                values[name] = convert(values[name])
+        return values
+
+
+_ON_DRIVER: dict[Executable, _DriverStatement] = {}  # compiled for psycopg, the one driver this runs on
+
+
+def _on_driver(statement: Executable, dialect: Dialect) -> _DriverStatement:
+    on_driver = _ON_DRIVER.get(statement)
+    if on_driver is None:
+        on_driver = _ON_DRIVER[statement] = _compiled_for_driver(statement, dialect)
+    return on_driver
+
+
+def _compiled_for_driver(statement: Executable, dialect: Dialect) -> _DriverStatement:
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    if any(bind.expanding and not bind.literal_execute for bind in compiled.binds.values()):
+        raise ValueError("a statement run on the driver takes no IN (...) parameter list")
+    # The SQL with the values written into it that SQLAlchemy writes at execution (`literal_execute`);
+    # the others stay named parameters, whatever values stand in for them here.
+    sql = compiled.construct_expanded_state({name: None for name, bind in compiled.binds.items()
+                                             if bind.required}).statement
+    conversions = tuple((name, convert) for name, bind in compiled.binds.items()
+                        if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
+    constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
+    return _DriverStatement(sql, constants, conversions)
+
+
+async def first_row_on_driver(conn: AsyncConnection, statement: Executable,
+                              params: Mapping[str, object]) -> Sequence[Any] | None:
+    """The first row `statement` (a Core statement that returns rows) gives, run by psycopg itself on
+    `conn`'s PostgreSQL connection, in whatever transaction it is in: for the hottest statements, where
+    SQLAlchemy's work around one execution cost more CPU than psycopg's (docs/benchmarks.md part
+    sixteen). The statement is compiled once and its parameters converted as SQLAlchemy would; the
+    row's values are psycopg's, which for UUIDs, numbers, strings, booleans and (the sessions being in
+    UTC) timestamps are what the columns' types return. Errors are raised as SQLAlchemy raises them, so
+    callers and `Database` read them alike; a lost connection leaves the pool. Each statement is
+    compiled once and kept: pass statements built once (module constants, cached builders)."""
+    on_driver = _on_driver(statement, conn.dialect)
+    driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
+    try:
+        return await (await driver.execute(on_driver.sql, on_driver.params(params))).fetchone()
+    except psycopg.Error as exc:
+        gone = conn.dialect.is_disconnect(cast(Any, exc), cast(Any, driver), None)
+        if gone:
+            await conn.invalidate(exc)
+        raise DBAPIError.instance(on_driver.sql, None, exc, psycopg.Error, hide_parameters=True,
+                                  connection_invalidated=gone) from exc
 
 
 def _outcome_of(error: BaseException) -> str:
