@@ -10,9 +10,10 @@ import psycopg
 import pytest
 
 from foothills.auth.v1 import auth_pb2
+from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME
-from tests.conftest import PASSWORD, Running
-from tests.support import psycopg_conninfo, reason, violations
+from tests.conftest import PASSWORD, Running, running_server
+from tests.support import Mailbox, psycopg_conninfo, reason, violations
 
 NEW_PASSWORD = "another long passphrase"
 
@@ -149,27 +150,29 @@ async def test_a_disabled_users_tokens_stop_working_at_once(running: Running) ->
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_pooled_connection_the_database_dropped_answers_unavailable_and_leaves_the_pool(
-        running: Running, database_url: str) -> None:
+        database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
     # The session check runs on psycopg itself (`Database.read_row`), beside SQLAlchemy: a connection
     # that died while it rested in the pool must still read as the database being unreachable, and
-    # be dropped, not handed out again.
-    caller = await running.signed_in("dropped@example.com")
-    token = caller.credentials.access_token
-    await asyncio.gather(*(_profile(running, token) for _ in range(3)))  # a few connections rest in the pool
-    resting = running.server.components.db.engine.pool.checkedin()  # type: ignore[attr-defined]
-    with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as admin:
-        dropped = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND application_name <> %s", (APPLICATION_NAME,)).fetchone()
-    assert dropped is not None and dropped[0] == resting >= 1
-    refusals = []
-    for _ in range(resting + 1):
-        try:
-            await _profile(running, token)
-            break
-        except grpc.aio.AioRpcError as error:
-            refusals.append((error.code(), reason(error)))
-    else:
-        pytest.fail(f"still refused after every dropped connection: {refusals}")
+    # be dropped, not handed out again. No mail and no sweeps, so no other work takes a connection.
+    async with running_server(database_url, clock, mailbox, send_mail=False, health_probe_seconds=3600.0,
+                              sweep_seconds=3600.0) as running:
+        caller = await running.signed_in("dropped@example.com")
+        token = caller.credentials.access_token
+        await asyncio.gather(*(_profile(running, token) for _ in range(3)))  # a few connections rest in the pool
+        resting = running.server.components.db.engine.pool.checkedin()  # type: ignore[attr-defined]
+        with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND application_name <> %s", (APPLICATION_NAME,)).fetchone()
+        assert dropped is not None and dropped[0] == resting >= 1
+        refusals = []
+        for _ in range(resting + 1):
+            try:
+                await _profile(running, token)
+                break
+            except grpc.aio.AioRpcError as error:
+                refusals.append((error.code(), reason(error)))
+        else:
+            pytest.fail(f"still refused after every dropped connection: {refusals}")
     assert refusals and set(refusals) == {(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")}
     assert len(refusals) <= resting

@@ -292,7 +292,7 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
         listeners: list[tuple[str, Callable[..., None]]] = [("commit", ended("COMMIT")),
                                                              ("rollback", ended("ROLLBACK"))]
         if database_url.startswith("postgresql"):  # statements are counted where psycopg sends them: the
-            # hottest reads bypass SQLAlchemy (`Database.read_row`)
+            # hottest bypass SQLAlchemy (`first_row_on_driver`)
             sent = psycopg.AsyncCursor.execute
 
             async def execute(cursor: psycopg.AsyncCursor[object], query: str, *args: object,

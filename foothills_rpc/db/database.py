@@ -354,11 +354,11 @@ async def first_row_on_driver(conn: AsyncConnection, statement: Executable,
     """The first row `statement` (a Core statement that returns rows) gives, run by psycopg itself on
     `conn`'s PostgreSQL connection, in whatever transaction it is in: for the hottest statements, where
     SQLAlchemy's work around one execution cost more CPU than psycopg's (docs/benchmarks.md part
-    sixteen). The statement is compiled once and its parameters converted as SQLAlchemy would; the
-    row's values are psycopg's, which for UUIDs, numbers, strings, booleans and (the sessions being in
-    UTC) timestamps are what the columns' types return. Errors are raised as SQLAlchemy raises them, so
-    callers and `Database` read them alike; a lost connection leaves the pool. Each statement is
-    compiled once and kept: pass statements built once (module constants, cached builders)."""
+    sixteen). Each statement is compiled once and kept, so pass statements built once (module
+    constants, cached builders); its parameters are converted as SQLAlchemy would; the row's values are
+    psycopg's, which for UUIDs, numbers, strings, booleans and (the sessions being in UTC) timestamps
+    are what the columns' types return. Errors are raised as SQLAlchemy raises them, so callers and
+    `Database` read them alike; a lost connection leaves the pool."""
     on_driver = _on_driver(statement, conn.dialect)
     driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
     try:
