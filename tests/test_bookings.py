@@ -18,10 +18,9 @@ from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
-from foothills_rpc.db.bookings import booking_for, events_after, last_event_id, record_change
+from foothills_rpc.db.bookings import events_after, last_event_id, record_change
 from foothills_rpc.db.database import Database, first_row_on_driver
-from foothills_rpc.db.models import Booking, UtcDateTime, table_of
-from foothills_rpc.domain.errors import NotFound
+from foothills_rpc.db.models import Booking, UtcDateTime
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
 from foothills_rpc.mail.mailer import FileMailer
@@ -754,27 +753,3 @@ async def test_a_statement_run_on_psycopg_reads_and_writes_what_sqlalchemy_would
     assert by_driver is not None
     assert tuple(by_driver) == tuple(by_sqlalchemy) == (when.astimezone(UTC), params["details"], params["id"], 42,
                                                          True)
-
-
-async def test_a_booking_read_for_a_change_is_in_the_session_as_loaded(running: Running) -> None:
-    # On PostgreSQL `booking_for` builds the booking from a row psycopg read; it must come out as the
-    # ORM's query would give it: the same values, persistent and unchanged (nothing written back at
-    # commit), and the session's own copy when the session already holds that booking.
-    desk = await Desk.open(running, capacity=2)
-    ann = await desk.customer()
-    booked = await desk.book(ann)
-    stored = await _booking_row(running, booked)
-    caller = Principal(user_id=uuid.UUID(ann.name.split("/")[1]), session_id=uuid.uuid4(), role=Role.CUSTOMER)
-
-    async def look(session: AsyncSession) -> None:
-        booking = await booking_for(session, caller, stored.id, for_update=True)
-        assert booking in session and not session.is_modified(booking) and not session.dirty
-        columns = [column.key for column in table_of(Booking).c]
-        assert {key: getattr(booking, key) for key in columns} == {key: getattr(stored, key) for key in columns}
-        assert await booking_for(session, caller, stored.id) is booking
-        with pytest.raises(NotFound):
-            await booking_for(session, Principal(user_id=uuid.uuid4(), session_id=uuid.uuid4(), role=Role.CUSTOMER),
-                              stored.id)
-
-    await running.server.components.db.run(look)
-    assert (await _booking_row(running, booked)).updated_at == stored.updated_at

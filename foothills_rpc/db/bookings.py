@@ -41,9 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from foothills_rpc.db.database import (
@@ -390,33 +389,18 @@ def visible_to(role: Role, user: uuid.UUID | BindParameter[uuid.UUID]) -> Column
 
 async def booking_for(session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *,
                       for_update: bool = False) -> Booking:
-    """The booking, if the caller may see it, in the session as the ORM would load it. On PostgreSQL
-    its row is read by psycopg itself (`first_row_on_driver`; every cancel, confirm and reschedule
-    reads one) and the object built from it, then attached as loaded: unchanged, so it is not written
-    back, and in the session's identity map like any other."""
-    params = {"booking_id": booking_id, "caller_id": caller.user_id}
-    if session.get_bind().dialect.name != "postgresql":
-        booking = (await session.execute(_booking_statement(caller.role, for_update), params)).scalar_one_or_none()
-    elif not (row := await first_row_on_driver(await session.connection(),
-                                               _booking_statement(caller.role, for_update, columns=True), params)):
-        booking = None
-    elif (loaded := session.identity_map.get(identity_key(Booking, booking_id))) is not None:
-        booking = loaded  # as the ORM's query would, the session's own copy (now locked)
-    else:
-        booking = Booking(**dict(zip(_BOOKINGS.c.keys(), row, strict=True)))
-        make_transient_to_detached(booking)
-        session.add(booking)
+    booking = (await session.execute(_booking_statement(caller.role, for_update),
+                                     {"booking_id": booking_id, "caller_id": caller.user_id})).scalar_one_or_none()
     if booking is None:
         raise NotFound("no such booking", reason="BOOKING_NOT_FOUND")
     return booking
 
 
 @functools.cache
-def _booking_statement(role: Role, for_update: bool, *, columns: bool = False) -> Select[Any]:
-    """One booking as a caller of `role` may see it, built once per shape: the entity, or (`columns`)
-    its table's columns in order."""
-    query = select(*_BOOKINGS.c) if columns else select(Booking)
-    query = query.where(Booking.id == bindparam("booking_id"))
+def _booking_statement(role: Role, for_update: bool) -> Select[Booking]:
+    """One booking as a caller of `role` may see it, built once per shape (every cancel, confirm and
+    reschedule reads one)."""
+    query = select(Booking).where(Booking.id == bindparam("booking_id"))
     if (rule := visible_to(role, bindparam("caller_id"))) is not None:
         query = query.where(rule)
     return query.with_for_update() if for_update else query
