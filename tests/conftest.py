@@ -39,6 +39,7 @@ from foothills_rpc.mail.mailer import SmtpMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.reasons import recorders, write
 from tests.support import Mailbox, admin_execute, make_settings, psycopg_conninfo
+from tests.throwaway_postgres import ThrowawayPostgres, Unavailable
 
 DEFAULT_PG_URL = "postgresql://foothills:foothills@127.0.0.1:5432/foothills_test"
 PASSWORD = "a long enough passphrase"
@@ -54,7 +55,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """The maintenance URL of a reachable PostgreSQL; skips (or fails in CI) when there is none."""
+    """The maintenance URL of a reachable PostgreSQL; skips (or fails in CI) when there is none.
+
+    Under pytest-xdist the first worker takes that server and each other worker starts a server of its
+    own (`ThrowawayPostgres`), where the machine can: the booking event feed reads only below the
+    oldest transaction running anywhere in its cluster, so a test holding a transaction open would
+    otherwise hold back another worker's feed."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        with contextlib.suppress(Unavailable):
+            server = ThrowawayPostgres.create()
+            try:
+                server.admin_execute(sql.SQL("CREATE ROLE foothills LOGIN CREATEDB PASSWORD 'foothills' "
+                                             "IN ROLE pg_signal_backend"))
+                yield f"postgresql://foothills:foothills@127.0.0.1:{server.port}/postgres"
+            finally:
+                server.remove()
+            return
     url = _pg_url()
     try:
         with psycopg.connect(psycopg_conninfo(url), connect_timeout=3) as conn:
