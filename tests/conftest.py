@@ -57,11 +57,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def postgres_url() -> Iterator[str]:
     """The maintenance URL of a reachable PostgreSQL; skips (or fails in CI) when there is none.
 
-    Under pytest-xdist the first worker takes that server and each other worker starts a server of its
-    own (`ThrowawayPostgres`), where the machine can: the booking event feed reads only below the
+    Under pytest-xdist the first worker takes the local server and each other worker starts a server of
+    its own (`ThrowawayPostgres`), where the machine can: the booking event feed reads only below the
     oldest transaction running anywhere in its cluster, so a test holding a transaction open would
-    otherwise hold back another worker's feed."""
-    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+    otherwise hold back another worker's feed. A server named by FOOTHILLS_TEST_DATABASE_URL serves
+    every worker, as asked."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0" and "FOOTHILLS_TEST_DATABASE_URL" not in os.environ:
         with contextlib.suppress(Unavailable):
             server = ThrowawayPostgres.create()
             try:
