@@ -100,4 +100,7 @@ class UserAdmin:
                 await repo.revoke_sessions(session, user_id=user_id, now=now, reason="user_enabled")
             return user
 
-        return await self._db.run(apply)
+        try:
+            return await self._db.run(apply)
+        finally:
+            self._catalog_changed()  # a provider's services suspended or resumed: not one notification late
