@@ -316,17 +316,19 @@ def test_a_worker_whose_supervisor_is_gone_stops(tmp_path: Path) -> None:
     script = tmp_path / "orphan.py"
     script.write_text(_ORPHAN)
     output = tmp_path / "orphan.out"
-    # The shell is the stand-in supervisor: it starts the worker, then exits, orphaning it.
-    started = time.monotonic()
-    subprocess.run(["/bin/sh", "-c", f'"{sys.executable}" "{script}" $$ > "{output}" 2>&1 & sleep 2'],
-                   cwd=tmp_path, timeout=30, check=True)
-    deadline = time.monotonic() + 60
+    # The shell is the stand-in supervisor: it starts the worker, waits until it is serving (however
+    # long a busy machine takes to import), then exits, orphaning it.
+    shell = (f'"{sys.executable}" "{script}" $$ > "{output}" 2>&1 &\n'
+             f'until grep -q ready "{output}"; do sleep 0.1; done')
+    subprocess.run(["/bin/sh", "-c", shell], cwd=tmp_path, timeout=60, check=True)
+    orphaned = time.monotonic()
+    deadline = orphaned + 60
     while "drained" not in output.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     text = output.read_text()
     assert "ready" in text and "drained" in text, text
     assert "supervisor pid=" in text and "is gone: stopping" in text, text
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - orphaned < 20
 
 
 class _Recorder:
