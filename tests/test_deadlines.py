@@ -7,13 +7,19 @@ booking whose 50 ms deadline passed while it waited must not be written once the
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import uuid
+from datetime import UTC, datetime
 
 import grpc
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2
 from foothills_rpc.clock import ManualClock
+from foothills_rpc.db.database import Database
+from foothills_rpc.db.models import Category
 from tests.booking_support import Desk
 from tests.conftest import Running, running_server
 from tests.support import Mailbox, reason, table_locked
@@ -71,3 +77,44 @@ async def test_a_call_without_a_deadline_is_cut_at_the_servers_limit_and_never_w
         assert await desk.remaining() == before
         booked = await running.booking.CreateBooking(request, metadata=ann.metadata)  # the retry books it once
         assert await desk.remaining() == before - booked.booking.seats
+
+
+async def test_a_call_cancelled_again_as_it_rolls_back_hands_its_connection_back_quietly(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A call can be cancelled more than once: by its deadline, by the server's own limit, by the
+    server's stop. A cancellation that lands while the first one's rollback and return to the pool are
+    under way must not interrupt them: SQLAlchemy would discard the connection and log an error (or
+    psycopg log its query cancellation interrupted). Nothing is written, nothing is logged, no
+    connection is lost, and the database keeps serving."""
+    caplog.set_level(logging.WARNING)
+    database = Database(database_url, pool_size=2)
+    try:
+        for attempt in range(30):
+            written = asyncio.Event()
+
+            async def write_then_hang(session: AsyncSession) -> None:
+                now = datetime.now(UTC)
+                name = f"abandoned {uuid.uuid4().hex}"
+                session.add(Category(display_name=name, name_key=name, created_at=now, updated_at=now))
+                await session.flush()
+                written.set()  # noqa: B023 - each call waits for its own event before the next starts
+                await asyncio.sleep(30)
+
+            call = asyncio.ensure_future(database.run(write_then_hang))
+            await written.wait()
+            for _ in range(3):  # cancelled, then cancelled again at varying points of its way out
+                call.cancel()
+                for _ in range(attempt % 6):
+                    await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        for _ in range(100):  # the closes that ran on by themselves finish
+            if database.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.05)
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert await database.read_row(Category.__table__.select(), {}) is None  # all rolled back
+        gc.collect()  # a task collected unfinished is logged only now
+    finally:
+        await database.dispose()
+    assert not caplog.records, caplog.text  # psycopg warns as it closes a connection it gave up on

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -199,10 +199,13 @@ class Database:
         for the reads every call makes, such as the session check. As `read`, but on a connection with no
         ORM session; on PostgreSQL psycopg runs the statement itself (`first_row_on_driver`)."""
         async def first_row() -> Sequence[Any] | None:
-            async with self.engine.connect() as conn:
+            conn = await self.engine.connect()
+            try:
                 if self.is_sqlite:
                     return (await conn.execute(statement, params)).first()
                 return await first_row_on_driver(conn, statement, params)
+            finally:
+                await _hand_back(conn.close())
 
         return await self._attempt(first_row, write=False)
 
@@ -227,12 +230,19 @@ class Database:
     def _in_session(self, work: Work[T], *, transaction: bool) -> Callable[[], Awaitable[T]]:
         """`work` on a session of its own: in a transaction, or (on PostgreSQL) on the autocommit
         connection."""
+        commits = transaction or self._readers is None
+        sessions = self._sessions if commits else self._readers
+        assert sessions is not None
+
         async def once() -> T:
-            if transaction or self._readers is None:
-                async with self._sessions() as session, session.begin():
-                    return await work(session)
-            async with self._readers() as session:
-                return await work(session)
+            session = sessions()  # it begins its transaction with its first statement
+            try:
+                result = await work(session)
+                if commits:
+                    await session.commit()
+                return result
+            finally:
+                await _hand_back(session.close())  # rolls back what was not committed
 
         return once
 
@@ -292,6 +302,26 @@ class Database:
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)
         await self.engine.dispose()
+
+
+_HANDING_BACK: set[asyncio.Future[None]] = set()  # closes running on in the background (see below)
+
+
+async def _hand_back(closing: Coroutine[Any, Any, None]) -> None:
+    """Awaits `closing`, the close of a session or connection (which rolls back what is left and
+    returns the connection to the pool). A call already being cancelled (its deadline, the server's
+    stop) may be cancelled again: interrupted halfway, that close would leave SQLAlchemy to discard
+    the connection with an error logged, or psycopg's own query cancellation interrupted. So for such
+    a call the close runs on in a task of its own while the call goes; any other call awaits it
+    directly, as a task per call costs about 20 us."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        await closing
+        return
+    closer = asyncio.ensure_future(closing)
+    _HANDING_BACK.add(closer)  # a task only the loop refers to may be collected before it ends
+    closer.add_done_callback(_HANDING_BACK.discard)
+    await asyncio.shield(closer)
 
 
 def translate(exc: DBAPIError) -> Exception:
