@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import grpc
@@ -150,7 +151,7 @@ async def test_a_disabled_users_tokens_stop_working_at_once(running: Running) ->
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_pooled_connection_the_database_dropped_answers_unavailable_and_leaves_the_pool(
-        database_url: str, clock: ManualClock, mailbox: Mailbox) -> None:
+        database_url: str, clock: ManualClock, mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
     # The session check runs on psycopg itself (`Database.read_row`), beside SQLAlchemy: a connection
     # that died while it rested in the pool must still read as the database being unreachable, and
     # be dropped, not handed out again. No mail and no sweeps, so no other work takes a connection.
@@ -176,3 +177,5 @@ async def test_a_pooled_connection_the_database_dropped_answers_unavailable_and_
             pytest.fail(f"still refused after every dropped connection: {refusals}")
     assert refusals and set(refusals) == {(grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")}
     assert len(refusals) <= resting
+    # Dropped as lost, not left for the pool's reset to trip over (which would log it as an error).
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
