@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from foothills.admin.v1 import admin_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
@@ -167,6 +168,28 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
     await _warm(other, world, service.name)
     _sql(database_url, "UPDATE services SET display_name = 'Renamed later' WHERE display_name = 'Renamed unheard'")
     assert await _name(other, service.name) == "Renamed unheard"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_process_serves_its_own_provider_changes_at_once_not_a_notification_late(
+        running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disabling a provider suspends their services, enabling resumes them: the process that made the
+    change must serve it at once, without waiting for its own notification to come back."""
+    world = await CatalogWorld.create(running)
+    service = await world.service(display_name="Pilates")
+    await _listening(running)
+    # This process's catalog notifications are held back: only its own drop after the commit remains.
+    monkeypatch.setitem(running.server.components.listener._subscribers, CATALOG, [])
+
+    async def state() -> int:
+        return int((await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=service.name))).service.state)
+
+    assert await state() == catalog_pb2.SERVICE_STATE_ACTIVE  # cached
+    await running.admin.DisableUser(admin_pb2.DisableUserRequest(name=world.provider.name, reason="audit"),
+                                    metadata=world.admin.metadata)
+    assert await state() == catalog_pb2.SERVICE_STATE_SUSPENDED  # and cached again
+    await running.admin.EnableUser(admin_pb2.EnableUserRequest(name=world.provider.name), metadata=world.admin.metadata)
+    assert await state() == catalog_pb2.SERVICE_STATE_ACTIVE
 
 
 async def _listening(*servers: Running) -> None:
