@@ -8,14 +8,14 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from sqlalchemy.engine import make_url
@@ -173,6 +173,23 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     )
 
 
+class _GenericHandlersOnly:
+    """Where the generated `add_*_to_server` functions put the servicers: only their generic handlers
+    reach the server. grpc.aio's server keeps a pending call request per registered method and, for
+    every call it accepts, waits on all of them (asyncio.wait over some 60 futures, a tenth of a
+    GetService's CPU, docs/benchmarks.md part seventeen); with generic handlers alone it waits on one.
+    Finding the method stays a dict lookup per service."""
+
+    def __init__(self, server: aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        """Not registered: see the class docstring (the generic handlers serve the same methods)."""
+
+
 class FoothillsServer:
     """A running server: `start()` binds and serves, `stop()` drains and releases everything."""
 
@@ -206,17 +223,18 @@ class FoothillsServer:
             Periodic("approval-expiry", components.bookings.expire_approvals, settings.sweep_seconds, metrics),
             Periodic("hold-expiry", components.holds.expire_holds, settings.sweep_seconds, metrics),
         ]
+        handlers = _GenericHandlersOnly(self._server)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(
-            AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), self._server)
+            AuthServicer(components.accounts, trusted_proxies=settings.trusted_proxies), handlers)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(
             components.users, components.support, components.conflicts, components.audit_log, components.reports),
-            self._server)
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), self._server)
+            handlers)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(components.catalog), handlers)
         booking_pb2_grpc.add_BookingServiceServicer_to_server(
-            BookingServicer(components.bookings, components.holds, components.waitlist), self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server, pool=DocumentedPool())
+            BookingServicer(components.bookings, components.holds, components.waitlist), handlers)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, handlers)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflection.aio.ReflectionServicer(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), pool=DocumentedPool()), handlers)
 
     async def start(self, listen: str) -> int:
         tls = self.components.settings.tls
