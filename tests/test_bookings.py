@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
-from sqlalchemy import JSON, Connection, String, Uuid, bindparam, event, func, literal, select
+from sqlalchemy import JSON, Connection, String, Uuid, bindparam, event, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
@@ -19,7 +19,7 @@ from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.bookings import events_after, last_event_id, record_change
-from foothills_rpc.db.database import Database, first_row_on_driver
+from foothills_rpc.db.database import Database, first_row_on_driver, rows_on_driver
 from foothills_rpc.db.models import Booking, UtcDateTime
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -748,8 +748,13 @@ async def test_a_statement_run_on_psycopg_reads_and_writes_what_sqlalchemy_would
             by_sqlalchemy = (await conn.execute(statement, params)).one()
             with pytest.raises(ValueError, match="IN"):
                 await first_row_on_driver(conn, select(Booking.id).where(Booking.status.in_(["pending"])), {})
+            # Every row, in order, with a bound LIMIT (as the search statements have).
+            days = select(func.generate_series(1, 5).label("day")).order_by(text("day DESC")).limit(bindparam("n"))
+            several_by_driver = await rows_on_driver(conn, days, {"n": 3})
+            several_by_sqlalchemy = (await conn.execute(days, {"n": 3})).all()
     finally:
         await db.dispose()
+    assert [tuple(r) for r in several_by_driver] == [tuple(r) for r in several_by_sqlalchemy] == [(5,), (4,), (3,)]
     assert by_driver is not None
     assert tuple(by_driver) == tuple(by_sqlalchemy) == (when.astimezone(UTC), params["details"], params["id"], 42,
                                                          True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -244,7 +246,7 @@ class ServiceSearch:
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
-def _free_slot(now: datetime) -> ColumnElement[bool]:
+def _free_slot(now: ColumnElement[datetime]) -> ColumnElement[bool]:
     return and_(Slot.service_id == Service.id, Slot.offered.is_(True), Slot.seats_taken < Slot.capacity,
                 Slot.start_at >= now)
 
@@ -257,40 +259,65 @@ class Found:
     key: list[Any]
 
 
-async def search_services(session: AsyncSession, search: ServiceSearch, *, now: datetime,
-                          after: tuple[Any, uuid.UUID] | None, limit: int) -> list[Found]:
-    """Active services matching `search`, sorted, keyset-paginated after the sort key `after`.
+def search_statement(search: ServiceSearch, *, now: datetime, after: tuple[Any, uuid.UUID] | None,
+                     limit: int) -> tuple[Any, dict[str, object]]:
+    """The query for active services matching `search`, sorted, keyset-paginated after the sort key
+    `after`, and its parameters; run it with `Database.read_rows` and read the rows with `found_in`.
 
-    Returns ids, not rows: the caller takes the rows from the catalog cache."""
-    query = select(Service.id).where(Service.archived.is_(False), Service.suspended.is_(False))
+    A search's statement depends only on which filters it sets and its order: each such shape is
+    built once (building the expression cost more than running it), the values are parameters."""
+    params: dict[str, object] = {"limit": limit}
     if search.query:
         escaped = search.query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Service.search_text.like(f"%{escaped}%", escape="\\"))
-    if search.category_id is not None:
-        query = query.where(Service.category_id == search.category_id)
-    if search.provider_id is not None:
-        query = query.where(Service.provider_id == search.provider_id)
-    if search.min_price_minor is not None:
-        query = query.where(Service.base_price_minor >= search.min_price_minor)
-    if search.max_price_minor is not None:
-        query = query.where(Service.base_price_minor <= search.max_price_minor)
+        params["pattern"] = f"%{escaped}%"
+    for name in ("category_id", "provider_id", "min_price_minor", "max_price_minor"):
+        if (value := getattr(search, name)) is not None:
+            params[name] = value
     if search.currency:
-        query = query.where(Service.currency == search.currency)
+        params["currency"] = search.currency
     if search.available_after is not None and search.available_before is not None:
-        query = query.where(exists().where(
-            _free_slot(max(now, search.available_after)), Slot.start_at < search.available_before))
+        params["free_from"] = max(now, search.available_after)
+        params["free_before"] = search.available_before
+    if search.order == "soonest":
+        params["now"] = now
+    if after is not None:
+        params["after_value"], params["after_id"] = after
+    return _search_shape(frozenset(params), search.order), params
+
+
+@functools.cache
+def _search_shape(filters: frozenset[str], order: str) -> Any:
+    query = select(Service.id).where(Service.archived.is_(False), Service.suspended.is_(False))
+    if "pattern" in filters:
+        query = query.where(Service.search_text.like(bindparam("pattern"), escape="\\"))
+    for name, condition in (("category_id", Service.category_id == bindparam("category_id")),
+                            ("provider_id", Service.provider_id == bindparam("provider_id")),
+                            ("min_price_minor", Service.base_price_minor >= bindparam("min_price_minor")),
+                            ("max_price_minor", Service.base_price_minor <= bindparam("max_price_minor")),
+                            ("currency", Service.currency == bindparam("currency"))):
+        if name in filters:
+            query = query.where(condition)
+    if "free_from" in filters:
+        query = query.where(exists().where(_free_slot(bindparam("free_from", type_=Slot.start_at.type)),
+                                           Slot.start_at < bindparam("free_before")))
     sort_value: Any
-    if search.order == "price":
+    if order == "price":
         sort_value = Service.base_price_minor
-    elif search.order == "soonest":  # the next free slot's start; only this order pays for finding it
-        next_free = select(func.min(Slot.start_at)).where(_free_slot(now)).correlate(Service).scalar_subquery()
+    elif order == "soonest":  # the next free slot's start; only this order pays for finding it
+        next_free = (select(func.min(Slot.start_at)).where(_free_slot(bindparam("now", type_=Slot.start_at.type)))
+                     .correlate(Service).scalar_subquery())
         sort_value = func.coalesce(next_free, FAR_FUTURE)
     else:
         sort_value = Service.display_name
-    if after is not None:
-        value, last = after
-        query = query.where(or_(sort_value > value, and_(sort_value == value, Service.id > last)))
-    rows = await session.execute(query.add_columns(sort_value).order_by(sort_value, Service.id).limit(limit))
+    if "after_value" in filters:
+        after_value = bindparam("after_value", type_=sort_value.type)
+        query = query.where(or_(sort_value > after_value,
+                                and_(sort_value == after_value, Service.id > bindparam("after_id"))))
+    return query.add_columns(sort_value).order_by(sort_value, Service.id).limit(bindparam("limit"))
+
+
+def found_in(rows: Sequence[Sequence[Any]]) -> list[Found]:
+    """The services a `search_statement` found, with their page-token keys."""
     return [Found(row[0], [row[1].isoformat() if isinstance(row[1], datetime) else row[1], str(row[0])])
             for row in rows]
 
@@ -385,20 +412,21 @@ def _open_slots_statement() -> Any:
 
 
 # Built once: this is the hottest catalog read, and building the expression costs more than running it.
-_OPEN_SLOTS = _open_slots_statement()
+OPEN_SLOTS = _open_slots_statement()
 
 
-async def open_slots_between(session: AsyncSession, service_id: uuid.UUID, start: datetime, end: datetime,
-                             now: datetime, *, version: int) -> list[OpenSlot] | None:
-    """The offered slots starting in [start, end), in order; None if the service is no longer at
-    `version` (the caller's copy of it, which set the window and prices the slots, is stale).
+def open_slots_params(service_id: uuid.UUID, start: datetime, end: datetime, now: datetime) -> dict[str, object]:
+    """OPEN_SLOTS's parameters: the offered slots of the service starting in [start, end), as of `now`."""
+    return {"service_id": service_id, "start": start, "end": end, "now": now}
 
-    One statement, plain rows. The service's version comes from the same snapshot as the seats, and the
-    lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip. It runs on
-    the session's connection: rows of columns need nothing of the ORM's result handling."""
-    connection = await session.connection()
-    rows = (await connection.execute(_OPEN_SLOTS, {"service_id": service_id, "start": start, "end": end,
-                                                   "now": now})).all()
+
+def open_slots_of(rows: Sequence[Sequence[Any]], *, version: int) -> list[OpenSlot] | None:
+    """The slots OPEN_SLOTS read, in order; None if the service is no longer at `version` (the
+    caller's copy of it, which set the window and prices the slots, is stale).
+
+    One statement, plain rows: the service's version comes from the same snapshot as the seats, and the
+    lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip. The
+    caller runs it with `Database.read_rows`: rows of columns need no ORM session."""
     if not rows or rows[0][0] != version:
         return None
     return [OpenSlot(row[1], row[2], row[3], int(row[4])) for row in rows if row[1] is not None]

@@ -194,20 +194,26 @@ class Database:
         commits on its own); see the module docstring."""
         return await self._attempt(self._in_session(work, transaction=False), write=False)
 
-    async def read_row(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Any] | None:
-        """The first row of `statement`, a Core query, if any, as a tuple-like row (index it by position),
-        for the reads every call makes, such as the session check. As `read`, but on a connection with no
-        ORM session; on PostgreSQL psycopg runs the statement itself (`first_row_on_driver`)."""
-        async def first_row() -> Sequence[Any] | None:
+    async def read_rows(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Sequence[Any]]:
+        """The rows of `statement`, a Core query, as tuple-like rows (index them by position), for the
+        reads made most often: the session check every call makes, a week of slots. As `read`, but on a
+        connection with no ORM session; on PostgreSQL psycopg runs the statement itself
+        (`rows_on_driver`)."""
+        async def all_rows() -> Sequence[Sequence[Any]]:
             conn = await self.engine.connect()
             try:
                 if self.is_sqlite:
-                    return (await conn.execute(statement, params)).first()
-                return await first_row_on_driver(conn, statement, params)
+                    return (await conn.execute(statement, params)).all()
+                return await rows_on_driver(conn, statement, params)
             finally:
                 await _hand_back(conn.close())
 
-        return await self._attempt(first_row, write=False)
+        return await self._attempt(all_rows, write=False)
+
+    async def read_row(self, statement: Executable, params: Mapping[str, object]) -> Sequence[Any] | None:
+        """The first row of `statement`, if any: `read_rows` for a query of at most one row."""
+        rows = await self.read_rows(statement, params)
+        return rows[0] if rows else None
 
     async def rehearse(self, work: Work[T]) -> T:
         """Runs `work` in one transaction and rolls it back: what a change would do, and nothing done
@@ -381,18 +387,25 @@ def _compiled_for_driver(statement: Executable, dialect: Dialect) -> _DriverStat
 
 async def first_row_on_driver(conn: AsyncConnection, statement: Executable,
                               params: Mapping[str, object]) -> Sequence[Any] | None:
-    """The first row `statement` (a Core statement that returns rows) gives, run by psycopg itself on
+    """The first row `statement` gives, if any, run as `rows_on_driver` runs it."""
+    rows = await rows_on_driver(conn, statement, params)
+    return rows[0] if rows else None
+
+
+async def rows_on_driver(conn: AsyncConnection, statement: Executable,
+                         params: Mapping[str, object]) -> list[Sequence[Any]]:
+    """The rows `statement` (a Core statement that returns rows) gives, run by psycopg itself on
     `conn`'s PostgreSQL connection, in whatever transaction it is in: for the hottest statements, where
-    SQLAlchemy's work around one execution cost more CPU than psycopg's (docs/benchmarks.md part
-    sixteen). Each statement is compiled once and kept, so pass statements built once (module
-    constants, cached builders); its parameters are converted as SQLAlchemy would; the row's values are
-    psycopg's, which for UUIDs, numbers, strings, booleans and (the sessions being in UTC) timestamps
-    are what the columns' types return. Errors are raised as SQLAlchemy raises them, so callers and
-    `Database` read them alike; a lost connection leaves the pool."""
+    SQLAlchemy's work around one execution cost more CPU than psycopg's (docs/benchmarks.md parts
+    sixteen and seventeen). Each statement is compiled once and kept, so pass statements built once
+    (module constants, cached builders); its parameters are converted as SQLAlchemy would; the rows'
+    values are psycopg's, which for UUIDs, numbers, strings, booleans and (the sessions being in UTC)
+    timestamps are what the columns' types return. Errors are raised as SQLAlchemy raises them, so
+    callers and `Database` read them alike; a lost connection leaves the pool."""
     on_driver = _on_driver(statement, conn.dialect)
     driver = cast(psycopg.AsyncConnection[Any], (await conn.get_raw_connection()).driver_connection)
     try:
-        return await (await driver.execute(on_driver.sql, on_driver.params(params))).fetchone()
+        return await (await driver.execute(on_driver.sql, on_driver.params(params))).fetchall()
     except psycopg.Error as exc:
         gone = conn.dialect.is_disconnect(cast(Any, exc), cast(Any, driver), None)
         if gone:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -250,10 +251,14 @@ class Catalog:
         now = self._clock.now()
         found, next_token = await self._page_tokens.page(
             token, search, requested_size, parse=partial(repo.search_key, search.order),
-            fetch=lambda after, n: self._db.read(lambda s: repo.search_services(s, search, now=now, after=after,
-                                                                                limit=n)),
+            fetch=lambda after, n: self._found(search, now=now, after=after, limit=n),
             key_of=lambda row: row.key)
         return await self._services([f.service_id for f in found]), next_token
+
+    async def _found(self, search: repo.ServiceSearch, *, now: datetime, after: tuple[Any, uuid.UUID] | None,
+                     limit: int) -> list[repo.Found]:
+        return repo.found_in(await self._db.read_rows(*repo.search_statement(search, now=now, after=after,
+                                                                             limit=limit)))
 
     async def _services(self, service_ids: list[uuid.UUID]) -> list[Service]:
         """The services of `service_ids`, in that order, from the cache where it holds them."""
@@ -362,9 +367,8 @@ class Catalog:
             opens, closes = now + self._terms.minimum_notice(service), self._terms.horizon(service, now)
             # Seats are read now, never cached, in the statement that checks the service's version. Holds
             # past their expiry stop counting at once, swept or not (the application's clock decides).
-            rows = await self._db.read(partial(
-                repo.open_slots_between, service_id=service_id, start=max(start, opens), end=min(end, closes),
-                now=now, version=service.version))
+            rows = repo.open_slots_of(await self._db.read_rows(repo.OPEN_SLOTS, repo.open_slots_params(
+                service_id, max(start, opens), min(end, closes), now)), version=service.version)
             if rows is not None:
                 spec = repo.spec_of(service)  # once per call, not once per slot
                 prices: dict[tuple[int, ...], Quote] = {}
