@@ -1,6 +1,6 @@
 """Instructions per hot call, counted by callgrind: deterministic, where seconds on this machine are not.
 
-    scripts/bench_instructions.py [--check] [--calls booking-pair,get-service,health]
+    scripts/bench_instructions.py [--check] [--calls booking-pair,get-service,health,list-slots,search]
     (as root: it sets up its own PostgreSQL database; about 4 minutes per run, two runs per call)
 
 For each hot call, valgrind's callgrind runs this file (`--run CALL N`) twice: a server in process,
@@ -11,7 +11,7 @@ does that in production), nor does timed background work run. What gRPC's own th
 is still counted, so a run on a busy host reads higher: compare commits run side by side.
 
 Prints one line per call with its budget; `--check` exits 1 if any call costs more than its budget
-(BUDGETS, kept in docs/benchmarks.md parts ten to sixteen) plus TOLERANCE.
+(BUDGETS, kept in docs/benchmarks.md parts ten to seventeen) plus TOLERANCE.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ DATABASE_URL = f"postgresql://foothills:foothills@127.0.0.1:5432/{DATABASE}"
 ENV = {**os.environ, "FOOTHILLS_DATABASE_URL": DATABASE_URL, "FOOTHILLS_JWT_SECRET": "budget-secret-" * 3,
        "FOOTHILLS_SEND_MAIL": "false", "FOOTHILLS_LOG_LEVEL": "WARNING", "PYTHONHASHSEED": "0"}
 SMALL, LARGE = 20, 70
-# Millions of instructions per call, client and server together (docs/benchmarks.md, parts ten to sixteen).
-BUDGETS = {"booking-pair": 13.0, "get-service": 1.6, "health": 1.22}
+# Millions of instructions per call, client and server together (docs/benchmarks.md, parts ten to seventeen).
+BUDGETS = {"booking-pair": 13.0, "get-service": 1.4, "health": 1.22, "list-slots": 3.6, "search": 3.2}
 TOLERANCE = 0.03  # callgrind is exact; this absorbs allocator and hash-seed drift between runs
 
 
@@ -139,7 +139,20 @@ async def _calls(call: str, count: int) -> None:
             async def check_health() -> None:
                 await health.Check(health_pb2.HealthCheckRequest())
 
-            one = {"booking-pair": booking_pair, "get-service": get_service, "health": check_health}[call]
+            async def list_slots() -> None:  # a week, as the journey's ListSlots
+                await catalog.ListSlots(catalog_pb2.ListSlotsRequest(
+                    service=service.name, start_time=week[0], end_time=week[1]), metadata=signed_in)
+
+            price = service.base_price.amount_minor
+
+            async def search() -> None:  # every filter the journey's search sets
+                await catalog.ListServices(catalog_pb2.ListServicesRequest(
+                    page_size=20, query=service.display_name.split()[0].lower(), category=service.category,
+                    min_price_minor=max(0, price - 2500), max_price_minor=price + 2500,
+                    currency_code=service.base_price.currency_code))
+
+            one = {"booking-pair": booking_pair, "get-service": get_service, "health": check_health,
+                   "list-slots": list_slots, "search": search}[call]
             for _ in range(5 + count):  # five to warm every cache and pool
                 await one()
     finally:

@@ -10,9 +10,10 @@ connection (the pool's connections rest in AUTOCOMMIT; `run` switches its own to
 no BEGIN and no COMMIT, so a one-statement read costs one round trip instead of three.
 That changes nothing a caller can see: under READ COMMITTED (the default, which `run` uses too)
 every statement takes its own snapshot inside a transaction as well, and a read takes no locks. On
-SQLite it is `run`. `Database.read_row(statement, params)` is the same for one Core query, on a
-connection with no ORM session around it: for the reads every call makes. On PostgreSQL the hottest
-statements (that read and the booking writes' CTEs) run on psycopg itself (`first_row_on_driver`).
+SQLite it is `run`. `Database.read_rows(statement, params)` (and `read_row`, its one-row form) is
+the same for one Core query, on a connection with no ORM session around it: for the reads made most
+often (the session check every call makes, a week of slots, a search). On PostgreSQL those reads and
+the booking writes' CTEs run on psycopg itself (`rows_on_driver`).
 
 `Database.write_alone(work)` is for work whose one change is its last statement, atomic on its own
 (a CTE that checks and writes): on PostgreSQL it runs on the same AUTOCOMMIT connection, so that
