@@ -176,9 +176,9 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
 class _GenericHandlersOnly:
     """Where the generated `add_*_to_server` functions put the servicers: only their generic handlers
     reach the server. grpc.aio's server keeps a pending call request per registered method and, for
-    every call it accepts, waits on all of them (asyncio.wait over some 60 futures, a tenth of a
-    GetService's CPU, docs/benchmarks.md part seventeen); with generic handlers alone it waits on one.
-    Finding the method stays a dict lookup per service."""
+    every call it accepts, waits on all of them (asyncio.wait over some 60 futures: a fifth of a
+    GetService's instructions, docs/benchmarks.md part seventeen); with generic handlers alone it
+    waits on one. Finding the method stays a dict lookup per service."""
 
     def __init__(self, server: aio.Server) -> None:
         self._server = server
