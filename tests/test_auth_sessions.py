@@ -154,13 +154,18 @@ async def test_a_pooled_connection_the_database_dropped_answers_unavailable_and_
         database_url: str, clock: ManualClock, mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
     # The session check runs on psycopg itself (`Database.read_row`), beside SQLAlchemy: a connection
     # that died while it rested in the pool must still read as the database being unreachable, and
-    # be dropped, not handed out again. No mail and no sweeps, so no other work takes a connection.
+    # be dropped, not handed out again. No mail, and the sweeps' runs at start-up are waited out, so
+    # no other work takes a connection.
     async with running_server(database_url, clock, mailbox, send_mail=False, health_probe_seconds=3600.0,
                               sweep_seconds=3600.0) as running:
         caller = await running.signed_in("dropped@example.com")
         token = caller.credentials.access_token
         await asyncio.gather(*(_profile(running, token) for _ in range(3)))  # a few connections rest in the pool
-        resting = running.server.components.db.engine.pool.checkedin()  # type: ignore[attr-defined]
+        pool = running.server.components.db.engine.pool
+        async with asyncio.timeout(30):
+            while pool.checkedout():  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+        resting = pool.checkedin()  # type: ignore[attr-defined]
         with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as admin:
             dropped = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
