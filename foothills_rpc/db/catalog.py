@@ -317,7 +317,8 @@ def _search_shape(filters: frozenset[str], order: str) -> Any:
 
 
 def found_in(rows: Sequence[Sequence[Any]]) -> list[Found]:
-    """The services a `search_statement` found, with their page-token keys."""
+    """The services a `search_statement` found, with their page-token keys: ids, not rows (the
+    caller takes the rows from the catalog cache)."""
     return [Found(row[0], [row[1].isoformat() if isinstance(row[1], datetime) else row[1], str(row[0])])
             for row in rows]
 
@@ -412,17 +413,19 @@ def _open_slots_statement() -> Any:
 
 
 # Built once: this is the hottest catalog read, and building the expression costs more than running it.
-OPEN_SLOTS = _open_slots_statement()
+_OPEN_SLOTS = _open_slots_statement()
 
 
-def open_slots_params(service_id: uuid.UUID, start: datetime, end: datetime, now: datetime) -> dict[str, object]:
-    """OPEN_SLOTS's parameters: the offered slots of the service starting in [start, end), as of `now`."""
-    return {"service_id": service_id, "start": start, "end": end, "now": now}
+def open_slots_statement(service_id: uuid.UUID, start: datetime, end: datetime,
+                         now: datetime) -> tuple[Any, dict[str, object]]:
+    """The query for the service's offered slots starting in [start, end), as of `now`, and its
+    parameters; run it with `Database.read_rows` and read the rows with `open_slots_of`."""
+    return _OPEN_SLOTS, {"service_id": service_id, "start": start, "end": end, "now": now}
 
 
 def open_slots_of(rows: Sequence[Sequence[Any]], *, version: int) -> list[OpenSlot] | None:
-    """The slots OPEN_SLOTS read, in order; None if the service is no longer at `version` (the
-    caller's copy of it, which set the window and prices the slots, is stale).
+    """The slots `open_slots_statement` read, in order; None if the service is no longer at `version`
+    (the caller's copy of it, which set the window and prices the slots, is stale).
 
     One statement, plain rows: the service's version comes from the same snapshot as the seats, and the
     lapsed holds (expired, not swept yet) are a correlated sum instead of a second round trip. The

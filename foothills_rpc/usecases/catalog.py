@@ -367,7 +367,7 @@ class Catalog:
             opens, closes = now + self._terms.minimum_notice(service), self._terms.horizon(service, now)
             # Seats are read now, never cached, in the statement that checks the service's version. Holds
             # past their expiry stop counting at once, swept or not (the application's clock decides).
-            rows = repo.open_slots_of(await self._db.read_rows(repo.OPEN_SLOTS, repo.open_slots_params(
+            rows = repo.open_slots_of(await self._db.read_rows(*repo.open_slots_statement(
                 service_id, max(start, opens), min(end, closes), now)), version=service.version)
             if rows is not None:
                 spec = repo.spec_of(service)  # once per call, not once per slot
