@@ -579,8 +579,11 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
     assert code == 0, f"restarted server exited with {code} after SIGTERM:\n{restarted.log_text()}"
 
     during = [a for a in load.attempts if a.overlaps(fault_start, fault_end)]
-    cut = [(r, a) for r in load.requests for a in r.attempts if a.started < fault_start < a.ended]
-    assert cut and {a.label for _, a in cut} == {"UNAVAILABLE/-"}, _codes([a for _, a in cut])
+    spanning = [(r, a) for r in load.requests for a in r.attempts if a.started < fault_start < a.ended]
+    # An answer the server sent just before the kill may still be read after it (it was in the socket):
+    # such a call was answered, not cut. Every other call in flight dies unanswered.
+    cut = [(r, a) for r, a in spanning if a.code is not OK]
+    assert cut and {a.label for _, a in spanning} <= {"OK", "UNAVAILABLE/-"}, _codes([a for _, a in spanning])
     dead = [a for a in load.attempts if a.started >= down and a.ended <= fault_end]
     assert dead and {a.label for a in dead} == {"UNAVAILABLE/-"}, _codes(dead)
     _assert_no_hang_or_bug(load)
@@ -590,7 +593,8 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
     assert replayed, "no retry met a booking committed before the kill"
     figures = audit(database_url, load)
     assert "unexpected error" not in restarted.log_text()
-    print(f"[faults] SIGKILL: {len(cut)} calls in flight cut by the kill: {len(replayed)} retried into the booking "
+    print(f"[faults] SIGKILL: {len(cut)} calls in flight cut by the kill ({len(spanning) - len(cut)} answered "
+          f"just before it): {len(replayed)} retried into the booking "
           f"committed before the kill, {len(booked_anew)} booked by the retry, "
           f"{len(cut) - len(replayed) - len(booked_anew)} refused (slot full); {len(during)} calls during the fault "
           f"({_codes(during)}); {(fault_end - fault_start):.1f}s until the new server served; "
