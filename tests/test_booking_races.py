@@ -24,6 +24,10 @@ alternating between the two processes, and checks every answer:
    to book it: exactly the first 3 in line get an offer (one hold each), nobody else gets the seats;
    then those offers expire (time travel again) while 10 others try to book and both sweepers run:
    exactly the next 3 get offers. No seat offered twice, no offer lost.
+10. one booking cancelled 10 times at once by its customer, through both processes, half of the calls
+   with a request_id, while the test holds the booking's row lock until all 10 wait for it: each
+   cancellation read the booking as confirmed, yet exactly one cancels it, the others are refused
+   BOOKING_ALREADY_CANCELLED, its seat is given back once and it has one `cancelled` event.
 
 Every refusal must be FAILED_PRECONDITION with a documented reason, ABORTED with a reason, or (race
 5) ALREADY_EXISTS REQUEST_ID_REUSED; never INTERNAL, UNKNOWN, UNAVAILABLE, RESOURCE_EXHAUSTED or a
@@ -240,6 +244,12 @@ async def reschedule(world: World, index: int, user: User, name: str, start: tim
                      request_id: str) -> booking_pb2.RescheduleBookingResponse:
     return await world.node(index).booking.RescheduleBooking(booking_pb2.RescheduleBookingRequest(
         name=name, new_start_time=start, request_id=request_id), metadata=user.metadata, timeout=CALL_TIMEOUT)
+
+
+async def cancel(world: World, index: int, user: User, name: str, *,
+                 request_id: str = "") -> booking_pb2.CancelBookingResponse:
+    return await world.node(index).booking.CancelBooking(booking_pb2.CancelBookingRequest(
+        name=name, request_id=request_id), metadata=user.metadata, timeout=CALL_TIMEOUT)
 
 
 def booked(world: World, outcomes: Sequence[Outcome]) -> list[booking_pb2.Booking]:
@@ -639,6 +649,46 @@ async def test_concurrent_cancellations_offer_each_freed_seat_once_down_the_line
         assert await world.remaining(service, start) == 0
     print(tally.line())
     await checked(world)
+
+async def test_one_booking_cancelled_ten_times_at_once_is_cancelled_once(world: World) -> None:
+    tally = Tally("race 10, one booking cancelled 10 times at once, its row held until all wait")
+    service = await world.service("cancel once", capacity=3, provider=0)
+    conninfo = psycopg_conninfo(world.database_url)
+    for round_ in range(ROUNDS):
+        start = world.take_hours(1)
+        customer, neighbour = world.customers[round_], world.customers[50 + round_]
+        mine, = booked(world, await fire([create(world, 0, customer, service, ts(start))]))
+        booked(world, await fire([create(world, 1, neighbour, service, ts(start))]))
+        booking_id = uuid.UUID(mine.name.split("/")[1])
+        cancels = [cancel(world, i, customer, mine.name, request_id=uuid.uuid4().hex if i % 4 < 2 else "")
+                   for i in range(10)]
+        async with await psycopg.AsyncConnection.connect(conninfo) as blocker, \
+                await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
+            await blocker.execute("SELECT id FROM bookings WHERE id = %s FOR UPDATE", (booking_id,))
+            fired = asyncio.ensure_future(fire(cancels))
+            deadline = time.monotonic() + 30
+            while True:
+                waiting = await (await watcher.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")).fetchone()
+                if waiting and waiting[0] >= len(cancels):
+                    break
+                assert time.monotonic() < deadline and not fired.done(), f"only {waiting} cancellations wait"
+                await asyncio.sleep(0.02)
+            await blocker.rollback()
+            outcomes = await fired
+            events = await (await watcher.execute(
+                "SELECT type, COUNT(*) FROM booking_events WHERE booking_id = %s GROUP BY type ORDER BY type",
+                (booking_id,))).fetchall()
+        tally.rounds += 1
+        tally.add(outcomes)
+        assert_clean(outcomes, {"BOOKING_ALREADY_CANCELLED"})
+        assert sum(o.code is OK for o in outcomes) == 1, Counter(o.label for o in outcomes)
+        assert events == [("cancelled", 1), ("created", 1)]
+        assert await world.remaining(service, start) == 2
+    print(tally.line())
+    await checked(world)
+
 
 async def test_no_server_logged_an_unexpected_error(world: World) -> None:
     await checked(world)

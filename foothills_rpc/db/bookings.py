@@ -67,7 +67,7 @@ from foothills_rpc.db.models import (
     UtcDateTime,
     table_of,
 )
-from foothills_rpc.db.waitlist import line_waits
+from foothills_rpc.db.waitlist import line_waits, someone_waits
 from foothills_rpc.domain.errors import AlreadyExists, FailedPrecondition, NotFound
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.domain.users import Role
@@ -329,7 +329,7 @@ async def insert_booking(session: AsyncSession, booking: Booking, key: RequestKe
         await remember_request(session, key, booking.id, now)
         await record_change(session, booking, "created", now, by=by)
         return
-    await _create(session, _CREATED, _creation_params(session, booking, key, by=by, now=now))
+    await _written(session, _CREATED, _creation_params(session, booking, key, by=by, now=now))
 
 
 async def book_unless_clash(session: AsyncSession, asked: Overlaps, booking: Booking, key: RequestKey, *,
@@ -345,7 +345,7 @@ async def book_unless_clash(session: AsyncSession, asked: Overlaps, booking: Boo
         await insert_booking(session, booking, key, by=by, now=now)
         return True
     params = _creation_params(session, booking, key, by=by, now=now)
-    return await _create(session, _book_unless_clash_statement(*asked.shape(session)),
+    return await _written(session, _book_unless_clash_statement(*asked.shape(session)),
                          {**params, **asked.params(), "slot_id": asked.slot_id, "seats": booking.seats})
 
 
@@ -356,15 +356,16 @@ def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *
             **_event_params(_event_fields(booking, "created", now, by=by)), "ordinal": claim_ordinals(session, 1)}
 
 
-async def _create(session: AsyncSession, statement: Insert, params: dict[str, object]) -> bool:
-    """Runs one of `_creating`'s statements; whether it created the booking."""
+async def _written(session: AsyncSession, statement: Executable, params: dict[str, object]) -> bool:
+    """Runs a statement that returns a row if it wrote (`_creating`'s, `_cancel_as_read_statement`'s)
+    on psycopg; whether it wrote, with the refusals a caller can act on raised as such."""
     try:
-        created = await first_row_on_driver(await session.connection(), statement, params)
+        wrote = await first_row_on_driver(await session.connection(), statement, params)
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc) or _request_seen(exc)) is not None:
             raise refusal from exc
         raise
-    return created is not None
+    return wrote is not None
 
 
 def _overlap_refusal(exc: DBAPIError) -> FailedPrecondition | None:
@@ -556,6 +557,37 @@ async def record_change(session: AsyncSession, booking: Booking, kind: str, now:
     return release is not None and bool(recorded[1])
 
 
+async def cancel_as_read(session: AsyncSession, booking: Booking, changes: Mapping[str, object], *,
+                         key: RequestKey | None, by: uuid.UUID, reason: str, now: datetime) -> bool:
+    """Cancels `booking` as `record_change(kind "cancelled", release=its seats)` and then
+    `remember_request(key)` would, without a transaction around it (`Database.write_alone`), if it is
+    still as read (its status and `updated_at`, which every change of a booking sets) and nobody waits
+    in its slot's line (their offer needs the transaction); False, writing nothing, otherwise. The
+    object takes `changes` either way.
+
+    PostgreSQL: one statement, every write in it selecting from the guarded update of the booking, so a
+    cancellation is one round trip after its read: a concurrent change makes the update find no row,
+    and nothing is written. SQLite: the statements of `record_change`, in the transaction
+    `write_alone` runs there, which took SQLite's one write lock before the read."""
+    freed = SlotSeats(booking.slot_id, booking.seats)
+    if session.get_bind().dialect.name != "postgresql":
+        if await someone_waits(session, freed.slot_id):
+            return False
+        await record_change(session, booking, "cancelled", now, by=by, reason=reason, release=freed, changes=changes)
+        if key is not None:
+            await remember_request(session, key, booking.id, now)
+        return True
+    read = {"read_status": booking.status, "read_updated_at": booking.updated_at}
+    for column, value in changes.items():
+        set_committed_value(booking, column, value)
+    params = {**read, "ordinal": claim_ordinals(session, 1), "release_slot_id": freed.slot_id,
+              "release_seats": freed.seats, **{f"new_{column}": value for column, value in changes.items()},
+              **_event_params(_event_fields(booking, "cancelled", now, by=by, reason=reason))}
+    if key is not None:
+        params |= _key_params(key, now)
+    return await _written(session, _cancel_as_read_statement(tuple(changes), key is not None), params)
+
+
 def _event_fields(booking: Booking, kind: str, now: datetime, *, by: uuid.UUID | None, reason: str = "",
                   previous_start: datetime | None = None) -> dict[str, object]:
     """An event's columns but its position: what the booking was at that moment (see `record_change`)."""
@@ -612,6 +644,16 @@ _BOOKINGS = table_of(Booking)
 _INSERT_BOOKING = insert(_BOOKINGS)
 
 
+def _key_of(booking_id: ColumnElement[uuid.UUID]) -> Insert:
+    """The request's key (parameters as `_key_params` names them) for the booking `booking_id` selects:
+    written only if that select finds a row."""
+    return insert(table_of(IdempotencyKey)).from_select(
+        ["caller_id", "method", "request_id", "request_hash", "created_at", "booking_id"],
+        select(bindparam("caller_id", type_=Uuid), bindparam("method", type_=String),
+               bindparam("request_id", type_=String), bindparam("request_hash", type_=String),
+               bindparam("created_at", type_=UtcDateTime), booking_id))
+
+
 def _creating(taken: CTE | None) -> ReturningInsert[tuple[int]]:
     """insert_booking's statement on PostgreSQL: the booking (parameters new_<column>), its request key,
     its event; returning the event's id. With `taken` (a take of seats returning the slot's id) each
@@ -620,12 +662,7 @@ def _creating(taken: CTE | None) -> ReturningInsert[tuple[int]]:
     booking = (insert(_BOOKINGS).values(values) if taken is None
                else insert(_BOOKINGS).from_select(list(values), select(*values.values()).select_from(taken)))
     new_booking = booking.returning(_BOOKINGS.c.id).cte("new_booking")
-    new_key = insert(table_of(IdempotencyKey)).from_select(
-        ["caller_id", "method", "request_id", "request_hash", "created_at", "booking_id"],
-        select(bindparam("caller_id", type_=Uuid), bindparam("method", type_=String),
-               bindparam("request_id", type_=String), bindparam("request_hash", type_=String),
-               bindparam("created_at", type_=UtcDateTime), new_booking.c.id),
-    ).cte("new_key")
+    new_key = _key_of(new_booking.c.id).cte("new_key")
     return insert(_EVENTS).from_select(
         _EVENT_COLUMNS, _event_row(_TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger), new_booking.c.id),
     ).add_cte(new_key).returning(_EVENTS.c.id)
@@ -660,6 +697,30 @@ def _changed_with_event(columns: tuple[str, ...], release: bool) -> Executable:
                 .returning(line_waits(slot_id).label("waits")).cte("released"))
     event = cast(ReturningInsert[tuple[int]], statement).cte("event")
     return select(event.c.id, released.c.waits).select_from(event.join(released, true()))  # one row each
+
+
+@functools.cache
+def _cancel_as_read_statement(columns: tuple[str, ...], remember: bool) -> ReturningInsert[tuple[int]]:
+    """`cancel_as_read`'s statement on PostgreSQL: the booking's update, guarded (parameters read_status,
+    read_updated_at; no one waiting in the line of release_slot_id; no later event), and the seats'
+    release, the request's key (with `remember`) and the event, each from the updated row: no row, no
+    write. Returns the event's id."""
+    booking_id, slot_id = _EVENT_BOOKING, bindparam("release_slot_id", type_=Uuid)
+    position = _TRANSACTION_BASE + bindparam("ordinal", type_=BigInteger)
+    changed = (update(_BOOKINGS)
+               .where(_BOOKINGS.c.id == booking_id, _BOOKINGS.c.status == bindparam("read_status", type_=String),
+                      _BOOKINGS.c.updated_at == bindparam("read_updated_at", type_=UtcDateTime), ~line_waits(slot_id),
+                      ~exists().where(BookingEvent.booking_id == booking_id, BookingEvent.id > position))
+               .values({column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns})
+               .returning(_BOOKINGS.c.id).cte("changed"))
+    released = (update(_SLOTS).where(_SLOTS.c.id == slot_id, exists().select_from(changed))
+                .values(seats_taken=_SLOTS.c.seats_taken - bindparam("release_seats", type_=Integer))
+                .returning(_SLOTS.c.id).cte("released"))
+    statement = (insert(_EVENTS).from_select(_EVENT_COLUMNS, _event_row(position, changed.c.id))
+                 .add_cte(released).returning(_EVENTS.c.id))
+    if remember:
+        statement = statement.add_cte(_key_of(changed.c.id).cte("new_key"))
+    return statement
 
 
 async def take_event_numbers(session: AsyncSession, count: int) -> int:

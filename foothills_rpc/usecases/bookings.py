@@ -250,15 +250,18 @@ class Bookings:
         return refusal
 
     async def _idempotent(self, work: Callable[[AsyncSession], Awaitable[R]], caller: Principal,
-                          key: repo.RequestKey, *, alone: bool = False) -> R | Booking:
+                          key: repo.RequestKey | None, *, alone: bool = False) -> R | Booking:
         """Runs `work`, which records `key` with its change; if it is refused and the key was used before
         (a retry, or a concurrent call with the same key that won), returns the earlier request's result.
         The key is not looked up first: a refusal of any kind, its own primary key's included
         (`repo.RequestSeen`), is when to look, so a first request pays no round trip for it. With
-        `alone`, `work` changes data with one statement at most (`Database.write_alone`)."""
+        `alone`, `work` changes data with one statement at most (`Database.write_alone`). Without a key
+        (a call that sent no request_id), a refusal is just raised."""
         try:
             return await (self._db.write_alone(work) if alone else self._db.run(work))
         except DomainError as refusal:
+            if key is None:
+                raise
             async def replay(session: AsyncSession) -> Booking | None:
                 earlier = await repo.earlier_request(session, key)
                 if earlier is None:
@@ -324,6 +327,19 @@ class Bookings:
         key = repo.RequestKey(caller.user_id, "CancelBooking", request_id,
                               request_digest(booking_id, reason, override)) if request_id else None
 
+        async def cancel_alone(session: AsyncSession) -> Booking | None:
+            """The usual cancellation (the customer's own, nobody waiting in the slot's line, the booking
+            unchanged since it was read) as one write with no transaction around it: None where it does
+            not apply, and `apply` runs."""
+            booking = await repo.booking_for(session, caller, booking_id)
+            if booking.customer_id != caller.user_id:
+                return None  # audited, in a transaction
+            fee = self._cancellation_fee(caller, booking, override=override, now=now)
+            if not await repo.cancel_as_read(session, booking, self._cancelled(reason, fee, now), key=key,
+                                             by=caller.user_id, reason=reason, now=now):
+                return None
+            return booking
+
         async def apply(session: AsyncSession) -> Booking:
             booking = await repo.booking_for(session, caller, booking_id, for_update=True)
             before = _audited(booking)
@@ -334,7 +350,9 @@ class Bookings:
             _audit(session, caller, booking, "CancelBooking", before, now, reason=reason)
             return booking
 
-        booking = await (self._idempotent(apply, caller, key) if key is not None else self._db.run(apply))
+        booking = await self._idempotent(cancel_alone, caller, key, alone=True)
+        if booking is None:
+            booking = await self._idempotent(apply, caller, key)
         self._committed()
         return booking
 
@@ -363,10 +381,15 @@ class Bookings:
     async def _cancel(self, session: AsyncSession, booking: Booking, *, by: uuid.UUID | None, reason: str, fee: int,
                       now: datetime) -> None:
         freed = repo.SlotSeats(booking.slot_id, booking.seats)
-        if await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, release=freed, changes={
-                "status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
-                "updated_at": now}):
+        if await repo.record_change(session, booking, "cancelled", now, by=by, reason=reason, release=freed,
+                                    changes=self._cancelled(reason, fee, now)):
             await offer_to_line(session, self._terms, freed.slot_id, now)
+
+    @staticmethod
+    def _cancelled(reason: str, fee: int, now: datetime) -> dict[str, object]:
+        """What a cancellation changes in the booking."""
+        return {"status": Status.CANCELLED.value, "cancel_reason": reason, "cancellation_fee_minor": fee,
+                "updated_at": now}
 
     async def confirm(self, caller: Principal, booking_id: uuid.UUID) -> Booking:
         return await self._provider_transition(caller, booking_id, Status.CONFIRMED)
