@@ -153,7 +153,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     bookings = Bookings(db=db, clock=clock, terms=terms, admission=admission, dispatcher=dispatcher,
                         changes=ChangeFeed(functools.partial(db.read, last_event_id),
                                            poll_seconds=settings.watch_poll_seconds),
-                        page_tokens=page_tokens)
+                        page_tokens=page_tokens, cache=cache)
     return Components(
         settings=settings, clock=clock, metrics=metrics, tracer_provider=tracer_provider, db=db, listener=listener,
         hasher=hasher, dispatcher=dispatcher,

@@ -147,6 +147,32 @@ async def test_reads_come_from_memory_until_a_notification(running: Running, oth
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_booking_prices_with_the_copy_only_at_the_version_it_reads(running: Running, other: Running,
+                                                                           database_url: str) -> None:
+    """A lone booking takes the service from the cache, not from a second read of its row, but only if
+    the copy is still at the version read with the slot: a stale copy is read anew (and kept)."""
+    world = await CatalogWorld.create(running)
+    service = await world.service(display_name="Spin", capacity=10)
+    customer = await running.signed_in("spinner@example.com")
+    await _listening(running, other)
+    await _warm(other, world, service.name)
+
+    async def charged(hour: str) -> int:
+        made = await other.booking.CreateBooking(booking_pb2.CreateBookingRequest(
+            service=service.name, start_time=ts(at(f"2030-01-14T{hour}")), request_id=f"spin-{hour[:2]}"),
+            metadata=customer.metadata)
+        return int(made.booking.price.total_price.amount_minor)
+
+    # Another process's edit, its notification not arrived yet: the copy is stale, the booking sees it.
+    _sql(database_url, "UPDATE services SET base_price_minor = 9000, version = version + 1 WHERE display_name = 'Spin'")
+    assert await charged("10:00") == 9000
+    # A change no catalog edit makes (the version stays): the booking shows where its service came from,
+    # the copy the stale read replaced.
+    _sql(database_url, "UPDATE services SET base_price_minor = 11000 WHERE display_name = 'Spin'")
+    assert await charged("11:00") == 9000
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
         running: Running, other: Running, database_url: str) -> None:
     world = await CatalogWorld.create(running)

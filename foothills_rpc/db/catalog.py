@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, ins
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate
+from foothills_rpc.db.database import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, rows_on, sqlstate
 from foothills_rpc.db.models import Booking, Category, Hold, Service, Slot, WaitlistEntry
 from foothills_rpc.domain import slots as slot_rules
 from foothills_rpc.domain.cancellation import CancellationPolicy, CancellationTier
@@ -445,6 +445,19 @@ async def service_and_slot(session: AsyncSession, service_id: uuid.UUID,
     return row[0], row[1]
 
 
+async def version_and_slot(session: AsyncSession, service_id: uuid.UUID, start: datetime) -> tuple[int, Slot | None]:
+    """The service's version and its offered slot at `start` (None if it has none there), read together
+    as plain values: a booking may take a copy of the service read before (`CatalogCache`) instead of
+    the row, if the copy is still at this version. The slot is a new object, in no session."""
+    rows = await rows_on(await session.connection(), _VERSION_AND_SLOT, {"service_id": service_id, "start": start})
+    if not rows:
+        raise NotFound("no such service", reason="SERVICE_NOT_FOUND")
+    version, slot_id, end, capacity, taken = rows[0]
+    slot = None if slot_id is None else Slot(id=slot_id, service_id=service_id, start_at=start, end_at=end,
+                                             capacity=capacity, seats_taken=taken, offered=True)
+    return version, slot
+
+
 async def service_and_open_slot(session: AsyncSession, service_id: uuid.UUID, start: datetime,
                                 now: datetime) -> tuple[Service, OpenSlot | None]:
     """The service and its offered slot at `start` as ListSlots shows it (seats of lapsed holds free,
@@ -461,6 +474,8 @@ async def service_and_open_slot(session: AsyncSession, service_id: uuid.UUID, st
 _OFFERED_AT_START = and_(Slot.service_id == Service.id, Slot.start_at == bindparam("start"), Slot.offered.is_(True))
 _SERVICE_AND_SLOT = (select(Service, Slot).outerjoin(Slot, _OFFERED_AT_START)
                      .where(Service.id == bindparam("service_id")))
+_VERSION_AND_SLOT = (select(Service.version, Slot.id, Slot.end_at, Slot.capacity, Slot.seats_taken)
+                     .outerjoin(Slot, _OFFERED_AT_START).where(Service.id == bindparam("service_id")))
 _SERVICE_AND_OPEN_SLOT = (select(Service, Slot.start_at, Slot.end_at, Slot.capacity, _open_seats_taken())
                           .outerjoin(Slot, _OFFERED_AT_START).where(Service.id == bindparam("service_id")))
 

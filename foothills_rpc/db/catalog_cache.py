@@ -7,8 +7,9 @@ cache when the notification arrives. So a process serves an edit from another pr
 notification late (milliseconds), and its own edits at once.
 
 Only what the catalog owns is cached. Seat counts, prices (they follow demand) and bookings are read
-from the database on every call, as is everything on the booking path, which reads the service in its
-own transaction.
+from the database on every call. A copy is used to price or book only if it is still at the service's
+version read in the same statement as the seats (ListSlots, and the lone booking of
+`Bookings._service_and_slot`); the rest of the booking path reads the service in its own transaction.
 
 The cache is on only while the process's LISTEN connection is up: on SQLite, before the connection is
 made, and after it is lost, every read goes to the database. A read that was under way while anything

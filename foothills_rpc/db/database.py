@@ -203,9 +203,7 @@ class Database:
         async def all_rows() -> Sequence[Sequence[Any]]:
             conn = await self.engine.connect()
             try:
-                if self.is_sqlite:
-                    return (await conn.execute(statement, params)).all()
-                return await rows_on_driver(conn, statement, params)
+                return await rows_on(conn, statement, params)
             finally:
                 await _hand_back(conn.close())
 
@@ -384,6 +382,15 @@ def _compiled_for_driver(statement: Executable, dialect: Dialect) -> _DriverStat
                         if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
     constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
     return _DriverStatement(sql, constants, conversions)
+
+
+async def rows_on(conn: AsyncConnection, statement: Executable,
+                  params: Mapping[str, object]) -> Sequence[Sequence[Any]]:
+    """The rows of `statement` (a Core query) on `conn`, in whatever transaction it is in: run by
+    psycopg itself on PostgreSQL (`rows_on_driver`), by SQLAlchemy on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return (await conn.execute(statement, params)).all()
+    return await rows_on_driver(conn, statement, params)
 
 
 async def first_row_on_driver(conn: AsyncConnection, statement: Executable,

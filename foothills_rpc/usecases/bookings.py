@@ -20,6 +20,7 @@ from foothills_rpc.db import catalog as catalog_repo
 from foothills_rpc.db import holds as holds_repo
 from foothills_rpc.db import waitlist as waitlist_repo
 from foothills_rpc.db.accounts import user_by_id
+from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import ChangeFeed
 from foothills_rpc.db.database import Database
 from foothills_rpc.db.models import Booking, BookingEvent, Service, Slot
@@ -77,8 +78,9 @@ class _Attempt(NamedTuple):
 
 class Bookings:
     def __init__(self, *, db: Database, clock: Clock, terms: Terms, admission: Admission, dispatcher: Dispatcher,
-                 changes: ChangeFeed, page_tokens: PageTokens) -> None:
+                 changes: ChangeFeed, page_tokens: PageTokens, cache: CatalogCache) -> None:
         self._db = db
+        self._cache = cache
         self._clock = clock
         self._terms = terms
         self._admission = admission
@@ -161,7 +163,7 @@ class Bookings:
             lapsed hold in the way) as one write with no transaction around it: None where it does not
             apply, and `book` below runs."""
             assert request.service_id is not None and request.start is not None  # the servicer checks
-            service, found = await catalog_repo.service_and_slot(session, request.service_id, request.start)
+            service, found = await self._service_and_slot(session, request.service_id, request.start)
             if catalog_repo.spec_of(service).booking.limits.any:
                 return None  # counted under the customer's lock, in a transaction
             attempt = await book_at_once(session, service, found, caller)
@@ -236,6 +238,20 @@ class Bookings:
             raise await self._same_slot_named(refusal, taking) from None
         self._committed()
         return booking
+
+    async def _service_and_slot(self, session: AsyncSession, service_id: uuid.UUID,
+                                start: datetime) -> tuple[Service, Slot | None]:
+        """`catalog_repo.service_and_slot`, with this process's copy of the service (`CatalogCache`) if it
+        has one still at the version read with the slot: the service's row is not loaded again for every
+        booking. The row a miss reads is kept for the next booking."""
+        generation = self._cache.generation()
+        if (copy := self._cache.services([service_id]).get(service_id)) is not None:
+            version, slot = await catalog_repo.version_and_slot(session, service_id, start)
+            if version == copy.version:
+                return copy, slot
+        service, slot = await catalog_repo.service_and_slot(session, service_id, start)
+        self._cache.keep([service], generation)
+        return service, slot
 
     async def _same_slot_named(self, refusal: FailedPrecondition,
                                taking: list[tuple[uuid.UUID, uuid.UUID]]) -> DomainError:
