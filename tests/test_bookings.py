@@ -571,6 +571,14 @@ async def test_list_bookings_filters_sorts_and_pages(running: Running) -> None:
         if not (token := page.next_page_token):
             break
     assert seen == [ts(s) for s in starts[:3]]
+    names, token = [], ""
+    while True:  # newest first, page by page, of the one service
+        page = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(
+            page_size=1, page_token=token, service=desk.service.name), metadata=ann.metadata)
+        names += [b.name for b in page.bookings]
+        if not (token := page.next_page_token):
+            break
+    assert names == [b.name for b in reversed(made)]
     ranged = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(
         start_after=ts(starts[1]), start_before=ts(starts[3])), metadata=ann.metadata)
     assert sorted(b.start_time.seconds for b in ranged.bookings) == [ts(s).seconds for s in starts[1:3]]
