@@ -22,14 +22,15 @@ the client, the server and the database take from the same cores.
 
 Scenarios run on the demo data of `foothills-rpc seed-demo`, signing in its demo customers (the run
 is found from the category names, or `--run-id`): health, get-service, search (text + category +
-price), list-slots (one week), book-cancel (CreateBooking, then CancelBooking), hot-service (the
-same, every worker on the largest-capacity service, the earliest slot with a seat first: a popular
-class filling slot after slot), login (argon2 on every call) and journey (browse, search, read a
-service, list a week of slots, book, list one's bookings, cancel half the time). Bookings avoid the
-signed-in customer's own bookings and, inside one generator process, each other's providers
-(providers are split between processes); the server may still refuse a slot whose provider is busy
-with a seeded booking (FAILED_PRECONDITION PROVIDER_UNAVAILABLE, counted by reason): ListSlots does
-not know about the provider's other services.
+price), list-slots (one week), list-bookings (a signed-in customer's first page), book-cancel
+(CreateBooking, then CancelBooking), hot-service (the same, every worker on the largest-capacity
+service, the earliest slot with a seat first: a popular class filling slot after slot), login
+(argon2 on every call) and journey (browse, search, read a service, list a week of slots, book, list
+one's bookings, cancel half the time). Bookings avoid the signed-in customer's own bookings and,
+inside one generator process, each other's providers (providers are split between processes); the
+server may still refuse a slot whose provider is busy with a seeded booking (FAILED_PRECONDITION
+PROVIDER_UNAVAILABLE, counted by reason): ListSlots does not know about the provider's other
+services.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ from foothills.auth.v1 import auth_pb2, auth_pb2_grpc
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
 from foothills.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-SCENARIOS = ("health", "get-service", "search", "list-slots", "book-cancel", "hot-service", "login", "journey")
-NEEDS_ACCOUNTS = frozenset({"book-cancel", "hot-service", "journey"})
+SCENARIOS = ("health", "get-service", "search", "list-slots", "list-bookings", "book-cancel", "hot-service", "login",
+             "journey")
+NEEDS_ACCOUNTS = frozenset({"list-bookings", "book-cancel", "hot-service", "journey"})
 PERCENTILES = (50, 90, 95, 99)
 DAY = 86_400
 WEEK = 7 * DAY
@@ -451,6 +453,12 @@ async def list_slots(w: Worker) -> None:
     await w.call("ListSlots", w.stubs.catalog.ListSlots, _week_request(w, w.rng.choice(w.runner.demo.services)))
 
 
+async def list_bookings(w: Worker) -> None:
+    """A signed-in customer's first page of bookings, newest first (the journey's ListBookings)."""
+    await w.call("ListBookings", w.stubs.booking.ListBookings, booking_pb2.ListBookingsRequest(page_size=20),
+                 signed_in=True)
+
+
 async def login(w: Worker) -> None:
     accounts = w.runner.demo.accounts
     email = accounts[w.rng.randrange(len(accounts))].email
@@ -570,7 +578,8 @@ async def hot_service(w: Worker) -> None:
 
 SCENARIO_CALLS: dict[str, Scenario] = {
     "health": health, "get-service": get_service, "search": search, "list-slots": list_slots,
-    "book-cancel": book_cancel, "hot-service": hot_service, "login": login, "journey": journey,
+    "list-bookings": list_bookings, "book-cancel": book_cancel, "hot-service": hot_service, "login": login,
+    "journey": journey,
 }
 
 

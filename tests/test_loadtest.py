@@ -22,7 +22,7 @@ from foothills_rpc.server import FoothillsServer, build_components
 from tests.support import make_settings
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "loadtest.py"
-READS = ("health", "get-service", "search", "list-slots", "login")
+READS = ("health", "get-service", "search", "list-slots", "list-bookings", "login")
 BOOKING_REFUSALS = {"PROVIDER_UNAVAILABLE", "SLOT_UNAVAILABLE", "OVERLAPPING_BOOKING"}
 RUN_TIMEOUT = 120.0
 
@@ -72,13 +72,15 @@ def _check_consistent(run: dict[str, Any], health: dict[str, Any]) -> None:
 async def test_every_scenario_runs_closed_loop_with_ratios_to_health(target: str) -> None:
     """One run of every scenario: the health baseline first, the rest as ratios to it; no errors."""
     report = json.loads(await _loadtest(
-        "--target", target, "--scenario", "health,get-service,search,list-slots,book-cancel,hot-service,login,journey",
+        "--target", target, "--scenario",
+        "health,get-service,search,list-slots,list-bookings,book-cancel,hot-service,login,journey",
         "-c", "3", "-z", "1s", "--warmup", "200ms", "--json"))
     health = report["health"]
     assert health["scenario"] == "health" and health["mode"] == "closed" and health["concurrency"] == 3
     assert health["ratio_to_health"]["rps"] == 1.0
     runs = {run["scenario"]: run for run in report["runs"]}
-    assert list(runs) == ["get-service", "search", "list-slots", "book-cancel", "hot-service", "login", "journey"]
+    assert list(runs) == ["get-service", "search", "list-slots", "list-bookings", "book-cancel", "hot-service",
+                          "login", "journey"]
     for run in [health, *runs.values()]:
         _check_consistent(run, health)
     for name in READS:
@@ -86,6 +88,7 @@ async def test_every_scenario_runs_closed_loop_with_ratios_to_health(target: str
         assert run["statuses"] == {"OK": run["count"]}, (name, run["statuses"], run["reasons"])
 
     expected_methods = {"get-service": {"GetService"}, "search": {"ListServices"}, "list-slots": {"ListSlots"},
+                        "list-bookings": {"ListBookings"},
                         "login": {"Login"}, "book-cancel": {"CreateBooking", "CancelBooking"},
                         "hot-service": {"CreateBooking", "CancelBooking"},
                         "journey": {"ListServices", "GetService", "ListSlots", "CreateBooking", "ListBookings"}}
