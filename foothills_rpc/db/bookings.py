@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -352,8 +352,9 @@ async def book_unless_clash(session: AsyncSession, asked: Overlaps, booking: Boo
 def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *, by: uuid.UUID,
                      now: datetime) -> dict[str, object]:
     """The parameters of `_creating`'s statements (PostgreSQL)."""
-    return {**{f"new_{column.key}": getattr(booking, column.key) for column in _BOOKINGS.c}, **_key_params(key, now),
-            **_event_params(_event_fields(booking, "created", now, by=by)), "ordinal": claim_ordinals(session, 1)}
+    return {**_new_params({column.key: getattr(booking, column.key) for column in _BOOKINGS.c}),
+            **_key_params(key, now), **_event_params(_event_fields(booking, "created", now, by=by)),
+            "ordinal": claim_ordinals(session, 1)}
 
 
 async def _written(session: AsyncSession, statement: Executable, params: dict[str, object]) -> bool:
@@ -561,7 +562,7 @@ async def record_change(session: AsyncSession, booking: Booking, kind: str, now:
             await session.execute(_EVENT, {"id": await take_event_numbers(session, 1), **fields})
             return waits
         params = {"ordinal": claim_ordinals(session, 1), **_event_params(fields),
-                  **{f"new_{column}": value for column, value in changes.items()}}
+                  **_new_params(changes)}
         if release is not None:
             params |= {"release_slot_id": release.slot_id, "release_seats": release.seats}
         recorded = await first_row_on_driver(await session.connection(),
@@ -599,7 +600,7 @@ async def cancel_as_read(session: AsyncSession, booking: Booking, changes: Mappi
     for column, value in changes.items():
         set_committed_value(booking, column, value)
     params = {**read, "ordinal": claim_ordinals(session, 1), "release_slot_id": freed.slot_id,
-              "release_seats": freed.seats, **{f"new_{column}": value for column, value in changes.items()},
+              "release_seats": freed.seats, **_new_params(changes),
               **_event_params(_event_fields(booking, "cancelled", now, by=by, reason=reason))}
     if key is not None:
         params |= _key_params(key, now)
@@ -672,11 +673,20 @@ def _key_of(booking_id: ColumnElement[uuid.UUID]) -> Insert:
                bindparam("created_at", type_=UtcDateTime), booking_id))
 
 
+def _new_values(columns: Sequence[str]) -> dict[str, BindParameter[Any]]:
+    """The booking's `columns` as a statement writes them: parameters new_<column> (`_new_params`)."""
+    return {column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns}
+
+
+def _new_params(values: Mapping[str, object]) -> dict[str, object]:
+    return {f"new_{column}": value for column, value in values.items()}
+
+
 def _creating(taken: CTE | None) -> ReturningInsert[tuple[int]]:
     """insert_booking's statement on PostgreSQL: the booking (parameters new_<column>), its request key,
     its event; returning the event's id. With `taken` (a take of seats returning the slot's id) each
     insert selects from it, so nothing is written unless the take took."""
-    values = {c.key: bindparam(f"new_{c.key}", type_=c.type) for c in _BOOKINGS.c}
+    values = _new_values([c.key for c in _BOOKINGS.c])
     booking = (insert(_BOOKINGS).values(values) if taken is None
                else insert(_BOOKINGS).from_select(list(values), select(*values.values()).select_from(taken)))
     new_booking = booking.returning(_BOOKINGS.c.id).cte("new_booking")
@@ -704,7 +714,7 @@ def _changed_with_event(columns: tuple[str, ...], release: bool) -> Executable:
     statement: Executable = _POSITIONED_EVENT
     if columns:
         changed = (update(_BOOKINGS).where(_BOOKINGS.c.id == _EVENT_BOOKING)
-                   .values({column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns})
+                   .values(_new_values(columns))
                    .returning(_BOOKINGS.c.id).cte("changed"))
         statement = _POSITIONED_EVENT.add_cte(changed)
     if not release:
@@ -729,7 +739,7 @@ def _cancel_as_read_statement(columns: tuple[str, ...], remember: bool) -> Retur
                .where(_BOOKINGS.c.id == booking_id, _BOOKINGS.c.status == bindparam("read_status", type_=String),
                       _BOOKINGS.c.updated_at == bindparam("read_updated_at", type_=UtcDateTime), ~line_waits(slot_id),
                       ~exists().where(BookingEvent.booking_id == booking_id, BookingEvent.id > position))
-               .values({column: bindparam(f"new_{column}", type_=_BOOKINGS.c[column].type) for column in columns})
+               .values(_new_values(columns))
                .returning(_BOOKINGS.c.id).cte("changed"))
     released = (update(_SLOTS).where(_SLOTS.c.id == slot_id, exists().select_from(changed))
                 .values(seats_taken=_SLOTS.c.seats_taken - bindparam("release_seats", type_=Integer))
