@@ -566,7 +566,8 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
         await asyncio.to_thread(throwaway.configure, "synchronous_standby_names", None)  # stalled COMMITs finish
         await _until("calls against the dead server", lambda: load.started_after(down) >= CUSTOMERS or running.done(),
                      60)
-        restarted = _serve(env, tmp_path, port, "server-restarted")
+        # It logs every call: a call that hangs in it is named on failure.
+        restarted = _serve({**env, "FOOTHILLS_LOG_LEVEL": "INFO"}, tmp_path, port, "server-restarted")
         await wait_until_serving(restarted, node)
         fault_end = time.monotonic()
         await asyncio.wait_for(running, SETTLE_WITHIN)
@@ -583,7 +584,10 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
     # An answer the server sent just before the kill may still be read after it (it was in the socket):
     # such a call was answered, not cut. Every other call in flight dies unanswered.
     cut = [(r, a) for r, a in spanning if a.code is not OK]
-    assert cut and {a.label for _, a in spanning} <= {"OK", "UNAVAILABLE/-"}, _codes([a for _, a in spanning])
+    assert cut and {a.label for _, a in spanning} <= {"OK", "UNAVAILABLE/-"}, (
+        f"{_codes([a for _, a in spanning])}; kill at {fault_start:.3f}, new server served at {fault_end:.3f}; hung: "
+        f"{[(round(a.started, 3), round(a.ended, 3)) for _, a in spanning if a.code not in (OK, UNAVAILABLE)]}\n"
+        f"the restarted server's calls of a second or more:\n{_slow_calls(restarted.log_text())}")
     dead = [a for a in load.attempts if a.started >= down and a.ended <= fault_end]
     assert dead and {a.label for a in dead} == {"UNAVAILABLE/-"}, _codes(dead)
     _assert_no_hang_or_bug(load)
@@ -599,6 +603,12 @@ async def test_a_server_killed_mid_load_and_restarted_loses_and_doubles_nothing(
           f"{len(cut) - len(replayed) - len(booked_anew)} refused (slot full); {len(during)} calls during the fault "
           f"({_codes(during)}); {(fault_end - fault_start):.1f}s until the new server served; "
           f"{len(load.attempts)} calls in all; {figures.line()}")
+
+
+def _slow_calls(log: str) -> str:
+    """The lines of a server's log (at INFO) for calls that took a second or more."""
+    return "\n".join(line for line in log.splitlines()
+                     if (took := re.search(r"duration_ms=([0-9.]+)", line)) and float(took.group(1)) >= 1000)
 
 
 # --- 2b. SIGTERM drains in-flight bookings -----------------------------------------------------
