@@ -562,6 +562,15 @@ async def test_list_bookings_filters_sorts_and_pages(running: Running) -> None:
     await running.booking.CancelBooking(booking_pb2.CancelBookingRequest(name=made[0].name), metadata=ann.metadata)
     newest = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(), metadata=ann.metadata)
     assert [b.name for b in newest.bookings] == [b.name for b in reversed(made)]
+    for listed in newest.bookings:  # a list shows each booking exactly as GetBooking does
+        assert listed == (await running.booking.GetBooking(booking_pb2.GetBookingRequest(name=listed.name),
+                                                           metadata=ann.metadata)).booking
+    for statuses, expected in (([booking_pb2.BOOKING_STATUS_CANCELLED], made[:1]),
+                               ([booking_pb2.BOOKING_STATUS_CONFIRMED, booking_pb2.BOOKING_STATUS_CANCELLED], made),
+                               ([booking_pb2.BOOKING_STATUS_PENDING, booking_pb2.BOOKING_STATUS_COMPLETED], [])):
+        page = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(statuses=statuses),
+                                                  metadata=ann.metadata)
+        assert [b.name for b in page.bookings] == [b.name for b in reversed(expected)], statuses
     seen, token = [], ""
     while True:
         page = await running.booking.ListBookings(booking_pb2.ListBookingsRequest(

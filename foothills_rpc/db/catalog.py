@@ -162,9 +162,16 @@ def apply_spec(service: Service, spec: ServiceSpec) -> None:
 
 
 def cancellation_of(data: list[Any]) -> CancellationPolicy:
+    """The cancellation policy of stored tiers: one shared (frozen) object per distinct policy, as a
+    page of bookings carries the same few."""
+    return _cancellation_policy(tuple((t["before_start_s"], t["fee_bps"], t["allowed"]) for t in data or ()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cancellation_policy(tiers: tuple[tuple[int, int, bool], ...]) -> CancellationPolicy:
     return CancellationPolicy(tiers=tuple(
-        CancellationTier(before_start=timedelta(seconds=t["before_start_s"]), fee_bps=t["fee_bps"],
-                         allowed=t["allowed"]) for t in data or ()))
+        CancellationTier(before_start=timedelta(seconds=before_start_s), fee_bps=fee_bps, allowed=allowed)
+        for before_start_s, fee_bps, allowed in tiers))
 
 
 def _pricing_to_json(policy: PricingPolicy) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BindParameter, ColumnElement, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,9 @@ from foothills_rpc.domain.holds import HoldStatus, may_become
 from foothills_rpc.domain.pricing import Adjustment, Quote
 from foothills_rpc.domain.principal import Principal
 
+if TYPE_CHECKING:  # db.bookings imports this module
+    from foothills_rpc.db.bookings import BookingLine
+
 
 def quote_json(quote: Quote) -> dict[str, object]:
     """The stored form of a quote, on holds and bookings alike."""
@@ -31,7 +35,7 @@ def quote_json(quote: Quote) -> dict[str, object]:
             "adjustments": [[a.label, a.amount_minor] for a in quote.adjustments]}
 
 
-def stored_quote(row: Hold | Booking) -> Quote:
+def stored_quote(row: Hold | Booking | BookingLine) -> Quote:
     """The quote a hold or a booking locked, as it was priced: its breakdown, with the amounts and
     seats of its own columns."""
     data = row.price_breakdown

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from foothills.booking.v1 import booking_pb2, booking_pb2_grpc
-from foothills_rpc.db.bookings import BookingFilter
+from foothills_rpc.db.bookings import BookingFilter, BookingLine
 from foothills_rpc.db.catalog import cancellation_of
 from foothills_rpc.db.holds import stored_quote
 from foothills_rpc.db.models import Booking, Hold
@@ -15,7 +15,7 @@ from foothills_rpc.domain.errors import Collector, InvalidArgument
 from foothills_rpc.domain.requests import check_request_id
 from foothills_rpc.interceptors.auth import principal
 from foothills_rpc.services import catalog_convert as convert
-from foothills_rpc.services.converters import optional_id, resource_id, timestamp
+from foothills_rpc.services.converters import optional_id, resource_id, set_timestamp, timestamp
 from foothills_rpc.usecases.bookings import BookingRequest, Bookings
 from foothills_rpc.usecases.holds import HoldRequest, Holds
 from foothills_rpc.usecases.waitlist import EntryView, Waitlist
@@ -56,15 +56,13 @@ def _entry_to_proto(view: EntryView) -> booking_pb2.WaitlistEntry:
     return message
 
 
-def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
+def booking_to_proto(booking: Booking | BookingLine) -> booking_pb2.Booking:
     currency = booking.currency
-    return booking_pb2.Booking(
+    message = booking_pb2.Booking(
         name=f"bookings/{booking.id.hex}",
         service=f"services/{booking.service_id.hex}",
         customer=f"users/{booking.customer_id.hex}",
         provider=f"users/{booking.provider_id.hex}",
-        start_time=timestamp(booking.start_at),
-        end_time=timestamp(booking.end_at),
         seats=booking.seats,
         status=STATUS_TO_PROTO[booking.status],
         price=convert.quote_to_proto(stored_quote(booking)),
@@ -73,9 +71,13 @@ def booking_to_proto(booking: Booking) -> booking_pb2.Booking:
         cancel_reason=booking.cancel_reason,
         notes=booking.notes,
         reschedule_count=booking.reschedule_count,
-        create_time=timestamp(booking.created_at),
-        update_time=timestamp(booking.updated_at),
     )
+    # In place: a page of bookings sets four instants per row.
+    set_timestamp(message.start_time, booking.start_at)
+    set_timestamp(message.end_time, booking.end_at)
+    set_timestamp(message.create_time, booking.created_at)
+    set_timestamp(message.update_time, booking.updated_at)
+    return message
 
 
 class BookingServicer(booking_pb2_grpc.BookingServiceServicer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -307,7 +308,10 @@ def availability_to_proto(service: Service) -> catalog_pb2.Availability:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def cancellation_to_proto(policy: CancellationPolicy) -> catalog_pb2.CancellationPolicy:
+    """The message of `policy`, built once per distinct policy and shared: set it as a field's value
+    (which copies it), never change it."""
     return catalog_pb2.CancellationPolicy(tiers=[
         catalog_pb2.CancellationTier(before_start=duration(t.before_start), fee_bps=t.fee_bps, refused=not t.allowed)
         for t in policy.tiers])

@@ -300,14 +300,16 @@ class Bookings:
         return await self._db.read(lambda s: repo.booking_for(s, caller, booking_id))
 
     async def list_bookings(self, caller: Principal, filters: repo.BookingFilter, *, requested_size: int,
-                   token: str) -> tuple[list[Booking], str]:
+                   token: str) -> tuple[list[repo.BookingLine], str]:
         if filters.customer_id is not None and caller.role is Role.CUSTOMER and filters.customer_id != caller.user_id:
             raise InvalidArgument.single("customer", "only providers and admins filter by another customer")
-        return await self._page_tokens.page(
-            token, ("bookings", filters), requested_size, parse=instant_and_id,
-            fetch=lambda after, n: self._db.read(lambda s: repo.list_bookings(s, caller, filters, after=after,
-                                                                              limit=n)),
-            key_of=lambda booking: repo.page_key(booking, filters.order))
+
+        async def fetch(after: tuple[datetime, uuid.UUID] | None, n: int) -> list[repo.BookingLine]:
+            statement = repo.bookings_page_statement(caller, filters, after=after, limit=n)
+            return [repo.BookingLine._make(row) for row in await self._db.read_rows(*statement)]
+
+        return await self._page_tokens.page(token, ("bookings", filters), requested_size, parse=instant_and_id,
+                                            fetch=fetch, key_of=lambda line: repo.page_key(line, filters.order))
 
     # --- status changes ------------------------------------------------------------------
 
