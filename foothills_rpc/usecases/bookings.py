@@ -147,15 +147,18 @@ class Bookings:
         async def book_at_once(session: AsyncSession, service: Service, found: Slot | None, customer: Principal, *,
                                inside_notice: bool = False) -> _Attempt:
             """Books `found` with one statement (`book_unless_clash`) if every rule outside the database
-            allows it and the price is the one expected; the attempt says whether it took the seats."""
+            allows it, the price is the one expected and the slot as read has the seats; the attempt says
+            whether it took them. A slot already full when read is not written to (on a popular slot,
+            that is most refusals, and the write would queue on its row only to take nothing): the
+            caller then asks the clashes why, as when the write takes nothing."""
             assert request.start is not None  # the servicer checks
             slot = self._admission.admit(service, found, request.start, seats, now, inside_notice=inside_notice)
             taking.append((customer.user_id, slot.id))
             quote = self._terms.price(service, slot, seats=seats, now=now)
             booking = new_booking(service, slot, customer, seats, quote)
             asked = self._admission.overlaps(customer, service, slot, now, exclude=None)
-            took = expected_price(booking) and await repo.book_unless_clash(session, asked, booking, key,
-                                                                             by=caller.user_id, now=now)
+            took = (slot.seats_taken + seats <= slot.capacity and expected_price(booking)
+                    and await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id, now=now))
             return _Attempt(slot, booking, asked, took)
 
         async def book_alone(session: AsyncSession) -> Booking | None:
