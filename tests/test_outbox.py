@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from email.message import Message
+from email.policy import compat32
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import event, select
@@ -118,3 +121,19 @@ async def test_a_server_run_without_mail_leaves_it_to_a_send_mail_process(
         await db.dispose()
     assert sorted(str(m["To"]) for m in mailbox.messages) == recipients
     assert all(row.sent_at is not None and row.attempts == 1 for row in rows)
+
+
+def test_a_message_is_written_exactly_as_compat32_writes_it() -> None:
+    """The outbox's policy writes a header that fits on its line as it is, skipping compat32's folding;
+    every message must still come out byte for byte as compat32 writes it (long, non-ASCII and
+    multi-line headers go through compat32 itself)."""
+    subjects = ["Booked: Yoga, Mar 30, 2026, 10:00 AM", "Réservé : Yoga à 10 h",
+                "Booked: " + "a very long service name " * 6, "two\nlines", ""]
+    for subject in subjects:
+        for html, calendar in (("", ""), ("<p>Hi</p>", ""), ("<p>Hi</p>", "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\n")):
+            row = SimpleNamespace(id=uuid.uuid4(), recipient="Ann Example <ann@example.com>", subject=subject,
+                                  body="Hello Ann,\nyour booking is confirmed.\n", html=html, calendar=calendar,
+                                  created_at=datetime(2026, 3, 30, 10, 0, tzinfo=UTC))
+            message = outbox.mime_message(row, sender="Foothills Bookings <no-reply@foothills.example>")  # type: ignore[arg-type]
+            assert bytes(message) == message.as_bytes(policy=compat32), subject
+            assert message.as_string() == message.as_string(policy=compat32), subject
