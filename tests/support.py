@@ -57,6 +57,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.greetings = 0  # EHLOs: one per connection a client opens
         self._lock = threading.Lock()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -66,6 +67,13 @@ class Mailbox:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    async def handle_EHLO(self, server: object, session: object, envelope: object, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname  # type: ignore[attr-defined]  # aiosmtpd leaves it to this hook
+        with self._lock:
+            self.greetings += 1
+        return responses
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]

@@ -857,8 +857,9 @@ async def test_the_mail_dispatcher_survives_smtp_down_slow_and_refusing_and_then
 async def test_a_recipient_refused_for_good_is_abandoned_at_once_and_a_stale_mail_after_two_days(
         database_url: str) -> None:
     """550 to RCPT: one attempt, then the row is abandoned (body dropped, error kept) and never claimed
-    again, while the other mails go out. A mail that cannot be delivered for GIVE_UP_AFTER (the SMTP
-    server down all along) is abandoned at its next attempt instead of being retried forever."""
+    again, while the other mails of its batch go out on the same connection. A mail that cannot be
+    delivered for GIVE_UP_AFTER (the SMTP server down all along) is abandoned at its next attempt
+    instead of being retried forever."""
     clock = ManualClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
     smtp = FlakySmtp()
     db = Database(database_url, pool_size=4)
@@ -877,13 +878,17 @@ async def test_a_recipient_refused_for_good_is_abandoned_at_once_and_a_stale_mai
 
     try:
         smtp.switch("up")
-        await enqueue("gone@example.com", "here@example.com")
-        assert await dispatcher.deliver_due() == 2
+        await enqueue("gone@example.com")
+        clock.advance(timedelta(seconds=1))  # due later, so sent after the refused one
+        await enqueue("here@example.com", "there@example.com")
+        assert await dispatcher.deliver_due() == 3
+        assert smtp.greetings == 1  # the batch went over one connection, the refusal in its middle
         rows = by_recipient(await _outbox_rows(db))
-        gone, here = rows["gone@example.com"], rows["here@example.com"]
+        gone = rows["gone@example.com"]
         assert gone.abandoned_at == clock.now() and gone.sent_at is None and gone.attempts == 1
         assert "550" in gone.last_error and gone.body == ""
-        assert here.sent_at == clock.now() and here.abandoned_at is None
+        for here in (rows["here@example.com"], rows["there@example.com"]):
+            assert here.sent_at == clock.now() and here.abandoned_at is None
         clock.advance(outbox.GIVE_UP_AFTER)
         assert await dispatcher.deliver_due() == 0  # never claimed again
 
@@ -902,6 +907,6 @@ async def test_a_recipient_refused_for_good_is_abandoned_at_once_and_a_stale_mai
     finally:
         smtp.close()
         await db.dispose()
-    assert [str(m["To"]) for m in smtp.messages] == ["here@example.com"]
-    print("[faults] SMTP 550 to RCPT: abandoned after 1 attempt; SMTP down for "
-          f"{outbox.GIVE_UP_AFTER}: abandoned after 2 attempts; the healthy mail delivered once")
+    assert sorted(str(m["To"]) for m in smtp.messages) == ["here@example.com", "there@example.com"]
+    print("[faults] SMTP 550 to RCPT: abandoned after 1 attempt, its batch delivered on the same connection; "
+          f"SMTP down for {outbox.GIVE_UP_AFTER}: abandoned after 2 attempts; the healthy mails delivered once")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.policy import compat32
@@ -34,8 +35,9 @@ class _Recorder:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send(self, message: Message) -> None:
-        self.sent.append(str(message["To"]))
+    async def send(self, messages: Sequence[Message]) -> list[Exception | None]:
+        self.sent += [str(message["To"]) for message in messages]
+        return [None] * len(messages)
 
 
 async def test_mail_committed_while_the_dispatcher_lingers_shares_one_claim_and_one_record(

@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -337,9 +337,10 @@ class _Recorder:
     def __init__(self, sent: list[str]) -> None:
         self.sent = sent
 
-    async def send(self, message: Message) -> None:
+    async def send(self, messages: Sequence[Message]) -> list[Exception | None]:
         await asyncio.sleep(0)  # let the other dispatchers run between claims and sends
-        self.sent.append(str(message["Message-ID"]))
+        self.sent += [str(message["Message-ID"]) for message in messages]
+        return [None] * len(messages)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

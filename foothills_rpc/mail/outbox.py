@@ -154,7 +154,7 @@ class Dispatcher:
                 pass
         claimed = await self._db.run(self._claim)
         if claimed:
-            failures = {message.id: failure for message in claimed if (failure := await self._deliver(message))}
+            failures = await self._deliver(claimed)
             sent = [message.id for message in claimed if message.id not in failures]
             await self._db.run(lambda s: self._record(s, sent, failures))
         return len(claimed)
@@ -170,29 +170,35 @@ class Dispatcher:
         # The guard re-checks due-ness, so a row claimed meanwhile by another process is skipped.
         return (await session.execute(_LEASE, {"ids": ids, "now": now, "until": now + CLAIM_LEASE})).all()
 
-    async def _deliver(self, message: Row[Any]) -> dict[str, object] | None:
-        """Sends one message; None if it went, else the columns that record the failure."""
-        mail = mime_message(message, sender=self._sender)
+    async def _deliver(self, claimed: Sequence[Row[Any]]) -> dict[uuid.UUID, dict[str, object]]:
+        """Sends the claimed messages as one batch; the columns that record each failure, by message."""
+        mails = [mime_message(message, sender=self._sender) for message in claimed]
         with self._tracer.start_as_current_span("mail send", kind=trace.SpanKind.CLIENT,
-                                                 attributes={"messaging.message.id": str(message.id)}):
-            try:
-                await self._mailer.send(mail)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                now = self._clock.now()
-                if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
-                    self._metrics.mail_abandoned.inc()
-                    log.warning("mail abandoned message_id=%s attempts=%d error=%s",
-                                message.id, message.attempts, type(exc).__name__)
-                    return {"abandoned_at": now, "body": "", "html": "", "last_error": error}
-                retry_at = now + backoff(message.attempts)
-                self._metrics.mail_failed.inc()
-                log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
-                            message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
-                return {"available_at": retry_at, "last_error": error}
-        self._metrics.mail_sent.inc()
-        log.info("mail sent message_id=%s", message.id)
-        return None
+                                                 attributes={"messaging.batch.message_count": len(mails)}):
+            outcomes = await self._mailer.send(mails)
+        failures: dict[uuid.UUID, dict[str, object]] = {}
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            if outcome is None:
+                self._metrics.mail_sent.inc()
+                log.info("mail sent message_id=%s", message.id)
+            else:
+                failures[message.id] = self._failure(message, outcome)
+        return failures
+
+    def _failure(self, message: Row[Any], exc: Exception) -> dict[str, object]:
+        """The columns that record why `message` was not sent: retried after a backoff, or abandoned."""
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        now = self._clock.now()
+        if isinstance(exc, UndeliverableMail) or now - message.created_at >= GIVE_UP_AFTER:
+            self._metrics.mail_abandoned.inc()
+            log.warning("mail abandoned message_id=%s attempts=%d error=%s",
+                        message.id, message.attempts, type(exc).__name__)
+            return {"abandoned_at": now, "body": "", "html": "", "last_error": error}
+        retry_at = now + backoff(message.attempts)
+        self._metrics.mail_failed.inc()
+        log.warning("mail delivery failed message_id=%s attempts=%d retry_at=%s error=%s",
+                    message.id, message.attempts, retry_at.isoformat(), type(exc).__name__)
+        return {"available_at": retry_at, "last_error": error}
 
     async def _record(self, session: AsyncSession, sent: list[uuid.UUID],
                       failures: dict[uuid.UUID, dict[str, object]]) -> None:
