@@ -51,6 +51,7 @@ from foothills_rpc.db.database import (
     RetryTransaction,
     constraint_name,
     first_row_on_driver,
+    rows_on,
     sqlstate,
 )
 from foothills_rpc.db.holds import lapsed as holds_lapsed
@@ -391,18 +392,23 @@ def visible_to(role: Role, user: uuid.UUID | BindParameter[uuid.UUID]) -> Column
 
 async def booking_for(session: AsyncSession, caller: Principal, booking_id: uuid.UUID, *,
                       for_update: bool = False) -> Booking:
-    booking = (await session.execute(_booking_statement(caller.role, for_update),
-                                     {"booking_id": booking_id, "caller_id": caller.user_id})).scalar_one_or_none()
-    if booking is None:
+    """The booking as `caller` may see it (BOOKING_NOT_FOUND if they may not), with `for_update` locked
+    for the transaction. Read as a plain row into a new object in no session: loading it through the
+    ORM cost more than the query (a third of a cancellation's read). Nothing flushes it: its changes
+    are written by statements of their own (`record_change`, `cancel_as_read`)."""
+    rows = await rows_on(await session.connection(), _booking_statement(caller.role, for_update),
+                         {"booking_id": booking_id, "caller_id": caller.user_id})
+    if not rows:
         raise NotFound("no such booking", reason="BOOKING_NOT_FOUND")
-    return booking
+    return Booking(**dict(zip(_BOOKING_COLUMNS, rows[0], strict=True)))
+
 
 
 @functools.cache
-def _booking_statement(role: Role, for_update: bool) -> Select[Booking]:
+def _booking_statement(role: Role, for_update: bool) -> Select[Any]:
     """One booking as a caller of `role` may see it, built once per shape (every cancel, confirm and
     reschedule reads one)."""
-    query = select(Booking).where(Booking.id == bindparam("booking_id"))
+    query = select(*_BOOKINGS.c).where(Booking.id == bindparam("booking_id"))
     if (rule := visible_to(role, bindparam("caller_id"))) is not None:
         query = query.where(rule)
     return query.with_for_update() if for_update else query
@@ -684,6 +690,7 @@ _POSITIONED_EVENT = insert(_EVENTS).from_select(_EVENT_COLUMNS, _event_row(_POSI
     ~exists().where(BookingEvent.booking_id == _EVENT_BOOKING, BookingEvent.id > _POSITION.c.id)),
 ).returning(BookingEvent.id)
 _BOOKINGS = table_of(Booking)
+_BOOKING_COLUMNS = tuple(column.key for column in _BOOKINGS.c)
 _INSERT_BOOKING = insert(_BOOKINGS)
 
 

@@ -338,7 +338,6 @@ class Bookings:
             async def preview(session: AsyncSession) -> Booking:
                 booking = await repo.booking_for(session, caller, booking_id)
                 fee = self._cancellation_fee(caller, booking, override=override, now=now)
-                session.expunge(booking)  # the answer shows the outcome; nothing of it is written
                 booking.status, booking.cancel_reason, booking.cancellation_fee_minor = (
                     Status.CANCELLED.value, reason, fee)
                 return booking
