@@ -313,9 +313,9 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
         # the session check (a read: no BEGIN); the service and slot, the seats taken with the booking,
         # its key and event: one statement, a transaction of its own (no BEGIN, no COMMIT)
         assert booked == ["SELECT", "SELECT", "WITH"]
-        # the session check; the service and slot, read full (so no write is tried), the clashes naming
-        # no clash; the request_id looked up: all without a transaction
-        assert refused == ["SELECT", "SELECT", "SELECT", "SELECT"]
+        # the session check; the service and slot; the booking statement, taking nothing and naming no
+        # clash; the request_id looked up: all without a transaction
+        assert refused == ["SELECT", "SELECT", "WITH", "SELECT"]
         # the session check; the booking read; the update guarded by what was read (and by an empty
         # line), with its event and the seats given back: one statement, a transaction of its own
         assert cancelled == ["SELECT", "SELECT", "WITH"]
@@ -324,7 +324,7 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
         # first)
         assert booked == ["BEGIN", "SELECT", "ROLLBACK", "BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE",
                           "INSERT", "COMMIT"]
-        assert refused == ["BEGIN", "SELECT", "ROLLBACK", "BEGIN", "SELECT", "SELECT", "ROLLBACK",
+        assert refused == ["BEGIN", "SELECT", "ROLLBACK", "BEGIN", "SELECT", "UPDATE", "SELECT", "ROLLBACK",
                            "BEGIN", "SELECT", "COMMIT"]
         assert cancelled == ["BEGIN", "SELECT", "ROLLBACK", "BEGIN", "SELECT", "SELECT", "UPDATE", "UPDATE", "UPDATE",
                              "INSERT", "COMMIT"]

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
     exists,
     false,
     func,
@@ -335,20 +336,26 @@ async def insert_booking(session: AsyncSession, booking: Booking, key: RequestKe
 
 
 async def book_unless_clash(session: AsyncSession, asked: Overlaps, booking: Booking, key: RequestKey, *,
-                            by: uuid.UUID, now: datetime) -> bool:
-    """`take_seats_unless_clash(asked, booking.seats)` and, if it took them, `insert_booking`: False,
-    writing nothing, if the take took nothing (then `clashes` says why).
+                            by: uuid.UUID, now: datetime) -> Clashes | None:
+    """`take_seats_unless_clash(asked, booking.seats)` and, if it took them, `insert_booking`: None if
+    it booked; else, writing nothing, what stood in the way (`clashes(asked)`: nothing, if the seats
+    did not fit).
 
-    PostgreSQL: one statement, the take a CTE the inserts select from, so a booking is one round trip
-    (the usual case of the hottest write). SQLite: the statements one by one."""
+    PostgreSQL: one statement, whichever way it goes (the inserts select from the take, the clashes
+    are asked if it took nothing), so a booking is one round trip (the usual case of the hottest
+    write) and so is a refusal; an overlap is refused by the exclusion constraints, raised as its
+    reason. SQLite: the statements one by one."""
     if session.get_bind().dialect.name != "postgresql":
         if not await take_seats_unless_clash(session, asked, booking.seats):
-            return False
+            return await clashes(session, asked)
         await insert_booking(session, booking, key, by=by, now=now)
-        return True
+        return None
     params = _creation_params(session, booking, key, by=by, now=now)
-    return await _written(session, _book_unless_clash_statement(*asked.shape(session)),
-                         {**params, **asked.params(), "slot_id": asked.slot_id, "seats": booking.seats})
+    row = await _first_row(session, _book_unless_clash_statement(*asked.shape(session)),
+                           {**params, **asked.params(), "slot_id": asked.slot_id, "seats": booking.seats})
+    assert row is not None  # one row whichever way it went
+    return None if row[0] is not None else Clashes(customer_slot_id=row[1], provider_busy=bool(row[2]),
+                                                  lapsed_holds=bool(row[3]))
 
 
 def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *, by: uuid.UUID,
@@ -362,13 +369,18 @@ def _creation_params(session: AsyncSession, booking: Booking, key: RequestKey, *
 async def _written(session: AsyncSession, statement: Executable, params: dict[str, object]) -> bool:
     """Runs a statement that returns a row if it wrote (`_creating`'s, `_cancel_as_read_statement`'s)
     on psycopg; whether it wrote, with the refusals a caller can act on raised as such."""
+    return await _first_row(session, statement, params) is not None
+
+
+async def _first_row(session: AsyncSession, statement: Executable, params: dict[str, object]) -> Sequence[Any] | None:
+    """The first row a booking write returns, run on psycopg, with the refusals a caller can act on
+    raised as such."""
     try:
-        wrote = await first_row_on_driver(await session.connection(), statement, params)
+        return await first_row_on_driver(await session.connection(), statement, params)
     except DBAPIError as exc:
         if (refusal := _overlap_refusal(exc) or _request_seen(exc)) is not None:
             raise refusal from exc
         raise
-    return wrote is not None
 
 
 def _overlap_refusal(exc: DBAPIError) -> FailedPrecondition | None:
@@ -733,8 +745,21 @@ _CREATED = _creating(None)
 
 @functools.cache
 def _book_unless_clash_statement(dialect: str, provider: bool, exclude: bool,
-                                 lapsed_holds: bool) -> ReturningInsert[tuple[int]]:
-    return _creating(_take_unless_clash_statement(dialect, provider, exclude, lapsed_holds).cte("taken"))
+                                 lapsed_holds: bool) -> Select[tuple[int | None, uuid.UUID | None, bool, bool]]:
+    """`book_unless_clash`'s statement on PostgreSQL; its one row holds the event's id and, only if it
+    is NULL (nothing taken), the three answers of `clashes`. The take asks only about lapsed holds:
+    an overlap is the exclusion constraints' to refuse as the booking is inserted (an error naming the
+    constraint: `_overlap_refusal`), which they do anyway, so a booking searches the customer's and
+    the provider's bookings once, not twice. On a popular slot the second search was a fifth of
+    PostgreSQL's CPU: the provider's index holds every booking of the slot, live or not yet vacuumed."""
+    customer, busy, lapsed = _clash_terms(dialect, provider, exclude, lapsed_holds)
+    seats: BindParameter[int] = bindparam("seats")
+    taken = (update(_SLOTS).where(_SLOTS.c.id == bindparam("slot_id"), _seats_fit(seats), ~lapsed)
+             .values(seats_taken=_SLOTS.c.seats_taken + seats).returning(_SLOTS.c.id).cte("taken"))
+    event = _creating(taken).cte("event")
+    outcome = select(select(event.c.id).scalar_subquery().label("id")).subquery("outcome")
+    refused = outcome.c.id.is_(None)  # each answer is asked only then
+    return select(outcome.c.id, case((refused, customer)), case((refused, busy)), case((refused, lapsed)))
 
 
 @functools.cache

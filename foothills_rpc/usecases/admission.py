@@ -34,8 +34,7 @@ class Admission:
         usual case by the statement that checks the overlaps (one round trip, not two): SLOT_UNAVAILABLE
         if they do not fit; the slot returned still shows the seats taken before them, as the price
         quotes on those. With `took_nothing`, that statement already ran (`bookings.book_unless_clash`)
-        and took nothing, or was not run as the slot read full: this says why, or takes the seats the
-        slot's lapsed holds free.
+        and took nothing: this says why, or takes the seats the slot's lapsed holds free.
 
         It writes: the slot's lapsed holds are claimed, and their seats offered to its waiting line.
 

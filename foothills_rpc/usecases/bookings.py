@@ -69,11 +69,11 @@ class BookingRequest:
 
 class _Attempt(NamedTuple):
     """A booking tried with one statement (`Bookings.create`): the slot admitted, the booking as priced,
-    the overlaps its take checked, and whether it took the seats."""
+    whether it took the seats and, if the statement ran and took nothing, what stood in the way."""
     slot: Slot
     booking: Booking
-    asked: repo.Overlaps
     took: bool
+    in_way: repo.Clashes | None
 
 
 class Bookings:
@@ -147,19 +147,18 @@ class Bookings:
         async def book_at_once(session: AsyncSession, service: Service, found: Slot | None, customer: Principal, *,
                                inside_notice: bool = False) -> _Attempt:
             """Books `found` with one statement (`book_unless_clash`) if every rule outside the database
-            allows it, the price is the one expected and the slot as read has the seats; the attempt says
-            whether it took them. A slot already full when read is not written to (on a popular slot,
-            that is most refusals, and the write would queue on its row only to take nothing): the
-            caller then asks the clashes why, as when the write takes nothing."""
+            allows it and the price is the one expected; the attempt says whether it took the seats, and
+            if not, why."""
             assert request.start is not None  # the servicer checks
             slot = self._admission.admit(service, found, request.start, seats, now, inside_notice=inside_notice)
             taking.append((customer.user_id, slot.id))
             quote = self._terms.price(service, slot, seats=seats, now=now)
             booking = new_booking(service, slot, customer, seats, quote)
+            if not expected_price(booking):
+                return _Attempt(slot, booking, took=False, in_way=None)
             asked = self._admission.overlaps(customer, service, slot, now, exclude=None)
-            took = (slot.seats_taken + seats <= slot.capacity and expected_price(booking)
-                    and await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id, now=now))
-            return _Attempt(slot, booking, asked, took)
+            in_way = await repo.book_unless_clash(session, asked, booking, key, by=caller.user_id, now=now)
+            return _Attempt(slot, booking, took=in_way is None, in_way=in_way)
 
         async def book_alone(session: AsyncSession) -> Booking | None:
             """The usual booking (no hold, for oneself, a service without limits, the price expected, no
@@ -172,11 +171,10 @@ class Bookings:
             attempt = await book_at_once(session, service, found, caller)
             if attempt.took:
                 return attempt.booking
-            if not expected_price(attempt.booking):
-                return None  # the slot's reasons come first, which `book` names
-            found_clashes = await repo.clashes(session, attempt.asked)
-            self._admission.refuse_clashes(found_clashes, attempt.slot)
-            if found_clashes.lapsed_holds:
+            if attempt.in_way is None:
+                return None  # the price moved; the slot's reasons come first, which `book` names
+            self._admission.refuse_clashes(attempt.in_way, attempt.slot)
+            if attempt.in_way.lapsed_holds:
                 return None  # claimed, and their seats offered to the line, in a transaction
             raise FailedPrecondition("not enough free seats in that slot", reason="SLOT_UNAVAILABLE")
 
