@@ -112,6 +112,21 @@ async def test_a_user_holds_no_two_overlapping_bookings(running: Running) -> Non
     await desk.book(ann, at("2030-01-08T11:00"))  # touching, not overlapping
 
 
+async def test_a_full_slot_is_refused_naming_the_customers_own_booking_first(running: Running) -> None:
+    """When the slot is full, a customer who already holds it (or something overlapping it) is told
+    that, which they can act on, rather than that the seats are gone."""
+    desk = await Desk.open(running, capacity=1)
+    other_provider = await running.signed_in("p2@example.com", role=Role.PROVIDER)
+    other = await desk.world.service(by=other_provider, display_name="Other", duration=duration(minutes=90))
+    ann, bob = await desk.customer(), await desk.customer()
+    await desk.book(ann)
+    assert reason(await error_of(desk.book(ann))) == "SLOT_ALREADY_BOOKED_BY_USER"
+    await running.booking.CreateBooking(desk.request(at("2030-01-08T09:00"), service=other.name),
+                                        metadata=bob.metadata)
+    assert reason(await error_of(desk.book(bob))) == "OVERLAPPING_BOOKING"
+    assert reason(await error_of(desk.book(await desk.customer()))) == "SLOT_UNAVAILABLE"
+
+
 async def test_a_provider_is_in_one_place_at_a_time_unless_the_service_runs_without_them(running: Running) -> None:
     desk = await Desk.open(running)
     second = await desk.world.service(display_name="Second service")
