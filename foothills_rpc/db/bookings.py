@@ -416,7 +416,6 @@ async def booking_for(session: AsyncSession, caller: Principal, booking_id: uuid
     return Booking(**dict(zip(_BOOKING_COLUMNS, rows[0], strict=True)))
 
 
-
 @functools.cache
 def _booking_statement(role: Role, for_update: bool) -> Select[Any]:
     """One booking as a caller of `role` may see it, built once per shape (every cancel, confirm and

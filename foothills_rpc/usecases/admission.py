@@ -28,13 +28,14 @@ class Admission:
 
     async def claim_slot(self, session: AsyncSession, caller: Principal, service: Service, slot: Slot | None,
                          start: datetime, seats: int, now: datetime, *, exclude: uuid.UUID | None, held: bool = False,
-                         inside_notice: bool = False, take: bool = False, took_nothing: bool = False) -> Slot:
+                         inside_notice: bool = False, take: bool = False, in_way: repo.Clashes | None = None) -> Slot:
         """`slot`, the service's slot at `start` (`catalog.service_and_slot`), if every booking rule allows
         the caller to take seats of it (seats aside). With `take` the seats are taken too, in the
         usual case by the statement that checks the overlaps (one round trip, not two): SLOT_UNAVAILABLE
         if they do not fit; the slot returned still shows the seats taken before them, as the price
-        quotes on those. With `took_nothing`, that statement already ran (`bookings.book_unless_clash`)
-        and took nothing: this says why, or takes the seats the slot's lapsed holds free.
+        quotes on those. With `in_way`, that statement already ran (`bookings.book_unless_clash`), took
+        nothing and answered what stood in the way: this says why, or takes the seats the slot's lapsed
+        holds free.
 
         It writes: the slot's lapsed holds are claimed, and their seats offered to its waiting line.
 
@@ -43,9 +44,9 @@ class Admission:
         `inside_notice` (a provider or admin booking for a customer), the minimum notice does not apply."""
         slot = self.admit(service, slot, start, seats, now, held=held, inside_notice=inside_notice)
         asked = self.overlaps(caller, service, slot, now, exclude=exclude, held=held)
-        if take and not took_nothing and await repo.take_seats_unless_clash(session, asked, seats):
+        if take and in_way is None and await repo.take_seats_unless_clash(session, asked, seats):
             return slot
-        found = await repo.clashes(session, asked)
+        found = in_way if in_way is not None else await repo.clashes(session, asked)
         self.refuse_clashes(found, slot)
         # Holds past their expiry are claimed here, so their seats count as free at once.
         lapsed, freed = await holds_repo.expire_lapsed(session, slot.id, now) if found.lapsed_holds else ([], 0)

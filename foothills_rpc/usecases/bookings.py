@@ -217,7 +217,7 @@ class Bookings:
                     # (the slot's reasons come first).
                     slot = await self._admission.claim_slot(session, customer, service, attempt.slot, request.start,
                                                             seats, now, exclude=None, inside_notice=on_behalf,
-                                                            take=True, took_nothing=expected_price(booking))
+                                                            take=True, in_way=attempt.in_way)
                     booking = new_booking(service, slot, customer, seats,
                                           self._terms.price(service, slot, seats=seats, now=now))
                     check_price(booking)
