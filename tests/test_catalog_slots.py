@@ -134,6 +134,25 @@ async def test_a_lagging_horizon_extension_never_removes_slots(running: Running)
     assert [s.start_time for s in await world.slots(service.name, *far)] == before
 
 
+async def test_the_periodic_extension_adds_just_the_new_stretch_and_leaves_other_services_alone(
+        running: Running) -> None:
+    world = await CatalogWorld.create(running)
+    settings = catalog_pb2.BookingSettings(maximum_days_ahead=3)
+    extended = await world.service(booking_settings=settings)
+    unavailable = await world.service(booking_settings=settings, availability=[])
+    extension = running.server.components.catalog
+    assert await extension.extend_horizons() == 0  # both made their slots when created
+    running.clock.advance(timedelta(days=2, hours=5))
+    assert await extension.extend_horizons() == 1  # the one with availability, not the one without
+    assert await extension.extend_horizons() == 0
+    # Its slots now are what a service created today with the same grid gets.
+    fresh = await world.service(by=await running.again(world.provider), booking_settings=settings)
+    window = running.clock.now(), running.clock.now() + timedelta(days=4)
+    starts = [s.start_time for s in await world.slots(extended.name, *window)]
+    assert starts and starts == [s.start_time for s in await world.slots(fresh.name, *window)]
+    assert not await world.slots(unavailable.name, *window)
+
+
 @pytest.mark.parametrize(
     ("windows", "overrides", "field", "rule"),
     [

@@ -358,10 +358,7 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
     may be older than a concurrent edit's, and pruning against its shorter horizon would delete slots
     that edit just made.
     """
-    spec = spec_of(service)
-    zone = ZoneInfo(service.time_zone)
-    wanted = {} if service.archived else {
-        s.start: s for s in slot_rules.generate_slots(availability_of(service), spec.grid, zone, now, horizon)}
+    wanted = {} if service.archived else {s.start: s for s in grid_slots(service, now, horizon)}
     existing = {row.start_at: row for row in (await session.execute(
         select(Slot.start_at, Slot.seats_taken, Slot.offered, Slot.end_at)
         .where(Slot.service_id == service.id, Slot.start_at >= now))).all()}
@@ -390,6 +387,12 @@ async def materialize_slots(session: AsyncSession, service: Service, *, now: dat
                                   .values(offered=True, end_at=wanted[start].end))
     await session.execute(update(Slot).where(Slot.service_id == service.id, Slot.start_at >= now,
                                              Slot.capacity != service.capacity).values(capacity=service.capacity))
+
+
+def grid_slots(service: Service, start: datetime, end: datetime) -> list[slot_rules.Slot]:
+    """The slots of the service's grid whose start lies in [start, end)."""
+    return slot_rules.generate_slots(availability_of(service), spec_of(service).grid, ZoneInfo(service.time_zone),
+                                     start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,5 +500,9 @@ async def suspend_services_of(session: AsyncSession, provider_id: uuid.UUID, *, 
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def active_service_ids(session: AsyncSession) -> list[uuid.UUID]:
-    return list((await session.execute(select(Service.id).where(Service.archived.is_(False)))).scalars())
+async def active_services_and_last_slots(session: AsyncSession) -> list[tuple[Service, datetime | None]]:
+    """Every active service with the start of its last slot (None if it has none): one probe of the
+    slots' (service, start) index each."""
+    last = select(func.max(Slot.start_at)).where(Slot.service_id == Service.id).correlate(Service).scalar_subquery()
+    return [(service, last_start) for service, last_start in
+            await session.execute(select(Service, last).where(Service.archived.is_(False)))]

@@ -391,16 +391,25 @@ class Catalog:
         return self._terms.price(service, slot, seats=seats or 1, now=now)
 
     async def extend_horizons(self) -> int:
-        """Materialises every active service's slots up to today's horizon; returns how many services."""
-        ids = await self._db.run(repo.active_service_ids)
-        for service_id in ids:
-            async def extend(session: AsyncSession, service_id: uuid.UUID = service_id) -> None:
-                now = self._clock.now()  # per service: a run over many services takes a while
+        """Materialises every active service's slots on to today's horizon; returns how many services got
+        new ones. Only the stretch after a service's last slot can lack any (an edit of the grid
+        rewrites all of it), so only that stretch is generated, and only a service with a new start
+        is locked and written: each server process runs this every hour and at its start."""
+        extended = 0
+        for found, last_start in await self._db.read(repo.active_services_and_last_slots):
+            now = self._clock.now()  # per service: a run over many services takes a while
+            since = now if last_start is None else max(now, last_start)
+            if not any(slot.start != last_start for slot in
+                       repo.grid_slots(found, since, self._terms.horizon(found, now))):
+                continue
+
+            async def extend(session: AsyncSession, service_id: uuid.UUID = found.id, since: datetime = since) -> None:
                 service = await repo.service_by_id(session, service_id, for_update=True)
-                await repo.materialize_slots(session, service, now=now, horizon=self._terms.horizon(service, now),
-                                             extend_only=True)
+                await repo.materialize_slots(session, service, now=since,
+                                             horizon=self._terms.horizon(service, self._clock.now()), extend_only=True)
             await self._db.run(extend)
-        return len(ids)
+            extended += 1
+        return extended
 
     async def _owned(self, session: AsyncSession, caller: Principal, service_id: uuid.UUID) -> Service:
         """The service, locked for change, if the caller may change it."""
