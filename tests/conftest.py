@@ -15,7 +15,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+import uvloop
 from opentelemetry.sdk.trace import TracerProvider
 from psycopg import sql
 from sqlalchemy.engine import make_url
@@ -47,6 +48,11 @@ PASSWORD = "a long enough passphrase"
 
 def _pg_url() -> str:
     return os.environ.get("FOOTHILLS_TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], object]]:
+    """Every test runs on uvloop, the loop `foothills-rpc` runs its commands on."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
