@@ -57,7 +57,6 @@ def _entry_to_proto(view: EntryView) -> booking_pb2.WaitlistEntry:
 
 
 def booking_to_proto(booking: Booking | BookingLine) -> booking_pb2.Booking:
-    currency = booking.currency
     message = booking_pb2.Booking(
         name=f"bookings/{booking.id.hex}",
         service=f"services/{booking.service_id.hex}",
@@ -65,14 +64,14 @@ def booking_to_proto(booking: Booking | BookingLine) -> booking_pb2.Booking:
         provider=f"users/{booking.provider_id.hex}",
         seats=booking.seats,
         status=STATUS_TO_PROTO[booking.status],
-        price=convert.quote_to_proto(stored_quote(booking)),
-        cancellation_policy=convert.cancellation_to_proto(cancellation_of(booking.cancellation_policy)),
-        cancellation_fee=convert.money(booking.cancellation_fee_minor, currency),
         cancel_reason=booking.cancel_reason,
         notes=booking.notes,
         reschedule_count=booking.reschedule_count,
     )
-    # In place: a page of bookings sets four instants per row.
+    # The parts in place: a page of bookings fills them per row, and a part passed in is copied.
+    convert.set_quote(message.price, stored_quote(booking))
+    message.cancellation_policy.CopyFrom(convert.cancellation_to_proto(cancellation_of(booking.cancellation_policy)))
+    convert.set_money(message.cancellation_fee, booking.cancellation_fee_minor, booking.currency)
     set_timestamp(message.start_time, booking.start_at)
     set_timestamp(message.end_time, booking.end_at)
     set_timestamp(message.create_time, booking.created_at)

@@ -66,6 +66,11 @@ def money(amount_minor: int, currency: str) -> types_pb2.Money:
     return types_pb2.Money(amount_minor=amount_minor, currency_code=currency)
 
 
+def set_money(target: types_pb2.Money, amount_minor: int, currency: str) -> None:
+    target.amount_minor = amount_minor
+    target.currency_code = currency
+
+
 # --- categories and services -------------------------------------------------------------------
 
 
@@ -318,11 +323,18 @@ def cancellation_to_proto(policy: CancellationPolicy) -> catalog_pb2.Cancellatio
 
 
 def quote_to_proto(quote: Quote) -> catalog_pb2.PriceQuote:
-    return catalog_pb2.PriceQuote(
-        base_unit_price=money(quote.base_unit_minor, quote.currency),
-        adjustments=[catalog_pb2.PriceAdjustment(label=a.label, amount=money(a.amount_minor, quote.currency))
-                     for a in quote.adjustments],
-        unit_price=money(quote.unit_minor, quote.currency),
-        seats=quote.seats,
-        total_price=money(quote.total_minor, quote.currency),
-    )
+    message = catalog_pb2.PriceQuote()
+    set_quote(message, quote)
+    return message
+
+
+def set_quote(target: catalog_pb2.PriceQuote, quote: Quote) -> None:
+    """Fills `target` (a field of a message being built) in place: a page of bookings does this per
+    row, and building the parts to pass in costs twice as much, as each is copied."""
+    currency = quote.currency
+    set_money(target.base_unit_price, quote.base_unit_minor, currency)
+    for adjustment in quote.adjustments:
+        set_money(target.adjustments.add(label=adjustment.label).amount, adjustment.amount_minor, currency)
+    set_money(target.unit_price, quote.unit_minor, currency)
+    target.seats = quote.seats
+    set_money(target.total_price, quote.total_minor, currency)
