@@ -15,6 +15,7 @@ from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import Listener
 from foothills_rpc.security.page_tokens import PageTokens
 from foothills_rpc.usecases.catalog import Catalog
+from tests.booking_support import Desk
 from tests.catalog_support import WEEKDAYS, CatalogWorld, at, duration, hours, mask, ts, weekly
 from tests.conftest import Running
 from tests.support import TEST_SECRET, reason, violations
@@ -151,6 +152,24 @@ async def test_the_periodic_extension_adds_just_the_new_stretch_and_leaves_other
     starts = [s.start_time for s in await world.slots(extended.name, *window)]
     assert starts and starts == [s.start_time for s in await world.slots(fresh.name, *window)]
     assert not await world.slots(unavailable.name, *window)
+
+
+async def test_a_shortened_horizon_moves_on_past_a_booked_slot_it_left_beyond(running: Running) -> None:
+    # The booked slot stays, no longer offered; the hourly extension must not take it for the grid's end.
+    desk = await Desk.open(running, booking_settings=catalog_pb2.BookingSettings(maximum_days_ahead=10))
+    await desk.book(await desk.customer(), at("2030-01-15T10:00"))
+    world = desk.world
+    service = (await running.catalog.GetService(catalog_pb2.GetServiceRequest(name=desk.service.name))).service
+    shorter = catalog_pb2.BookingSettings(maximum_days_ahead=3)
+    await running.catalog.UpdateService(catalog_pb2.UpdateServiceRequest(
+        service=catalog_pb2.Service(name=service.name, etag=service.etag, booking_settings=shorter),
+        update_mask=mask("booking_settings")), metadata=world.provider.metadata)
+    running.clock.advance(timedelta(days=2))
+    await running.server.components.catalog.extend_horizons()
+    fresh = await world.service(by=await running.again(world.provider), booking_settings=shorter)
+    window = running.clock.now(), running.clock.now() + timedelta(days=4)
+    starts = [s.start_time for s in await world.slots(service.name, *window)]
+    assert starts and starts == [s.start_time for s in await world.slots(fresh.name, *window)]
 
 
 @pytest.mark.parametrize(

@@ -501,8 +501,10 @@ async def suspend_services_of(session: AsyncSession, provider_id: uuid.UUID, *, 
 
 
 async def active_services_and_last_slots(session: AsyncSession) -> list[tuple[Service, datetime | None]]:
-    """Every active service with the start of its last slot (None if it has none): one probe of the
-    slots' (service, start) index each."""
-    last = select(func.max(Slot.start_at)).where(Slot.service_id == Service.id).correlate(Service).scalar_subquery()
+    """Every active service with the start of its last offered slot (None if it has none): one probe of
+    the slots' (service, start) index each. A slot an edit took off the grid but kept for its booking
+    is not offered, and may lie beyond a shortened horizon."""
+    last = (select(func.max(Slot.start_at)).where(Slot.service_id == Service.id, Slot.offered.is_(True))
+            .correlate(Service).scalar_subquery())
     return [(service, last_start) for service, last_start in
             await session.execute(select(Service, last).where(Service.archived.is_(False)))]
