@@ -26,11 +26,12 @@ price), list-slots (one week), list-bookings (a signed-in customer's first page)
 (CreateBooking, then CancelBooking), hot-service (the same, every worker on the largest-capacity
 service, the earliest slot with a seat first: a popular class filling slot after slot), login
 (argon2 on every call) and journey (browse, search, read a service, list a week of slots, book, list
-one's bookings, cancel half the time). Bookings avoid the signed-in customer's own bookings and,
-inside one generator process, each other's providers (providers are split between processes); the
-server may still refuse a slot whose provider is busy with a seeded booking (FAILED_PRECONDITION
-PROVIDER_UNAVAILABLE, counted by reason): ListSlots does not know about the provider's other
-services.
+one's bookings, cancel half the time). Each generator process runs on uvloop, as the server does:
+the generator's CPU is reported apart, but on shared cores it takes from the server's. Bookings
+avoid the signed-in customer's own bookings and, inside one generator process, each other's
+providers (providers are split between processes); the server may still refuse a slot whose provider
+is busy with a seeded booking (FAILED_PRECONDITION PROVIDER_UNAVAILABLE, counted by reason):
+ListSlots does not know about the provider's other services.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import uvloop
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -709,7 +711,7 @@ async def generate(config: Config, part: int, parts: int, barrier: Any = None,
 
 def _child(config: Config, part: int, barrier: Any, queue: Any) -> None:
     try:
-        asyncio.run(generate(config, part, config.processes, barrier,
+        uvloop.run(generate(config, part, config.processes, barrier,
                              lambda index, result: queue.put(("result", part, index, result))))
     except BaseException as error:  # report anything (SystemExit included) to the parent
         barrier.abort()
@@ -719,7 +721,7 @@ def _child(config: Config, part: int, barrier: Any, queue: Any) -> None:
 def run_all(config: Config) -> list[list[dict[str, Any]]]:
     """Every phase's raw results, one per generator process."""
     if config.processes == 1:
-        return [[result] for result in asyncio.run(generate(config, 0, 1))]
+        return [[result] for result in uvloop.run(generate(config, 0, 1))]
     context = multiprocessing.get_context("spawn")  # fresh processes: never fork gRPC state
     barrier, queue = context.Barrier(config.processes), context.Queue()
     children = [context.Process(target=_child, args=(config, part, barrier, queue), daemon=True)
