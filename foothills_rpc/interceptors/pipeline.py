@@ -122,23 +122,26 @@ class RpcPipeline(aio.ServerInterceptor):
         self._max_in_flight = max_in_flight
         self._max_call_seconds = max_call_seconds
         self._in_flight = 0
-        self._per_method: dict[str, _MethodMetrics] = {}  # bounded: the methods served
+        self._wrapped: dict[str, tuple[Any, Any]] = {}  # method: (its handler, wrapped); bounded by the methods
         metrics.watch(metrics.rpc_in_flight, lambda: self._in_flight)
-
-    def _method_metrics(self, method: str, handler: Any) -> _MethodMetrics:
-        if (found := self._per_method.get(method)) is None:
-            kind = ("unary" if handler.unary_unary else "server_stream" if handler.unary_stream
-                    else "bidi_stream" if handler.stream_stream else "client_stream")
-            found = self._per_method[method] = _MethodMetrics(self._metrics, method, kind)
-        return found
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
         if handler is None:
             return None
+        # One wrapped handler per method, built at its first call (the wrapper reads each call's headers
+        # from its context), not three closures and a handler built again for every call.
         method: str = details.method
-        headers: tuple[tuple[str, str | bytes], ...] = tuple(details.invocation_metadata or ())
-        measured = self._method_metrics(method, handler)
+        found = self._wrapped.get(method)
+        if found is None or found[0] is not handler:
+            found = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return found[1]
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        """`handler` with `_call` around its behaviour and its (de)serializers measured."""
+        kind = ("unary" if handler.unary_unary else "server_stream" if handler.unary_stream
+                else "bidi_stream" if handler.stream_stream else "client_stream")
+        measured = _MethodMetrics(self._metrics, method, kind)
         parse, serialize = handler.request_deserializer, handler.response_serializer
         kwargs = {"request_deserializer": parse and measured.parsing(parse),
                   "response_serializer": serialize and measured.serializing(serialize)}
@@ -146,7 +149,7 @@ class RpcPipeline(aio.ServerInterceptor):
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: aio.ServicerContext) -> Any:
-                async with self._call(method, measured, headers, context, counted=True):
+                async with self._call(method, measured, context, counted=True):
                     _check(request)
                     try:
                         async with asyncio.timeout(self._max_call_seconds):
@@ -160,7 +163,7 @@ class RpcPipeline(aio.ServerInterceptor):
         assert streaming is not None, f"{method}: client-streaming RPCs are not served"
 
         async def stream(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            async with self._call(method, measured, headers, context):
+            async with self._call(method, measured, context):
                 if handler.unary_stream:
                     _check(request)
                 if inspect.iscoroutinefunction(streaming):  # writes with context.write (grpc's health Watch)
@@ -173,8 +176,9 @@ class RpcPipeline(aio.ServerInterceptor):
         return wrap(stream, **kwargs)
 
     @contextlib.asynccontextmanager
-    async def _call(self, method: str, measured: _MethodMetrics, headers: tuple[tuple[str, str | bytes], ...],
-                    context: aio.ServicerContext, *, counted: bool = False) -> AsyncIterator[None]:
+    async def _call(self, method: str, measured: _MethodMetrics, context: aio.ServicerContext, *,
+                    counted: bool = False) -> AsyncIterator[None]:
+        headers: tuple[tuple[str, str | bytes], ...] = context.invocation_metadata() or ()
         supplied = next((v for k, v in headers if k == "x-request-id" and isinstance(v, str)), "")
         request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
         trace_id, _ = current_ids()
