@@ -31,6 +31,7 @@ from foothills_rpc.db.bookings import last_event_id
 from foothills_rpc.db.catalog_cache import CatalogCache
 from foothills_rpc.db.changes import ChangeFeed, Listener
 from foothills_rpc.db.database import Database
+from foothills_rpc.db.session_cache import SessionCache
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
 from foothills_rpc.mail.mailer import Mailer, mailer_for
@@ -146,6 +147,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     page_tokens = PageTokens(secret)
     listener = Listener(settings.database_url)
     cache = CatalogCache(listener)
+    sessions = SessionCache(listener)
     terms = Terms(settings)
     catalog = Catalog(db=db, clock=clock, terms=terms, page_tokens=page_tokens, cache=cache)
     admission = Admission(terms=terms)
@@ -157,8 +159,10 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
     return Components(
         settings=settings, clock=clock, metrics=metrics, tracer_provider=tracer_provider, db=db, listener=listener,
         hasher=hasher, dispatcher=dispatcher,
-        accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher),
-        users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop),
+        accounts=Accounts(db=db, clock=clock, settings=settings, hasher=hasher, tokens=tokens, dispatcher=dispatcher,
+                          sessions_changed=sessions.forget_user),
+        users=UserAdmin(db=db, clock=clock, page_tokens=page_tokens, catalog_changed=cache.drop,
+                        sessions_changed=sessions.forget_user),
         terms=terms,
         catalog=catalog,
         bookings=bookings,
@@ -169,7 +173,7 @@ def build_components(settings: Settings, *, clock: Clock | None = None, mailer: 
         conflicts=Conflicts(db=db, clock=clock, bookings=bookings, catalog=catalog, page_tokens=page_tokens),
         audit_log=AuditLog(db=db, page_tokens=page_tokens),
         reports=Reports(db=db, clock=clock),
-        authenticator=Authenticator(tokens=tokens, db=db, clock=clock),
+        authenticator=Authenticator(tokens=tokens, db=db, clock=clock, sessions=sessions),
     )
 
 

@@ -35,7 +35,7 @@ class CatalogCache:
         self._generation = 0
         listener.subscribe(CATALOG, self.drop)
 
-    def drop(self) -> None:
+    def drop(self, _payload: str | None = None) -> None:
         """Forgets everything; reads under way when this runs do not store what they read."""
         self._generation += 1
         self._services.clear()

@@ -1,11 +1,12 @@
 """Tells every server process that something committed: catalog edits, and booking events.
 
-Catalog edits (rare, and read everywhere) are pushed. PostgreSQL: a `NOTIFY` is queued inside the
-edit's own transaction (delivered at commit, never for a rollback). Every process keeps one `LISTEN`
-connection (the `Listener`) that calls its local subscribers; a notification only says "look again":
-the catalog cache drops what it holds. Whenever the connection is made, lost or found dead, every
-subscriber is called as well, since notifications may have been missed meanwhile. SQLite has no
-cross-process notifications: the catalog cache stays off (see db/catalog_cache.py).
+Catalog edits and ended sessions (rare, and read everywhere) are pushed. PostgreSQL: a `NOTIFY` is
+queued inside the change's own transaction (delivered at commit, never for a rollback). Every process
+keeps one `LISTEN` connection (the `Listener`) that calls its local subscribers with the payload; a
+notification only says "look again": the catalog cache drops what it holds, the session cache the
+sessions of the user named. Whenever the connection is made, lost or found dead, every subscriber is
+called with None (forget everything), since notifications may have been missed meanwhile. SQLite has
+no cross-process notifications: both caches stay off (db/catalog_cache.py, db/session_cache.py).
 
 Booking events (every booking writes one) are pulled: the `ChangeFeed` polls the stream's last
 readable position while someone watches, so no booking commit waits on NOTIFY's queue lock.
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = logging.getLogger(__name__)
 
 CATALOG = "foothills_catalog"
+SESSIONS = "foothills_sessions"  # the payload: the hex id of the user whose sessions ended or changed
 RECONNECT_SECONDS = 1.0
 # A connection that died silently (a cut network, a frozen server) delivers nothing and says nothing:
 # a round trip this often, with this timeout, finds it out.
@@ -37,27 +39,28 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "
 APPLICATION_NAME = "foothills-listener"  # how operators (and tests) find it in pg_stat_activity
 
 
-async def notify(session: AsyncSession, channel: str) -> None:
+async def notify(session: AsyncSession, channel: str, payload: str = "") -> None:
     """Queues a wake-up on `channel` in the current transaction (PostgreSQL; a no-op on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_notify(channel, "")))
+        await session.execute(select(func.pg_notify(channel, payload)))
 
 
 class Listener:
     """The process's one LISTEN connection. `listening` is True only while notifications are sure to
-    arrive; each subscriber is called on its channel's notifications and on every gap."""
+    arrive; each subscriber is called with the payload of its channel's notifications, and with None
+    on every gap."""
 
     def __init__(self, database_url: str) -> None:
         parsed = make_url(database_url)
         self._conninfo = (make_conninfo(parsed.set(drivername="postgresql").render_as_string(hide_password=False),
                                         application_name=APPLICATION_NAME, **KEEPALIVES)
                           if parsed.get_backend_name() in {"postgresql", "postgres"} else None)
-        self._subscribers: dict[str, list[Callable[[], None]]] = {}
+        self._subscribers: dict[str, list[Callable[[str | None], None]]] = {}
         self.listening = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, channel: str, callback: Callable[[], None]) -> None:
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> None:
         """Before `start()`."""
         self._subscribers.setdefault(channel, []).append(callback)
 
@@ -77,7 +80,7 @@ class Listener:
     def _gap(self) -> None:
         for callbacks in self._subscribers.values():
             for callback in callbacks:
-                callback()
+                callback(None)
 
     async def _listen(self, conninfo: str) -> None:
         while not self._stopping:
@@ -106,7 +109,7 @@ class Listener:
         while not self._stopping:
             async for notification in connection.notifies(timeout=1.0):
                 for callback in self._subscribers.get(notification.channel, ()):
-                    callback()
+                    callback(notification.payload)
             if loop.time() >= next_heartbeat:
                 await asyncio.wait_for(connection.execute("SELECT 1"), HEARTBEAT_TIMEOUT_SECONDS)
                 next_heartbeat = loop.time() + HEARTBEAT_SECONDS

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from foothills_rpc.clock import Clock
 from foothills_rpc.db import accounts as repo
 from foothills_rpc.db.database import Database
+from foothills_rpc.db.session_cache import SessionCache
 from foothills_rpc.domain.errors import PermissionDenied, Unauthenticated
 from foothills_rpc.domain.principal import Principal
 from foothills_rpc.policy import access_for
@@ -33,10 +34,11 @@ def optional_principal() -> Principal | None:
 
 
 class Authenticator:
-    def __init__(self, *, tokens: AccessTokens, db: Database, clock: Clock) -> None:
+    def __init__(self, *, tokens: AccessTokens, db: Database, clock: Clock, sessions: SessionCache) -> None:
         self._tokens = tokens
         self._db = db
         self._clock = clock
+        self._sessions = sessions
 
     async def authorize(self, method: str, authorization: Sequence[str]) -> contextvars.Token[Principal | None]:
         """Checks the call against the policy; sets the principal. Raises a DomainError if refused.
@@ -78,8 +80,10 @@ class Authenticator:
             raise Unauthenticated("authorization must be `Bearer <access token>`", reason="TOKEN_INVALID")
         now = self._clock.now()
         claims = self._tokens.verify(token.strip(), now=now)
-        owner = await repo.caller_of(self._db, session_id=claims.session_id, user_id=claims.user_id, now=now)
+        owner = await self._sessions.owner(claims.session_id, claims.user_id, now, lambda: repo.caller_of(
+            self._db, session_id=claims.session_id, user_id=claims.user_id, now=now))
         if owner is None:
             raise Unauthenticated("session has ended; sign in again", reason="SESSION_REVOKED")
-        # The role comes from the database, not the token: a role change applies at once.
+        # The role comes from the database (or the session cache, which a role change empties), not the
+        # token: a role change applies at once.
         return Principal(user_id=owner.user_id, session_id=claims.session_id, role=owner.role)

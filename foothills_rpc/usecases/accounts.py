@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,13 +68,15 @@ class ProfileChanges:
 
 class Accounts:
     def __init__(self, *, db: Database, clock: Clock, settings: Settings, hasher: PasswordHasher,
-                 tokens: AccessTokens, dispatcher: Dispatcher) -> None:
+                 tokens: AccessTokens, dispatcher: Dispatcher,
+                 sessions_changed: Callable[[uuid.UUID], None] = lambda _user_id: None) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
         self._hasher = hasher
         self._tokens = tokens
         self._dispatcher = dispatcher
+        self._sessions_changed = sessions_changed  # this process's session cache forgets the user at once
 
     # --- registration and sign-in ------------------------------------------------------------
 
@@ -158,8 +161,8 @@ class Accounts:
                 return rotation
             if rotation.reused:
                 # A rotated token came back: someone kept a copy. End the whole family.
-                await repo.revoke_sessions(session, session_id=rotation.session_id, now=now,
-                                           reason="refresh_token_reused")
+                ended.extend(await repo.revoke_sessions(session, session_id=rotation.session_id, now=now,
+                                                        reason="refresh_token_reused"))
                 return rotation
             owner = await repo.active_session_owner(session, session_id=rotation.session_id, now=now)
             if owner is None:
@@ -170,7 +173,11 @@ class Accounts:
                                      session_id=rotation.session_id, now=now,
                                      expires_at=auth_session.expires_at)
 
-        outcome = await self._db.run(rotate)
+        ended: list[uuid.UUID] = []
+        try:
+            outcome = await self._db.run(rotate)
+        finally:
+            self._forget(ended)
         if isinstance(outcome, Credentials):
             return outcome
         if outcome.reused:
@@ -180,8 +187,15 @@ class Accounts:
 
     async def logout(self, principal: Principal) -> None:
         now = self._clock.now()
-        await self._db.run(lambda s: repo.revoke_sessions(s, session_id=principal.session_id, now=now,
-                                                          reason="logout"))
+        try:
+            await self._db.run(lambda s: repo.revoke_sessions(s, session_id=principal.session_id, now=now,
+                                                              reason="logout"))
+        finally:
+            self._sessions_changed(principal.user_id)
+
+    def _forget(self, users: list[uuid.UUID]) -> None:
+        for user_id in users:
+            self._sessions_changed(user_id)
 
     async def _issue(self, session: AsyncSession, *, user_id: uuid.UUID, role: Role, session_id: uuid.UUID,
                      now: datetime, expires_at: datetime) -> Credentials:
@@ -238,11 +252,15 @@ class Accounts:
                 raise InvalidArgument([violation])  # rolls back: the token stays usable
             user.password_hash = password_hash
             user.updated_at = now
-            await repo.revoke_sessions(session, user_id=user_id, now=now, reason="password_reset")
+            ended.extend(await repo.revoke_sessions(session, user_id=user_id, now=now, reason="password_reset"))
             await repo.clear_login_failures(session, email=user.email)
             await self._tell_password_changed(session, user, "reset with a code sent to this address", now)
 
-        await self._db.run(apply)
+        ended: list[uuid.UUID] = []
+        try:
+            await self._db.run(apply)
+        finally:
+            self._forget(ended)
         self._dispatcher.notify()
 
     @staticmethod
@@ -315,5 +333,8 @@ class Accounts:
                                        reason="password_changed")
             await self._tell_password_changed(session, stored, "changed by someone who knew the old one", now)
 
-        await self._db.run(apply)
+        try:
+            await self._db.run(apply)
+        finally:
+            self._sessions_changed(principal.user_id)
         self._dispatcher.notify()

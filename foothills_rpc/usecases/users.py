@@ -25,11 +25,15 @@ MAX_REASON_LENGTH = 500
 
 class UserAdmin:
     def __init__(self, *, db: Database, clock: Clock, page_tokens: PageTokens,
-                 catalog_changed: Callable[[], None] = lambda: None) -> None:
+                 catalog_changed: Callable[[], None] = lambda: None,
+                 sessions_changed: Callable[[uuid.UUID], None] = lambda _user_id: None) -> None:
         self._db = db
         self._clock = clock
         self._page_tokens = page_tokens
-        self._catalog_changed = catalog_changed  # this process's catalog cache forgets at once
+        # This process's caches forget at once: the catalog (a provider's services suspended or resumed)
+        # and the user's sessions (their role, or their end).
+        self._catalog_changed = catalog_changed
+        self._sessions_changed = sessions_changed
 
     async def list(self, filters: repo.UserFilter, *, requested_size: int, token: str) -> tuple[list[User], str]:
         if len(filters.query) > MAX_QUERY_LENGTH:
@@ -59,12 +63,14 @@ class UserAdmin:
                                           "account": user.email}, key=f"role-{uuid.uuid4().hex}", now=now)
                 user.role = role.value
                 user.updated_at = now
+                await repo.sessions_changed(session, user.id)
             return user
 
         try:
             return await self._db.run(apply)
         finally:
             self._catalog_changed()
+            self._sessions_changed(user_id)
 
     async def set_disabled(self, actor: Principal | None, user_id: uuid.UUID, disabled: bool,
                            reason: str = "") -> User:
@@ -104,3 +110,4 @@ class UserAdmin:
             return await self._db.run(apply)
         finally:
             self._catalog_changed()  # a provider's services suspended or resumed: not one notification late
+            self._sessions_changed(user_id)
