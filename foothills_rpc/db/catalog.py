@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, insert, or_, select, update
@@ -395,9 +395,10 @@ def grid_slots(service: Service, start: datetime, end: datetime) -> list[slot_ru
                                      start, end)
 
 
-@dataclass(frozen=True, slots=True)
-class OpenSlot:
-    """A slot as ListSlots shows it: seats of holds that have lapsed (expired, not swept yet) are free."""
+class OpenSlot(NamedTuple):
+    """A slot as ListSlots shows it: seats of holds that have lapsed (expired, not swept yet) are free.
+    A named tuple: ListSlots builds one per slot of a week, and a tuple is built several times faster
+    than a frozen dataclass."""
 
     start_at: datetime
     end_at: datetime

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,8 +53,7 @@ def etag(service: Service) -> str:
     return f"v{service.version}"
 
 
-@dataclass(frozen=True)
-class PricedSlot:
+class PricedSlot(NamedTuple):  # one per slot of a week, like repo.OpenSlot
     slot: repo.OpenSlot
     quote: Quote
 
