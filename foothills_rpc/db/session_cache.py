@@ -22,8 +22,8 @@ from datetime import datetime
 from foothills_rpc.db.accounts import SessionOwner
 from foothills_rpc.db.changes import SESSIONS, Listener
 
-# A few hundred bytes a session: a bound on memory for any number of users; past it the cache starts over.
-MAX_ENTRIES = 100_000
+# A few hundred bytes a session: at most a few MB whatever the number of users; past it the cache starts over.
+MAX_ENTRIES = 20_000
 
 
 class SessionCache:
