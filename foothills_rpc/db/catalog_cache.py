@@ -33,9 +33,9 @@ class CatalogCache:
         self._listener = listener
         self._services: dict[uuid.UUID, Service] = {}
         self._generation = 0
-        listener.subscribe(CATALOG, self.drop)
+        listener.subscribe(CATALOG, lambda _payload: self.drop())  # any catalog notification: drop it all
 
-    def drop(self, _payload: str | None = None) -> None:
+    def drop(self) -> None:
         """Forgets everything; reads under way when this runs do not store what they read."""
         self._generation += 1
         self._services.clear()
