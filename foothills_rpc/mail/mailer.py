@@ -84,6 +84,10 @@ class FileMailer:
         return await asyncio.to_thread(self._write_all, messages)
 
     def _write_all(self, messages: Sequence[Message]) -> list[Exception | None]:
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return [exc] * len(messages)
         outcomes: list[Exception | None] = []
         for message in messages:
             try:
@@ -95,7 +99,6 @@ class FileMailer:
         return outcomes
 
     def _write(self, message: Message) -> None:
-        self._folder.mkdir(parents=True, exist_ok=True)
         name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
         path = self._folder / f"{name}.eml"
         path.write_bytes(bytes(message))

@@ -16,6 +16,7 @@ instead of paying two transactions per mail (which cost as much CPU as the booki
 from __future__ import annotations
 
 import asyncio
+import binascii
 import functools
 import logging
 import secrets
@@ -23,7 +24,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -217,7 +217,7 @@ def mime_message(message: Row[Any], *, sender: str) -> Message:
     builds one per notice. Headers are encoded here instead (RFC 2047 for non-ASCII). Boundaries come
     from secrets: the package would draw them from the process-wide `random`, guessable and shared."""
     mail = MIMEMultipart("mixed", boundary=_boundary(), policy=_HEADERS)  # the parts are written with it too
-    mail["From"] = formataddr(parseaddr(sender), charset="utf-8")
+    mail["From"] = _from_header(sender)
     mail["To"] = message.recipient
     mail["Subject"] = message.subject if message.subject.isascii() else Header(
         message.subject, "utf-8", header_name="Subject").encode()
@@ -237,6 +237,12 @@ def mime_message(message: Row[Any], *, sender: str) -> Message:
         calendar.add_header("Content-Disposition", "attachment", filename="booking.ics")
         mail.attach(calendar)
     return mail
+
+
+@functools.cache
+def _from_header(sender: str) -> str:
+    """The From header of `sender`: one per deployment, so parsed once."""
+    return formataddr(parseaddr(sender), charset="utf-8")
 
 
 class _Compat32Headers(Compat32):
@@ -259,13 +265,15 @@ class _Compat32Headers(Compat32):
 
 
 _HEADERS = _Compat32Headers()
-_UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP  # readable in the raw message, unlike base64 (the package's default for UTF-8)
 
 
 def _text_part(content: str, subtype: str) -> Message:
-    part = MIMENonMultipart("text", subtype)
-    part.set_payload(content, _UTF8)  # the charset parameter, and the body quoted-printable
+    """A UTF-8 text part, quoted-printable: readable in the raw message, unlike base64 (the package's
+    default for UTF-8). Encoded by binascii (C), not the package's own encoder, a Python loop over
+    every character that cost a fifth of building a notice."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(content.encode(), istext=True).decode("ascii"))
     return part
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ def _text_fact(label: str, value: object) -> str:
 
 
 def _html_fact(label: str, value: object) -> Markup:
-    return Markup("<tr><th scope=\"row\">{}</th><td style=\"white-space: pre-wrap;\">{}</td></tr>").format(label, value)
+    # join escapes label and value as Markup.format would, without string.Formatter's Python loop.
+    return Markup().join((Markup('<tr><th scope="row">'), label, Markup('</th><td style="white-space: pre-wrap;">'),
+                          escape(value), Markup("</td></tr>")))
 
 
 def kinds() -> list[str]:
