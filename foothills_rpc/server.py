@@ -34,7 +34,7 @@ from foothills_rpc.db.database import Database
 from foothills_rpc.db.session_cache import SessionCache
 from foothills_rpc.interceptors.auth import Authenticator
 from foothills_rpc.interceptors.pipeline import RpcPipeline
-from foothills_rpc.mail.mailer import Mailer, mailer_for
+from foothills_rpc.mail.mailer import Mailer, destination, mailer_for
 from foothills_rpc.mail.outbox import Dispatcher
 from foothills_rpc.notifications import booking_news
 from foothills_rpc.observability import tracing
@@ -306,7 +306,7 @@ async def serve(settings: Settings, listen: str, *, reuse_port: bool = False) ->
     port = await server.start(listen)
     host = listen.rsplit(":", 1)[0]
     log.info("serving on %s:%d database=%s%s", host, port, make_url(settings.database_url).render_as_string(),
-             "" if settings.send_mail else " (mail left to send-mail)")
+             f" mail {destination(settings)}" if settings.send_mail else " (mail left to send-mail)")
     await _until_stopped()
     log.info("shutting down: draining in-flight calls for up to %.0fs", settings.shutdown_grace_seconds)
     await server.stop()
@@ -323,7 +323,7 @@ async def send_mail(settings: Settings) -> None:
                             tracer_provider=provider, composers=booking_news.composers(settings.default_reminders))
     dispatcher.start()
     stop_metrics = db.metrics.serve(settings.metrics_listen) if settings.metrics_listen else None
-    log.info("sending mail database=%s%s", make_url(settings.database_url).render_as_string(),
+    log.info("sending mail database=%s %s%s", make_url(settings.database_url).render_as_string(), destination(settings),
              f" metrics on {settings.metrics_listen}" if settings.metrics_listen else "")
     try:
         await _until_stopped()

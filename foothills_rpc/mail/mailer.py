@@ -102,9 +102,16 @@ class FileMailer:
         name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
         path = self._folder / f"{name}.eml"
         path.write_bytes(bytes(message))
-        log.info("mail written to outbox file path=%s", path)
+        log.debug("mail written to outbox file path=%s", path)  # the dispatcher logs each mail sent
 
 
 def mailer_for(settings: Settings) -> Mailer:
     """SMTP when configured, else the folder of .eml files."""
     return SmtpMailer(settings.smtp) if settings.smtp else FileMailer(settings.outbox_dir)
+
+
+def destination(settings: Settings) -> str:
+    """Where mailer_for's mail goes, for the start-up log line."""
+    if settings.smtp:
+        return f"smtp={settings.smtp.host}:{settings.smtp.port}"
+    return f"outbox={settings.outbox_dir.resolve()}"
