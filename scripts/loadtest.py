@@ -338,11 +338,15 @@ async def _sign_in(stubs: Stubs, accounts: list[Account], password: str) -> list
             except grpc.aio.AioRpcError:
                 return None
             account.token = login.credentials.access_token
-            page = await stubs.booking.ListBookings(booking_pb2.ListBookingsRequest(
-                page_size=200, statuses=ACTIVE, start_after=_ts(now - DAY)), metadata=account.metadata)
-            for booking in page.bookings:
-                account.diary.hold(booking.name, booking.start_time.seconds, booking.end_time.seconds)
-            return account
+            token = ""
+            while True:  # every page: a customer of many runs holds more than one page of active bookings
+                page = await stubs.booking.ListBookings(booking_pb2.ListBookingsRequest(
+                    page_size=200, statuses=ACTIVE, start_after=_ts(now - DAY), page_token=token),
+                    metadata=account.metadata)
+                for booking in page.bookings:
+                    account.diary.hold(booking.name, booking.start_time.seconds, booking.end_time.seconds)
+                if not (token := page.next_page_token):
+                    return account
 
     signed = [a for a in await asyncio.gather(*(one(a) for a in accounts)) if a is not None]
     if not signed:
