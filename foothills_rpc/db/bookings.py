@@ -529,21 +529,32 @@ async def claim_news(session: AsyncSession, consumer: str, limit: int) -> list[N
     """The readable events past `consumer`'s cursor (at most `limit`), with the cursor advanced past them
     in this transaction: each is claimed once, whichever process asks. Empty while another
     process's transaction holds the cursor (it is claiming them)."""
-    cursor = (await session.execute(select(EventCursor.position).where(EventCursor.name == consumer)
-                                    .with_for_update(skip_locked=True))).scalar_one_or_none()
+    cursor = (await session.execute(_CLAIM_CURSOR, {"consumer": consumer})).scalar_one_or_none()
     if cursor is None:
         return []
-    customer, provider = aliased(User), aliased(User)
-    rows = (await session.execute(
-        select(BookingEvent, Booking, customer, provider, Service)
-        .join(Booking, Booking.id == BookingEvent.booking_id)
-        .join(customer, customer.id == BookingEvent.customer_id).join(provider, provider.id == Booking.provider_id)
-        .join(Service, Service.id == Booking.service_id)
-        .where(BookingEvent.id > cursor, _readable(session)).order_by(BookingEvent.id).limit(limit))).all()
+    rows = (await session.execute(_news_statement(session.get_bind().dialect.name),
+                                  {"cursor": cursor, "limit": limit})).all()
     if rows:
-        await session.execute(update(EventCursor).where(EventCursor.name == consumer)
-                              .values(position=rows[-1][0].id))
+        await session.execute(_MOVE_CURSOR, {"consumer": consumer, "position": rows[-1][0].id})
     return [News(*row) for row in rows]
+
+
+# send-mail claims news on every pass: its statements are built once, not per pass.
+_CLAIM_CURSOR = (select(EventCursor.position).where(EventCursor.name == bindparam("consumer"))
+                 .with_for_update(skip_locked=True))
+_MOVE_CURSOR = (update(EventCursor).where(EventCursor.name == bindparam("consumer"))
+                .values(position=bindparam("position")))
+
+
+@functools.cache
+def _news_statement(dialect: str) -> Select[BookingEvent, Booking, User, User, Service]:
+    customer, provider = aliased(User), aliased(User)
+    return (select(BookingEvent, Booking, customer, provider, Service)
+            .join(Booking, Booking.id == BookingEvent.booking_id)
+            .join(customer, customer.id == BookingEvent.customer_id).join(provider, provider.id == Booking.provider_id)
+            .join(Service, Service.id == Booking.service_id)
+            .where(BookingEvent.id > bindparam("cursor"), _readable_in(dialect))
+            .order_by(BookingEvent.id).limit(bindparam("limit")))
 
 
 async def untold_events(session: AsyncSession, consumer: str) -> tuple[int, datetime | None]:
@@ -816,8 +827,12 @@ async def take_event_numbers(session: AsyncSession, count: int) -> int:
 
 
 def _readable(session: AsyncSession) -> ColumnElement[bool]:
+    return _readable_in(session.get_bind().dialect.name)
+
+
+def _readable_in(dialect: str) -> ColumnElement[bool]:
     """Events a reader may pass: all on SQLite, those below every running transaction on PostgreSQL."""
-    return BookingEvent.id < _READABLE_BELOW if session.get_bind().dialect.name == "postgresql" else true()
+    return BookingEvent.id < _READABLE_BELOW if dialect == "postgresql" else true()
 
 
 async def last_event_id(session: AsyncSession) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -49,18 +49,21 @@ class Due:
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Due]:
     """Up to `limit` reminders due by `now`, locked for this transaction (others skip them)."""
-    ids = list((await session.execute(
-        select(Reminder.id).where(Reminder.sent_at.is_(None), Reminder.due_at <= now).order_by(Reminder.due_at)
-        .limit(limit).with_for_update(skip_locked=True))).scalars())
+    ids = list((await session.execute(_CLAIM_DUE, {"now": now, "limit": limit})).scalars())
     if not ids:
         return []
-    customer, provider = aliased(User), aliased(User)
-    rows = (await session.execute(
-        select(Reminder, Booking, customer, provider, Service).where(Reminder.id.in_(ids))
-        .join(Booking, Booking.id == Reminder.booking_id).join(customer, customer.id == Booking.customer_id)
-        .join(provider, provider.id == Booking.provider_id).join(Service, Service.id == Booking.service_id)
-        .order_by(Reminder.due_at))).all()
-    return [Due(*row) for row in rows]
+    return [Due(*row) for row in (await session.execute(_DUE_WITH_BOOKINGS, {"ids": ids})).all()]
+
+
+# send-mail asks on every pass (usually finding none): built once, not per pass.
+_CLAIM_DUE = (select(Reminder.id).where(Reminder.sent_at.is_(None), Reminder.due_at <= bindparam("now"))
+              .order_by(Reminder.due_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_customer, _provider = aliased(User), aliased(User)
+_DUE_WITH_BOOKINGS = (
+    select(Reminder, Booking, _customer, _provider, Service).where(Reminder.id.in_(bindparam("ids", expanding=True)))
+    .join(Booking, Booking.id == Reminder.booking_id).join(_customer, _customer.id == Booking.customer_id)
+    .join(_provider, _provider.id == Booking.provider_id).join(Service, Service.id == Booking.service_id)
+    .order_by(Reminder.due_at))
 
 
 async def due(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
