@@ -11,6 +11,7 @@ loud reason, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -173,6 +174,13 @@ class Running:
             await self.server.components.users.set_role(None, uuid.UUID(name.split("/")[1]), role)
         login = await self.login(email)
         return Caller(name=name, email=email, credentials=login.credentials)
+
+
+async def listening(*servers: Running, within: float = 5.0) -> None:
+    """Waits until every server's LISTEN connection is up: only then do its caches keep what they read."""
+    async with asyncio.timeout(within):
+        while not all(server.server.components.listener.listening for server in servers):
+            await asyncio.sleep(0.02)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from foothills_rpc.mail.mailer import FileMailer
 from foothills_rpc.server import FoothillsServer, build_components
 from tests.booking_support import POLICY, TUESDAY_10, Desk, Holds, error_of
 from tests.catalog_support import at, duration, mask, ts
-from tests.conftest import Caller, Running, running_server
+from tests.conftest import Caller, Running, listening, running_server
 from tests.support import Mailbox, make_settings, reason, text_of, violations
 
 
@@ -287,9 +287,7 @@ async def test_a_booking_call_costs_these_round_trips(database_url: str, clock: 
         desk = await Desk.open(running, capacity=1)
         ann, bob = await desk.customer(), await desk.customer()
         if database_url.startswith("postgresql"):  # the session cache keeps what it reads once it listens
-            async with asyncio.timeout(10):
-                while not running.server.components.listener.listening:
-                    await asyncio.sleep(0.02)
+            await listening(running, within=10)
         await desk.book(ann, at("2030-01-08T15:00"))  # the first call of a kind builds its statements
         await running.booking.ListBookings(booking_pb2.ListBookingsRequest(), metadata=bob.metadata)
         engine = running.server.components.db.engine.sync_engine

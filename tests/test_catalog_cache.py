@@ -23,7 +23,7 @@ from foothills.type.v1 import types_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME, CATALOG
 from tests.catalog_support import CatalogWorld, at, mask, ts
-from tests.conftest import Running, running_server
+from tests.conftest import Running, listening, running_server
 from tests.support import Mailbox
 
 SEEN_WITHIN_SECONDS = 5.0  # a notification takes milliseconds; this only bounds a slow machine
@@ -125,7 +125,7 @@ async def test_reads_come_from_memory_until_a_notification(running: Running, oth
                                                            database_url: str) -> None:
     world = await CatalogWorld.create(running)
     service = await world.service(display_name="Pilates")
-    await _listening(running, other)
+    await listening(running, other)
     await _warm(other, world, service.name)
     # A change behind the servers' backs (no notification): the cache keeps serving what it read...
     _sql(database_url, "UPDATE services SET display_name = 'Changed in SQL', base_price_minor = 9000, "
@@ -154,7 +154,7 @@ async def test_a_booking_prices_with_the_copy_only_at_the_version_it_reads(runni
     world = await CatalogWorld.create(running)
     service = await world.service(display_name="Spin", capacity=10)
     customer = await running.signed_in("spinner@example.com")
-    await _listening(running, other)
+    await listening(running, other)
     await _warm(other, world, service.name)
 
     async def charged(hour: str) -> int:
@@ -177,7 +177,7 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
         running: Running, other: Running, database_url: str) -> None:
     world = await CatalogWorld.create(running)
     service = await world.service(display_name="Pilates")
-    await _listening(running, other)
+    await listening(running, other)
     await _warm(other, world, service.name)
     # Both servers' LISTEN connections die; notifications sent meanwhile would be lost, so the caches
     # must forget everything and read from the database until they listen again.
@@ -190,7 +190,7 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
 
     await _eventually(seen)
     # Back: the cache serves from memory again.
-    await _listening(running, other)
+    await listening(running, other)
     await _warm(other, world, service.name)
     _sql(database_url, "UPDATE services SET display_name = 'Renamed later' WHERE display_name = 'Renamed unheard'")
     assert await _name(other, service.name) == "Renamed unheard"
@@ -203,7 +203,7 @@ async def test_a_process_serves_its_own_provider_changes_at_once_not_a_notificat
     change must serve it at once, without waiting for its own notification to come back."""
     world = await CatalogWorld.create(running)
     service = await world.service(display_name="Pilates")
-    await _listening(running)
+    await listening(running)
     # This process's catalog notifications are held back: only its own drop after the commit remains.
     monkeypatch.setitem(running.server.components.listener._subscribers, CATALOG, [])
 
@@ -218,9 +218,3 @@ async def test_a_process_serves_its_own_provider_changes_at_once_not_a_notificat
     assert await state() == catalog_pb2.SERVICE_STATE_ACTIVE
 
 
-async def _listening(*servers: Running) -> None:
-    """Waits until every server's LISTEN connection is up: only then does its cache keep what it reads."""
-    async def up() -> bool:
-        return all(server.server.components.listener.listening for server in servers)
-
-    await _eventually(up)

@@ -23,7 +23,7 @@ from foothills.auth.v1 import auth_pb2, user_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME, SESSIONS
 from foothills_rpc.domain.users import Role
-from tests.conftest import PASSWORD, Caller, Running, running_server
+from tests.conftest import PASSWORD, Caller, Running, listening, running_server
 from tests.support import Mailbox, psycopg_conninfo, reason
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -60,14 +60,6 @@ async def _eventually(check: Callable[[], Awaitable[bool]]) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _listening(*servers: Running) -> None:
-    """Waits until every server's LISTEN connection is up: only then does its cache keep what it reads."""
-    async def up() -> bool:
-        return all(server.server.components.listener.listening for server in servers)
-
-    await _eventually(up)
-
-
 async def _refused_on(server: Running, caller: Caller, expected: str = "SESSION_REVOKED") -> None:
     async def refused() -> bool:
         return await _answer(server, caller) == expected
@@ -83,7 +75,7 @@ async def test_sessions_come_from_memory_and_only_the_named_users_are_forgotten(
         running: Running, other: Running, database_url: str) -> None:
     ann = await running.signed_in("ann@example.com")
     bob = await running.signed_in("bob@example.com")
-    await _listening(running, other)
+    await listening(running, other)
     assert [await _answer(other, ann), await _answer(other, bob)] == ["OK", "OK"]
     # Both sessions ended behind the servers' backs (no notification): the cache keeps answering...
     _sql(database_url, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'sql'")
@@ -100,7 +92,7 @@ async def test_sessions_come_from_memory_and_only_the_named_users_are_forgotten(
 async def test_a_logout_on_one_server_ends_the_session_on_the_other(running: Running, other: Running) -> None:
     caller = await running.signed_in("bye@example.com")
     staying = await running.again(caller)
-    await _listening(running, other)
+    await listening(running, other)
     assert await _answer(other, caller) == "OK"
     await running.auth.Logout(auth_pb2.LogoutRequest(), metadata=caller.metadata)
     assert await _answer(running, caller) == "SESSION_REVOKED"  # at once where it was made
@@ -112,7 +104,7 @@ async def test_a_password_change_and_a_disable_end_sessions_on_the_other_server(
                                                                                 other: Running) -> None:
     caller = await running.signed_in("chg@example.com")
     elsewhere = await running.again(caller)
-    await _listening(running, other)
+    await listening(running, other)
     assert await _answer(other, elsewhere) == "OK"
     await running.auth.ChangePassword(auth_pb2.ChangePasswordRequest(
         current_password=PASSWORD, new_password="another long passphrase"), metadata=caller.metadata)
@@ -126,7 +118,7 @@ async def test_a_password_change_and_a_disable_end_sessions_on_the_other_server(
 async def test_a_role_change_on_one_server_applies_on_the_other(running: Running, other: Running) -> None:
     admin = await running.signed_in("root@example.com", role=Role.ADMIN)
     deputy = await running.signed_in("deputy@example.com", role=Role.ADMIN)
-    await _listening(running, other)
+    await listening(running, other)
     users = admin_pb2.ListUsersRequest()
     await other.admin.ListUsers(users, metadata=deputy.metadata)  # an admin, as the cache remembers
     await running.admin.SetUserRole(admin_pb2.SetUserRoleRequest(name=deputy.name, role=user_pb2.ROLE_CUSTOMER),
@@ -148,7 +140,7 @@ async def test_a_cached_session_is_never_served_past_its_expiry(database_url: st
     async with running_server(database_url, clock, mailbox, refresh_token_ttl=timedelta(minutes=5),
                               access_token_ttl=timedelta(minutes=15)) as running:
         caller = await running.signed_in("brief@example.com")
-        await _listening(running)
+        await listening(running)
         assert await _answer(running, caller) == "OK"
         clock.advance(timedelta(minutes=6))
         assert await _answer(running, caller) == "SESSION_REVOKED"
@@ -157,7 +149,7 @@ async def test_a_cached_session_is_never_served_past_its_expiry(database_url: st
 async def test_a_lost_listen_connection_turns_the_session_cache_off_until_it_is_back(
         running: Running, other: Running, database_url: str) -> None:
     caller = await running.signed_in("gap@example.com")
-    await _listening(running, other)
+    await listening(running, other)
     assert await _answer(other, caller) == "OK"
     # Both LISTEN connections die; a notification sent meanwhile would be lost, so the caches must
     # forget every session and ask the database until they listen again.
@@ -174,7 +166,7 @@ async def test_a_process_applies_its_own_session_changes_at_once_not_a_notificat
     leaving, changing, demoted, disabled = [await running.signed_in(f"{who}@example.com", role=Role.ADMIN)
                                             for who in ("leaving", "changing", "demoted", "disabled")]
     changing_elsewhere = await running.again(changing)
-    await _listening(running)
+    await listening(running)
     monkeypatch.setitem(running.server.components.listener._subscribers, SESSIONS, [])
     for caller in (leaving, changing_elsewhere, demoted, disabled):
         assert await _answer(running, caller) == "OK"  # and cached
@@ -199,7 +191,7 @@ async def test_a_process_applies_its_own_session_changes_at_once_not_a_notificat
 async def test_a_reused_refresh_token_ends_its_session_at_once_in_the_process_that_saw_it(
         running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     caller = await running.signed_in("thief@example.com")
-    await _listening(running)
+    await listening(running)
     monkeypatch.setitem(running.server.components.listener._subscribers, SESSIONS, [])
     rotated = await running.auth.RefreshToken(auth_pb2.RefreshTokenRequest(
         refresh_token=caller.credentials.refresh_token))
