@@ -150,6 +150,41 @@ def _id(request_id: str) -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id),)
 
 
+def _accepted_sockets(ports: set[int]) -> set[int]:
+    """The inodes of the established TCP connections accepted on these local ports, from the kernel."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) in ports and fields[3] == "01":  # 01: ESTABLISHED
+                sockets.add(int(fields[9]))
+    return sockets
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_nginx_keeps_its_connections_to_the_servers(proxied: Proxied) -> None:
+    """Bursts of calls with pauses between them reuse nginx's kept-alive connections to the servers.
+    A server that sends anything on an idle connection (grpc's bandwidth probes did, after a call) makes
+    nginx close it, and the next burst opens new ones: dozens here, where at most one per call in
+    flight per server is needed."""
+    for port in proxied.servers:
+        await _wait_until_serving(f"127.0.0.1:{port}", proxied)
+    target = f"127.0.0.1:{proxied.port}"
+    await _wait_until_serving(target, proxied)
+    in_flight, bursts = 8, 30
+    seen: set[int] = set()
+    async with grpc.aio.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(bursts):
+            answers = await asyncio.gather(*(health.Check(health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT)
+                                             for _ in range(in_flight)))
+            assert {answer.status for answer in answers} == {health_pb2.HealthCheckResponse.SERVING}
+            seen |= _accepted_sockets(set(proxied.servers))
+            await asyncio.sleep(0.1)
+    # One client connection reaches one nginx worker, which needs at most `in_flight` per server.
+    assert 0 < len(seen) <= in_flight * len(proxied.servers), f"{len(seen)} connections for {bursts} bursts"
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_calls_through_nginx_reach_every_server_and_survive_one_stopping(proxied: Proxied) -> None:
     """Through deploy/nginx.conf: the health check, Register, Login and GetProfile work, rich error
