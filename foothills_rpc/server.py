@@ -210,10 +210,12 @@ class FoothillsServer:
         # No bandwidth-delay probes: grpc sends them as PINGs after a request's data, often once the
         # call is over, and nginx drops a kept-alive upstream connection on which anything arrives
         # (nginx/nginx#929), so behind nginx most bursts of calls cost new connections. The probes
-        # only size the window for what clients send us, and a request is at most 1 MiB.
+        # only size the window for what clients send us: a fixed window of two of our largest
+        # requests lets one arrive in a single round trip, as the probes did.
         options: list[tuple[str, int]] = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
-                                          ("grpc.so_reuseport", int(reuse_port)), ("grpc.http2.bdp_probe", 0)]
+                                          ("grpc.so_reuseport", int(reuse_port)), ("grpc.http2.bdp_probe", 0),
+                                          ("grpc.http2.lookahead_bytes", 2 * MAX_MESSAGE_BYTES)]
         if settings.max_connection_age_seconds:  # see docs/scaling.md: spreads long-lived channels again
             options += [("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
                         ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000))]
