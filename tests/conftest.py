@@ -16,7 +16,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +183,15 @@ async def listening(*servers: Running, within: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 5.0) -> None:
+    """Waits until `check()` is true, for what another process learns by notification: that takes
+    milliseconds, and `within` only bounds a slow machine."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, f"not seen within {within} s"
+        await asyncio.sleep(0.02)
+
+
 @dataclass
 class Caller:
     name: str
@@ -196,6 +205,13 @@ class Caller:
 
 @pytest.fixture
 async def running(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
+    async with running_server(database_url, clock, mailbox) as server:
+        yield server
+
+
+@pytest.fixture
+async def other(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
+    """A second server on the database of `running`."""
     async with running_server(database_url, clock, mailbox) as server:
         yield server
 

@@ -8,51 +8,28 @@ memory, forget them on a notification, and switch itself off while its LISTEN co
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from foothills.admin.v1 import admin_pb2
 from foothills.booking.v1 import booking_pb2
 from foothills.catalog.v1 import catalog_pb2
 from foothills.type.v1 import types_pb2
-from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME, CATALOG
 from tests.catalog_support import CatalogWorld, at, mask, ts
-from tests.conftest import Running, listening, running_server
-from tests.support import Mailbox
+from tests.conftest import Running, eventually, listening
+from tests.support import psycopg_conninfo
 
-SEEN_WITHIN_SECONDS = 5.0  # a notification takes milliseconds; this only bounds a slow machine
 WEEK = at("2030-01-14T00:00"), at("2030-01-21T00:00")
-
-
-@pytest.fixture
-async def other(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
-    """A second server on the same database."""
-    async with running_server(database_url, clock, mailbox) as server:
-        yield server
-
-
-def _conninfo(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _sql(database_url: str, statement: str, *params: object) -> list[tuple[object, ...]]:
     """Runs one statement as another client would, bypassing the servers (and their notifications)."""
-    with psycopg.connect(_conninfo(database_url), autocommit=True) as connection:
+    with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as connection:
         cursor = connection.execute(statement, params)  # type: ignore[arg-type]
         return cursor.fetchall() if cursor.description else []
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = asyncio.get_running_loop().time() + SEEN_WITHIN_SECONDS
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not seen in time"
-        await asyncio.sleep(0.02)
 
 
 async def _name(server: Running, service: str) -> str:
@@ -88,7 +65,7 @@ async def test_an_edit_through_one_server_is_seen_by_the_other(running: Running,
     async def seen() -> bool:
         return await _name(other, service.name) == "Hot yoga"
 
-    await _eventually(seen)
+    await eventually(seen)
     reply = await other.catalog.GetService(catalog_pb2.GetServiceRequest(name=service.name))
     assert reply.service.etag == edited.etag
     found = await other.catalog.ListServices(catalog_pb2.ListServicesRequest(category=world.category))
@@ -104,7 +81,7 @@ async def test_an_edit_through_one_server_is_seen_by_the_other(running: Running,
         reply = await other.catalog.GetService(catalog_pb2.GetServiceRequest(name=service.name))
         return bool(reply.service.state == catalog_pb2.SERVICE_STATE_ARCHIVED)
 
-    await _eventually(archived)
+    await eventually(archived)
 
 
 async def test_seats_are_exact_at_once_on_the_other_server(running: Running, other: Running) -> None:
@@ -143,7 +120,7 @@ async def test_reads_come_from_memory_until_a_notification(running: Running, oth
     async def seen() -> bool:
         return await _name(other, service.name) == await _name(running, service.name) == "Changed in SQL"
 
-    await _eventually(seen)
+    await eventually(seen)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -188,7 +165,7 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
     async def seen() -> bool:
         return await _name(other, service.name) == "Renamed unheard"
 
-    await _eventually(seen)
+    await eventually(seen)
     # Back: the cache serves from memory again.
     await listening(running, other)
     await _warm(other, world, service.name)

@@ -9,9 +9,7 @@ itself off while its LISTEN connection is down. (On SQLite it is off: the other 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import grpc
@@ -23,19 +21,10 @@ from foothills.auth.v1 import auth_pb2, user_pb2
 from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME, SESSIONS
 from foothills_rpc.domain.users import Role
-from tests.conftest import PASSWORD, Caller, Running, listening, running_server
+from tests.conftest import PASSWORD, Caller, Running, eventually, listening, running_server
 from tests.support import Mailbox, psycopg_conninfo, reason
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-SEEN_WITHIN_SECONDS = 5.0  # a notification takes milliseconds; this only bounds a slow machine
-
-
-@pytest.fixture
-async def other(database_url: str, clock: ManualClock, mailbox: Mailbox) -> AsyncIterator[Running]:
-    """A second server on the same database."""
-    async with running_server(database_url, clock, mailbox) as server:
-        yield server
 
 
 def _sql(database_url: str, statement: str, *params: object) -> None:
@@ -53,18 +42,11 @@ async def _answer(server: Running, caller: Caller) -> str:
     return "OK"
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = asyncio.get_running_loop().time() + SEEN_WITHIN_SECONDS
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not seen in time"
-        await asyncio.sleep(0.02)
-
-
 async def _refused_on(server: Running, caller: Caller, expected: str = "SESSION_REVOKED") -> None:
     async def refused() -> bool:
         return await _answer(server, caller) == expected
 
-    await _eventually(refused)
+    await eventually(refused)
 
 
 def _user_id(caller: Caller) -> uuid.UUID:
@@ -131,7 +113,7 @@ async def test_a_role_change_on_one_server_applies_on_the_other(running: Running
             return error.code() == grpc.StatusCode.PERMISSION_DENIED and reason(error) == "ROLE_NOT_ALLOWED"
         return False
 
-    await _eventually(demoted)
+    await eventually(demoted)
 
 
 async def test_a_cached_session_is_never_served_past_its_expiry(database_url: str, clock: ManualClock,
