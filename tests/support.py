@@ -234,6 +234,12 @@ def admin_execute(url: str, statement: sql.Composable) -> None:
         conn.execute(statement)
 
 
+def run_sql(url: str, statement: str, *params: object) -> None:
+    """Runs one statement as another client would, bypassing the servers (and their notifications)."""
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute(statement, params)  # type: ignore[arg-type]
+
+
 def scrape(port: int) -> list[Sample]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         assert answer.headers["Content-Type"].startswith("text/plain")

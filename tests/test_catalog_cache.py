@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import psycopg
 import pytest
 
 from foothills.admin.v1 import admin_pb2
@@ -20,16 +19,9 @@ from foothills.type.v1 import types_pb2
 from foothills_rpc.db.changes import APPLICATION_NAME, CATALOG
 from tests.catalog_support import CatalogWorld, at, mask, ts
 from tests.conftest import Running, eventually, listening
-from tests.support import psycopg_conninfo
+from tests.support import run_sql
 
 WEEK = at("2030-01-14T00:00"), at("2030-01-21T00:00")
-
-
-def _sql(database_url: str, statement: str, *params: object) -> list[tuple[object, ...]]:
-    """Runs one statement as another client would, bypassing the servers (and their notifications)."""
-    with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as connection:
-        cursor = connection.execute(statement, params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 async def _name(server: Running, service: str) -> str:
@@ -105,8 +97,8 @@ async def test_reads_come_from_memory_until_a_notification(running: Running, oth
     await listening(running, other)
     await _warm(other, world, service.name)
     # A change behind the servers' backs (no notification): the cache keeps serving what it read...
-    _sql(database_url, "UPDATE services SET display_name = 'Changed in SQL', base_price_minor = 9000, "
-                       "version = version + 1 WHERE display_name = 'Pilates'")
+    run_sql(database_url, "UPDATE services SET display_name = 'Changed in SQL', base_price_minor = 9000, "
+                          "version = version + 1 WHERE display_name = 'Pilates'")
     assert await _name(other, service.name) == "Pilates"
     found = await other.catalog.ListServices(catalog_pb2.ListServicesRequest(category=world.category))
     assert [s.display_name for s in found.services] == ["Pilates"]
@@ -115,7 +107,7 @@ async def test_reads_come_from_memory_until_a_notification(running: Running, oth
         service=service.name, start_time=ts(WEEK[0]), end_time=ts(WEEK[1])))).slots
     assert slots and {s.price.total_price.amount_minor for s in slots} == {9000}
     # The notification every catalog edit sends makes both servers read again.
-    _sql(database_url, "SELECT pg_notify(%s, '')", CATALOG)
+    run_sql(database_url, "SELECT pg_notify(%s, '')", CATALOG)
 
     async def seen() -> bool:
         return await _name(other, service.name) == await _name(running, service.name) == "Changed in SQL"
@@ -141,11 +133,12 @@ async def test_a_booking_prices_with_the_copy_only_at_the_version_it_reads(runni
         return int(made.booking.price.total_price.amount_minor)
 
     # Another process's edit, its notification not arrived yet: the copy is stale, the booking sees it.
-    _sql(database_url, "UPDATE services SET base_price_minor = 9000, version = version + 1 WHERE display_name = 'Spin'")
+    run_sql(database_url,
+            "UPDATE services SET base_price_minor = 9000, version = version + 1 WHERE display_name = 'Spin'")
     assert await charged("10:00") == 9000
     # A change no catalog edit makes (the version stays): the booking shows where its service came from,
     # the copy the stale read replaced.
-    _sql(database_url, "UPDATE services SET base_price_minor = 11000 WHERE display_name = 'Spin'")
+    run_sql(database_url, "UPDATE services SET base_price_minor = 11000 WHERE display_name = 'Spin'")
     assert await charged("11:00") == 9000
 
 
@@ -158,9 +151,9 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
     await _warm(other, world, service.name)
     # Both servers' LISTEN connections die; notifications sent meanwhile would be lost, so the caches
     # must forget everything and read from the database until they listen again.
-    _sql(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-         APPLICATION_NAME)
-    _sql(database_url, "UPDATE services SET display_name = 'Renamed unheard' WHERE display_name = 'Pilates'")
+    run_sql(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            APPLICATION_NAME)
+    run_sql(database_url, "UPDATE services SET display_name = 'Renamed unheard' WHERE display_name = 'Pilates'")
 
     async def seen() -> bool:
         return await _name(other, service.name) == "Renamed unheard"
@@ -169,7 +162,7 @@ async def test_a_lost_listen_connection_turns_the_cache_off_until_it_is_back(
     # Back: the cache serves from memory again.
     await listening(running, other)
     await _warm(other, world, service.name)
-    _sql(database_url, "UPDATE services SET display_name = 'Renamed later' WHERE display_name = 'Renamed unheard'")
+    run_sql(database_url, "UPDATE services SET display_name = 'Renamed later' WHERE display_name = 'Renamed unheard'")
     assert await _name(other, service.name) == "Renamed unheard"
 
 

@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 
 import grpc
-import psycopg
 import pytest
 
 from foothills.admin.v1 import admin_pb2
@@ -22,15 +21,9 @@ from foothills_rpc.clock import ManualClock
 from foothills_rpc.db.changes import APPLICATION_NAME, SESSIONS
 from foothills_rpc.domain.users import Role
 from tests.conftest import PASSWORD, Caller, Running, eventually, listening, running_server
-from tests.support import Mailbox, psycopg_conninfo, reason
+from tests.support import Mailbox, reason, run_sql
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-def _sql(database_url: str, statement: str, *params: object) -> None:
-    """Runs one statement as another client would, bypassing the servers (and their notifications)."""
-    with psycopg.connect(psycopg_conninfo(database_url), autocommit=True) as connection:
-        connection.execute(statement, params)
 
 
 async def _answer(server: Running, caller: Caller) -> str:
@@ -60,14 +53,14 @@ async def test_sessions_come_from_memory_and_only_the_named_users_are_forgotten(
     await listening(running, other)
     assert [await _answer(other, ann), await _answer(other, bob)] == ["OK", "OK"]
     # Both sessions ended behind the servers' backs (no notification): the cache keeps answering...
-    _sql(database_url, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'sql'")
+    run_sql(database_url, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'sql'")
     assert [await _answer(other, ann), await _answer(other, bob)] == ["OK", "OK"]
     # ... until the notification that every change of a user's sessions sends, for that user only.
-    _sql(database_url, "SELECT pg_notify(%s, %s)", SESSIONS, _user_id(ann).hex)
+    run_sql(database_url, "SELECT pg_notify(%s, %s)", SESSIONS, _user_id(ann).hex)
     await _refused_on(other, ann)
     assert await _answer(other, bob) == "OK"
     # A payload that names nobody makes a process forget every session rather than guess.
-    _sql(database_url, "SELECT pg_notify(%s, 'not a user id')", SESSIONS)
+    run_sql(database_url, "SELECT pg_notify(%s, 'not a user id')", SESSIONS)
     await _refused_on(other, bob)
 
 
@@ -135,9 +128,9 @@ async def test_a_lost_listen_connection_turns_the_session_cache_off_until_it_is_
     assert await _answer(other, caller) == "OK"
     # Both LISTEN connections die; a notification sent meanwhile would be lost, so the caches must
     # forget every session and ask the database until they listen again.
-    _sql(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-         APPLICATION_NAME)
-    _sql(database_url, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'sql'")
+    run_sql(database_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            APPLICATION_NAME)
+    run_sql(database_url, "UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'sql'")
     await _refused_on(other, caller)
 
 
