@@ -176,13 +176,6 @@ class Running:
         return Caller(name=name, email=email, credentials=login.credentials)
 
 
-async def listening(*servers: Running, within: float = 5.0) -> None:
-    """Waits until every server's LISTEN connection is up: only then do its caches keep what they read."""
-    async with asyncio.timeout(within):
-        while not all(server.server.components.listener.listening for server in servers):
-            await asyncio.sleep(0.02)
-
-
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 5.0) -> None:
     """Waits until `check()` is true, for what another process learns by notification: that takes
     milliseconds, and `within` only bounds a slow machine."""
@@ -190,6 +183,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 5.
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, f"not seen within {within} s"
         await asyncio.sleep(0.02)
+
+
+async def listening(*servers: Running, within: float = 5.0) -> None:
+    """Waits until every server's LISTEN connection is up: only then do its caches keep what they read."""
+    async def up() -> bool:
+        return all(server.server.components.listener.listening for server in servers)
+
+    await eventually(up, within=within)
 
 
 @dataclass
